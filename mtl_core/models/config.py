@@ -1,0 +1,85 @@
+"""Model settings: which architecture, how big, and which expert / gate options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..config import check
+
+ARCHITECTURES = ("single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "home")
+ACTIVATIONS = ("relu", "swish")
+HOME_SWITCHES = ("expert_norm", "hierarchy_mask", "feature_gate", "self_gate")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One architecture and its sizes.
+
+    Expert counts mean, per architecture:
+      experts        shared experts (OMoE, MMoE; per level in CGC/PLE; global experts in HoME)
+      task_experts   experts owned by one task (CGC, PLE, HoME's task level)
+      group_experts  experts owned by one task group (HoME)
+    Every expert of the model has the layer sizes `expert_hidden`; Shared-Bottom's one bottom
+    has `bottom_hidden` (default: `expert_hidden`), so it can be widened to match an MoE
+    model's parameter count (`match_bottom_to`).
+
+    `expert_norm` (per-expert batch normalisation), `activation`, `feature_gate` and
+    `self_gate` are expert-bank / gate options usable by any architecture where they make sense;
+    `ModelConfig.for_arch("home")` switches on HoME's four components. `hierarchy_mask` only
+    matters for HoME: off, every gate sees every expert of its level.
+    """
+
+    arch: str = "mmoe"
+    experts: int = 8
+    task_experts: int = 1
+    group_experts: int = 2
+    levels: int = 2
+    expert_hidden: tuple[int, ...] = (16,)
+    bottom_hidden: tuple[int, ...] | None = None
+    tower_hidden: tuple[int, ...] = (8,)
+    activation: str = "relu"
+    expert_norm: bool = False
+    feature_gate: bool = False
+    feature_gate_rank: int = 8
+    self_gate: bool = False
+    hierarchy_mask: bool = True
+    gate_temperature: float = 1.0
+    gate_dropout: float = 0.0
+    gate_init_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        check(self.arch in ARCHITECTURES, f"Unknown architecture '{self.arch}'. Choose one of: {', '.join(ARCHITECTURES)}.")
+        check(1 <= self.experts <= 64, f"experts must be between 1 and 64, got {self.experts}.")
+        check(0 <= self.task_experts <= 16, f"task_experts must be between 0 and 16, got {self.task_experts}.")
+        check(0 <= self.group_experts <= 16, f"group_experts must be between 0 and 16, got {self.group_experts}.")
+        check(1 <= self.levels <= 3, f"PLE levels must be 1, 2 or 3, got {self.levels}.")
+        for name in ("expert_hidden", "tower_hidden") + (("bottom_hidden",) if self.bottom_hidden is not None else ()):
+            sizes = getattr(self, name)
+            check(len(sizes) >= 1 and all(isinstance(s, int) and 1 <= s <= 4096 for s in sizes),
+                  f"{name} must be one or more layer sizes between 1 and 4096, got {sizes}.")
+        check(self.activation in ACTIVATIONS, f"activation must be one of {', '.join(ACTIVATIONS)}, got '{self.activation}'.")
+        check(self.feature_gate_rank >= 1, f"feature_gate_rank must be at least 1, got {self.feature_gate_rank}.")
+        check(not self.self_gate or self.arch in ("cgc", "ple", "home"),
+              f"self_gate mixes a module's own experts, so it needs task- or group-specific experts (cgc, ple, home); '{self.arch}' has none.")
+        check(self.arch not in ("cgc", "ple") or self.task_experts >= 1 or self.experts >= 1,
+              "CGC/PLE need at least one expert.")
+        check(self.gate_temperature > 0, f"gate_temperature must be positive, got {self.gate_temperature}.")
+        check(0 <= self.gate_dropout < 1, f"gate_dropout is a probability in [0, 1), got {self.gate_dropout}.")
+        check(self.gate_init_scale >= 0, f"gate_init_scale must be 0 or more (0 = uniform gates at start), got {self.gate_init_scale}.")
+
+    @classmethod
+    def for_arch(cls, arch: str, **overrides) -> "ModelConfig":
+        """Defaults for `arch`: HoME gets its four components on; any override wins.
+
+        For HoME, `expert_norm` is the paper's pair "batch-norm + Swish": switching it off
+        also returns the experts to ReLU unless `activation` is given.
+        """
+        if arch != "home":
+            return cls(arch=arch, **overrides)
+        expert_norm = overrides.get("expert_norm", True)
+        defaults = dict(expert_norm=True, activation="swish" if expert_norm else "relu",
+                        feature_gate=True, self_gate=True, hierarchy_mask=True)
+        return cls(arch=arch, **{**defaults, **overrides})
+
+    def with_(self, **changes) -> "ModelConfig":
+        return replace(self, **changes)

@@ -1,0 +1,65 @@
+"""Masked softmax gates of one level, all computed in one tensor op."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .layers import uniform_
+
+
+class GateBank(nn.Module):
+    """The gates of one level: logits from each gate's input stream, a mask, a softmax.
+
+    mask, own: `[gates, experts]`. A gate whose mask allows one expert always gives it weight 1;
+    when every gate is like that (Shared-Bottom, single-task) the bank has no parameters.
+    Options against gate polarisation (papers.md §5): softmax `temperature`, gate `dropout`
+    (during training each allowed expert is dropped with probability q and the rest renormalised;
+    a gate never loses all its experts), `init_scale` times nn.Linear's default initialisation
+    (0 = uniform gates at the start). Gates have no bias, as in the MMoE paper.
+
+    With `self_gate`, a second gate weighs only the experts the gate's module owns (sigmoid when it
+    owns one, softmax over them otherwise); its weights are added to the gated mix as a residual
+    (papers.md §3.5, the additive variant; [U]).
+    """
+
+    def __init__(self, members: int, in_features: int, mask: np.ndarray, own: np.ndarray, temperature: float = 1.0,
+                 dropout: float = 0.0, init_scale: float = 1.0, self_gate: bool = False):
+        super().__init__()
+        self.temperature, self.dropout = temperature, dropout
+        self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.bool)[None, :, None, :], persistent=False)  # [1, G, 1, E]
+        self.register_buffer("own", torch.as_tensor(own, dtype=torch.bool)[None, :, None, :], persistent=False)
+        gates, experts = mask.shape
+        self.learned = bool((mask.sum(1) > 1).any())
+        self.weight = nn.Parameter(uniform_(torch.empty(members, gates, in_features, experts), in_features, init_scale)) \
+            if self.learned else None
+        self.self_weight = nn.Parameter(uniform_(torch.empty(members, gates, in_features, experts), in_features, init_scale)) \
+            if self_gate else None
+        self.register_buffer("own_is_single", torch.as_tensor(own.sum(1) == 1)[None, :, None, None], persistent=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x `[members, gates or 1, batch, in]` -> (weights, self_weights), each `[members, gates, batch, experts]`.
+
+        weights are zero where the mask forbids and sum to 1 over experts; self_weights is None
+        without a self-gate.
+        """
+        members, batch = x.shape[0], x.shape[2]
+        if self.weight is None:
+            weights = self.mask.to(x.dtype).expand(members, -1, batch, -1)
+        else:
+            mask = self.mask
+            if self.training and self.dropout > 0:
+                kept = mask & (torch.rand(members, mask.shape[1], batch, mask.shape[3], device=x.device) >= self.dropout)
+                mask = torch.where(kept.any(-1, keepdim=True), kept, mask)
+            logits = torch.matmul(x, self.weight) / self.temperature
+            weights = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
+        return weights, self._self_weights(x)
+
+    def _self_weights(self, x: torch.Tensor) -> torch.Tensor | None:
+        if self.self_weight is None:
+            return None
+        logits = torch.matmul(x, self.self_weight)
+        softmax = torch.softmax(logits.masked_fill(~self.own, float("-inf")), dim=-1).nan_to_num(0.0)
+        sigmoid = torch.sigmoid(logits) * self.own
+        return torch.where(self.own_is_single, sigmoid, softmax)

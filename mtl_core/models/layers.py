@@ -1,0 +1,117 @@
+"""Batched building blocks: many small networks of one shape computed in one tensor op.
+
+Layout everywhere inside the models: `[members, units, batch, features]`.
+`members` are independent models trained together (a grid of seeds or correlations; 1 for a
+single run); `units` are the experts of a level, the gates, or the towers. Each unit has its
+own weights; one `torch.matmul` over the two leading dimensions computes them all.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def uniform_(tensor: torch.Tensor, fan_in: int, scale: float = 1.0) -> torch.Tensor:
+    """nn.Linear's default initialisation U(-1/sqrt(fan_in), 1/sqrt(fan_in)), times `scale`."""
+    bound = scale / math.sqrt(fan_in)
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+
+
+class BatchedLinear(nn.Module):
+    """`units` independent linear maps for each member.
+
+    weight `[members, units, in, out]`, bias `[members, units, 1, out]`.
+    forward: x `[members, units or 1, batch, in]` -> `[members, units, batch, out]`
+    (a units-dimension of 1 is broadcast: every unit reads the same input).
+    """
+
+    def __init__(self, members: int, units: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(uniform_(torch.empty(members, units, in_features, out_features), in_features))
+        self.bias = nn.Parameter(uniform_(torch.empty(members, units, 1, out_features), in_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, self.weight) + self.bias
+
+
+class BatchedNorm(nn.Module):
+    """Batch normalisation per (member, unit, feature), statistics over the batch.
+
+    The expert normalisation of HoME: every expert's output is put on a comparable scale.
+    x `[members, units, batch, features]` -> same shape. Running statistics for evaluation.
+    """
+
+    def __init__(self, members: int, units: int, features: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(members, units, 1, features))
+        self.bias = nn.Parameter(torch.zeros(members, units, 1, features))
+        self.register_buffer("running_mean", torch.zeros(members, units, 1, features))
+        self.register_buffer("running_var", torch.ones(members, units, 1, features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            var, mean = torch.var_mean(x, dim=2, keepdim=True, unbiased=False)
+            with torch.no_grad():
+                n = x.shape[2]
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+class FeatureGate(nn.Module):
+    """HoME's feature gate: each unit sees its own re-weighted copy of the input.
+
+    v_e = v * 2·sigmoid(v B_e C_e), B `[members, units, in, rank]`, C `[members, units, rank, in]`.
+    The factor 2 keeps the gate's mean at 1; C starts at zero so the gate starts as the identity
+    (LoRA-style). [U] papers.md §3.4: rank and placement are unconfirmed; here every expert of a
+    HoME model has a feature gate on its own input.
+    x `[members, units or 1, batch, in]` -> `[members, units, batch, in]`.
+    """
+
+    def __init__(self, members: int, units: int, features: int, rank: int):
+        super().__init__()
+        rank = min(rank, features)
+        self.down = nn.Parameter(uniform_(torch.empty(members, units, features, rank), features))
+        self.up = nn.Parameter(torch.zeros(members, units, rank, features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 * torch.sigmoid(torch.matmul(torch.matmul(x, self.down), self.up))
+
+
+def activation_fn(name: str):
+    return {"relu": F.relu, "swish": F.silu}[name]
+
+
+class MLPBank(nn.Module):
+    """`units` MLPs of identical shape, one batched matmul per layer.
+
+    sizes = (in, h1, ..., out). Every layer is Linear [-> BatchedNorm] -> activation, except that
+    with `activate_last=False` the last layer is a plain linear output (towers).
+    x `[members, units or 1, batch, in]` -> `[members, units, batch, out]`.
+    """
+
+    def __init__(self, members: int, units: int, sizes: tuple[int, ...], activation: str = "relu",
+                 norm: bool = False, activate_last: bool = True):
+        super().__init__()
+        self.linears = nn.ModuleList(BatchedLinear(members, units, i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        n_act = len(self.linears) if activate_last else len(self.linears) - 1
+        self.norms = nn.ModuleList(BatchedNorm(members, units, o) for o in sizes[1:n_act + 1]) if norm else None
+        self.n_act = n_act
+        self.act = activation_fn(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, linear in enumerate(self.linears):
+            x = linear(x)
+            if i < self.n_act:
+                if self.norms is not None:
+                    x = self.norms[i](x)
+                x = self.act(x)
+        return x

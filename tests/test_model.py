@@ -1,0 +1,114 @@
+"""The model's contract: predictions and trace shapes, gates that obey their masks, sizes, seeds."""
+
+import pytest
+import torch
+
+from mtl_core.config import ConfigError
+from mtl_core.models import (ARCHITECTURES, ModelConfig, build_model, count_parameters, match_bottom_to,
+                             stack_members)
+
+TASKS = ("a", "b", "c")
+GROUPS = (0, 0, 1)
+
+
+def make(arch, seed=0, **kw):
+    return build_model(ModelConfig.for_arch(arch, **kw), TASKS, GROUPS, features=20, seed=seed)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_trace_shapes_and_gates_obey_mask(arch):
+    model = make(arch)
+    predictions, trace = model(torch.randn(40, 20), trace=True)
+    assert predictions.shape == (40, 3)
+    for level in trace:
+        gates, experts = level.plan.n_gates, level.plan.n_experts
+        assert level.gate_weights.shape == (40, gates, experts)
+        assert level.expert_outputs.shape == (40, experts, level.plan.hidden[-1])
+        forbidden = ~torch.as_tensor(level.plan.mask)
+        assert (level.gate_weights[:, forbidden] == 0).all()
+        torch.testing.assert_close(level.gate_weights.sum(-1), torch.ones(40, gates))
+
+
+def test_without_trace_returns_only_predictions():
+    out = make("mmoe")(torch.randn(4, 20))
+    assert isinstance(out, torch.Tensor) and out.shape == (4, 3)
+
+
+def test_home_self_gate_weights_cover_only_own_experts():
+    model = make("home")
+    _, trace = model(torch.randn(16, 20), trace=True)
+    for level in trace:
+        not_own = ~torch.as_tensor(level.plan.own)
+        assert level.self_gate_weights is not None
+        assert (level.self_gate_weights[:, not_own] == 0).all()
+
+
+def test_gate_temperature_and_init_scale():
+    x = torch.randn(64, 20)
+    _, trace = make("mmoe", gate_init_scale=0.0)(x, trace=True)
+    torch.testing.assert_close(trace[0].gate_weights, torch.full_like(trace[0].gate_weights, 1 / 8))
+    sharp = make("mmoe", gate_temperature=0.05)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
+    soft = make("mmoe", gate_temperature=1.0)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
+    assert sharp > soft
+
+
+def test_gate_dropout_drops_and_renormalises_only_in_training():
+    model = make("mmoe", gate_dropout=0.5)
+    x = torch.randn(200, 20)
+    weights = model(x, trace=True)[1][0].gate_weights
+    assert (weights == 0).float().mean() > 0.3
+    torch.testing.assert_close(weights.sum(-1), torch.ones(200, 3))
+    model.eval()
+    assert (model(x, trace=True)[1][0].gate_weights > 0).all()
+
+
+def test_fixed_routing_has_no_gate_parameters():
+    assert make("shared_bottom").gate_parameters() == []
+    assert make("single_task").gate_parameters() == []
+    assert len(make("mmoe").gate_parameters()) == 1
+
+
+def test_mmoe_paper_parameter_count_and_matched_bottom():
+    # d=100, 8 experts x 16, towers of 8, two tasks: experts 8*(100*16+16), gates 2*100*8, towers 2*(16*8+8+8+1)
+    mmoe = ModelConfig("mmoe")
+    assert count_parameters(mmoe, ("t0", "t1"), (0, 0), 100) == 8 * 1616 + 1600 + 2 * 145
+    sb = match_bottom_to(ModelConfig("shared_bottom"), mmoe, ("t0", "t1"), (0, 0), 100)
+    assert abs(count_parameters(sb, ("t0", "t1"), (0, 0), 100) - 14818) <= 117 // 2 + 1
+
+
+def test_same_seed_same_weights():
+    a, b, c = make("home", seed=3), make("home", seed=3), make("home", seed=4)
+    x = torch.randn(8, 20)
+    assert torch.equal(a(x), b(x)) and not torch.equal(a(x), c(x))
+
+
+@pytest.mark.parametrize("arch", ["mmoe", "ple", "home"])
+def test_stacked_members_equal_solo_models(arch):
+    solos = [make(arch, seed=s) for s in (0, 1, 2)]
+    stacked = stack_members(solos)
+    x = torch.randn(3, 16, 20)
+    out, trace = stacked(x, trace=True)
+    assert out.shape == (3, 16, 3) and trace[0].gate_weights.shape[0] == 3
+    for m, solo in enumerate(solos):
+        torch.testing.assert_close(out[m], solo(x[m]))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(arch="moe"), "Unknown architecture 'moe'"),
+    (dict(experts=0), "experts must be between 1 and 64"),
+    (dict(levels=4), "PLE levels must be 1, 2 or 3"),
+    (dict(expert_hidden=()), "expert_hidden must be one or more layer sizes"),
+    (dict(gate_dropout=1.0), "gate_dropout is a probability"),
+    (dict(gate_temperature=0), "gate_temperature must be positive"),
+    (dict(arch="mmoe", self_gate=True), "self_gate mixes a module's own experts"),
+    (dict(activation="tanh"), "activation must be one of relu, swish"),
+])
+def test_invalid_model_configs_say_what_is_allowed(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        ModelConfig(**kwargs)
+
+
+def test_home_expert_norm_switch_sets_activation():
+    assert ModelConfig.for_arch("home").activation == "swish"
+    off = ModelConfig.for_arch("home", expert_norm=False)
+    assert off.activation == "relu" and not off.expert_norm and off.feature_gate and off.self_gate
