@@ -112,3 +112,13 @@ def test_home_expert_norm_switch_sets_activation():
     assert ModelConfig.for_arch("home").activation == "swish"
     off = ModelConfig.for_arch("home", expert_norm=False)
     assert off.activation == "relu" and not off.expert_norm and off.feature_gate and off.self_gate
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_batched_model_equals_looped_reference(arch):
+    """The whole model, batched, equals one module per expert/gate/tower with Python loops."""
+    from mtl_core.models.reference import LoopedModel
+
+    model = make(arch, seed=7)
+    x = torch.randn(64, 20)
+    torch.testing.assert_close(model(x), LoopedModel.from_batched(model)(x), rtol=1e-4, atol=1e-5)
