@@ -1,0 +1,141 @@
+"""`python -m mtl_core bench`: speed as ratios measured in one run on one machine.
+
+For two sizes (the MMoE paper's and a larger one) and every architecture: training steps per
+second of the batched model, of the looped reference (models/reference.py) on the same data, their
+ratio, and the achieved FLOP rate as a fraction of a plain `torch.mm` measured in the same run.
+Then the classroom sweep grid done run after run and as stacked grids (runs.py), and the ratio.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .data import DataConfig
+from .device import resolve_device
+from .models import ModelConfig, build_model
+from .models.reference import LoopedModel
+from .runs import sized_model_config, sweep, train_grid
+from .training import TrainConfig
+
+BENCH_ARCHS = ("single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "home")
+SWEEP_ARCHS = ("shared_bottom", "omoe", "mmoe", "ple", "home")
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    features: int
+    experts: int
+    hidden: int
+    tower: int
+    tasks: int
+    batch: int
+
+
+SIZES = (Size("MMoE paper (d=100, 8x16, towers 8, 2 tasks, batch 256)", 100, 8, 16, 8, 2, 256),
+         Size("larger (d=100, 16x128, towers 64, 6 tasks, batch 1024)", 100, 16, 128, 64, 6, 1024))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_rate(device: torch.device, seconds: float = 1.0) -> float:
+    """FLOP/s of a dense square `torch.mm` on this device (the hardware ceiling we compare with)."""
+    n = 4096 if device.type == "cuda" else 1024
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    torch.mm(a, b)
+    _sync(device)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.mm(a, b)
+        count += 1
+        if device.type == "cuda" and count % 20:
+            continue
+        _sync(device)
+    _sync(device)
+    return 2 * n ** 3 * count / (time.perf_counter() - start)
+
+
+def _train_step(model, optimizer, x, y):
+    loss = (model(x) - y).square().mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def steps_per_second(model: torch.nn.Module, size: Size, device: torch.device, seconds: float) -> tuple[float, float]:
+    """(training steps per second, FLOP per step) of `model` on random data resident on `device`."""
+    model = model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(16 * size.batch, size.features, device=device)
+    y = torch.randn(16 * size.batch, size.tasks, device=device)
+    batches = [(x[i:i + size.batch], y[i:i + size.batch]) for i in range(0, len(x), size.batch)]
+    with FlopCounterMode(display=False) as counter:
+        _train_step(model, optimizer, *batches[0])
+    for b in batches[:3]:
+        _train_step(model, optimizer, *b)
+    _sync(device)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for b in batches:
+            _train_step(model, optimizer, *b)
+        steps += len(batches)
+        _sync(device)
+    return steps / (time.perf_counter() - start), counter.get_total_flops()
+
+
+def bench_sizes(device: torch.device, seconds: float, peak: float) -> None:
+    for size in SIZES:
+        print(f"\n{size.name}")
+        print(f"  {'arch':<14}{'batched steps/s':>16}{'looped steps/s':>16}{'ratio':>8}{'GFLOP/s':>10}{'of mm':>8}")
+        tasks = tuple(f"task {k}" for k in range(size.tasks))
+        groups = tuple(k * 2 // size.tasks for k in range(size.tasks))
+        for arch in BENCH_ARCHS:
+            config = ModelConfig.for_arch(arch, experts=size.experts, expert_hidden=(size.hidden,), tower_hidden=(size.tower,))
+            model = build_model(config, tasks, groups, size.features)
+            looped = LoopedModel.from_batched(model)
+            fast, flops = steps_per_second(model, size, device, seconds)
+            slow, _ = steps_per_second(looped, size, device, seconds)
+            rate = fast * flops
+            print(f"  {arch:<14}{fast:>16.0f}{slow:>16.0f}{fast / slow:>7.1f}x{rate / 1e9:>10.2f}{rate / peak:>8.1%}")
+
+
+def bench_sweep(device: str, quick: bool) -> None:
+    base = DataConfig(samples=2_000 if quick else 10_000, holdout=1_000)
+    train = TrainConfig(epochs=2 if quick else 10, device=device, log_every=1_000)
+    correlations, seeds = (0.0, 0.25, 0.5, 0.75, 1.0), (0, 1, 2)
+    archs = SWEEP_ARCHS[:2] if quick else SWEEP_ARCHS
+    runs = len(archs) * len(correlations) * len(seeds)
+    print(f"\nclassroom sweep: {len(archs)} archs x {len(correlations)} correlations x {len(seeds)} seeds = {runs} runs, "
+          f"{base.samples} training samples, {train.epochs} epochs")
+    start = time.perf_counter()
+    sweep(archs, correlations, seeds, base, train)
+    fast = time.perf_counter() - start
+    start = time.perf_counter()
+    for arch in archs:
+        config = ModelConfig.for_arch(arch)
+        if arch == "shared_bottom":  # as sweep() does: the bottom sized to MMoE's parameter count
+            config = sized_model_config(config, base, "mmoe")
+        for p in correlations:
+            for s in seeds:
+                train_grid([replace(base, correlation=p, seed=s)], config, train)
+    one_by_one = time.perf_counter() - start
+    print(f"  one run after another: {one_by_one:7.1f} s")
+    print(f"  stacked grids:         {fast:7.1f} s")
+    print(f"  speed-up:              {one_by_one / fast:7.1f}x")
+
+
+def run_bench(device_name: str = "auto", quick: bool = False) -> None:
+    device = resolve_device(device_name)
+    seconds = 0.3 if quick else 1.5
+    peak = matmul_rate(device, seconds)
+    print(f"device {device}, torch threads {torch.get_num_threads()}, torch {torch.__version__}")
+    print(f"dense matmul rate (torch.mm): {peak / 1e9:.1f} GFLOP/s")
+    bench_sizes(device, seconds, peak)
+    bench_sweep(str(device), quick)

@@ -1,0 +1,233 @@
+"""Command line: `python -m mtl_core train|sweep ...`. Bad arguments: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .config import ConfigError, to_dict
+from .data import DataConfig
+from .device import DEVICES
+from .models import ARCHITECTURES, HOME_SWITCHES, ModelConfig
+from .runs import GridResult, sized_model_config, sweep, train_grid
+from .training import TrainConfig
+from .weighting import WEIGHTINGS
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints usage + message otherwise)
+        raise UsageError(message)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(",") if v.strip())
+
+
+def _matrix(text: str) -> tuple[tuple[float, ...], ...]:
+    return tuple(_floats(row) for row in text.split(";"))
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("synthetic tasks")
+    g.add_argument("--tasks", type=int, default=2, help="number of tasks K (1-8)")
+    g.add_argument("--correlation", type=float, default=0.5, help="target cosine p of every task pair (within-group p with --groups)")
+    g.add_argument("--groups", type=_ints, help="group of each task, e.g. 0,0,1,1")
+    g.add_argument("--between-correlation", type=float, default=0.0, help="target cosine between groups")
+    g.add_argument("--cosine", type=_matrix, help="full K x K target cosine matrix, rows separated by ';', e.g. '1,0.5;0.5,1'")
+    g.add_argument("--binary", type=_ints, default=(), help="indices of binary tasks, e.g. 1,3 (others are regression)")
+    g.add_argument("--positive-rates", type=_floats, help="positive rate of each binary task, in the order of --binary (default 0.5)")
+    g.add_argument("--samples", type=int, default=10_000, help="training samples")
+    g.add_argument("--holdout", type=int, default=2_000, help="samples in each of validation and test")
+    g.add_argument("--features", type=int, default=100, help="input dimension d")
+    g.add_argument("--scale", type=float, default=1.0, help="weight scale c")
+    g.add_argument("--sinusoids", type=int, default=10, help="number of sinusoids m")
+    g.add_argument("--noise", type=float, default=0.1, help="label noise standard deviation")
+    g.add_argument("--users", type=int, default=100, help="pseudo-users (for GAUC)")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--experts", type=int, default=8, help="shared experts (global experts in HoME)")
+    g.add_argument("--task-experts", type=int, default=1, help="experts per task (CGC, PLE, HoME)")
+    g.add_argument("--group-experts", type=int, default=2, help="experts per task group (HoME)")
+    g.add_argument("--levels", type=int, default=2, help="PLE levels (1-3)")
+    g.add_argument("--expert-hidden", type=_ints, default=(16,), help="expert layer sizes, e.g. 16 or 64,32")
+    g.add_argument("--tower-hidden", type=_ints, default=(8,), help="tower hidden layer sizes")
+    g.add_argument("--activation", choices=("relu", "swish"), help="expert activation (default: relu; HoME: swish)")
+    for switch in HOME_SWITCHES:
+        g.add_argument(f"--{switch.replace('_', '-')}", dest=switch, action=argparse.BooleanOptionalAction,
+                       help=f"HoME switch (default on for home, off elsewhere)")
+    g.add_argument("--feature-gate-rank", type=int, default=8)
+    g.add_argument("--gate-temperature", type=float, default=1.0)
+    g.add_argument("--gate-dropout", type=float, default=0.0, help="probability of dropping an expert from a gate while training")
+    g.add_argument("--gate-init-scale", type=float, default=1.0, help="gate init scale (0 = uniform gates at start)")
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--steps", type=int, help="optimiser steps (overrides --epochs)")
+    g.add_argument("--batch-size", type=int, default=256)
+    g.add_argument("--lr", type=float, default=1e-3)
+    g.add_argument("--weighting", choices=WEIGHTINGS, default="equal", help="loss weighting")
+    g.add_argument("--task-weights", type=_floats, help="per-task weights for --weighting fixed")
+    g.add_argument("--freeze-gates-after", type=int, help="stop training the gates after this many steps")
+    g.add_argument("--device", choices=DEVICES, default="auto")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m mtl_core", description="MTL Playground from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    train = sub.add_parser("train", help="train one architecture and print test metrics")
+    train.add_argument("--arch", choices=ARCHITECTURES, default="mmoe")
+    train.add_argument("--seed", type=int, default=0, help="seed of data, initial weights and batch order")
+    train.add_argument("--match-params", choices=ARCHITECTURES, help="size Shared-Bottom's bottom to this architecture's parameter count")
+    train.add_argument("--json", action="store_true", help="print one JSON object")
+    for add in (_add_data_args, _add_model_args, _add_train_args):
+        add(train)
+    sw = sub.add_parser("sweep", help="the MMoE paper's study: archs x correlations x seeds")
+    sw.add_argument("--archs", type=lambda t: tuple(t.split(",")), default=("shared_bottom", "omoe", "mmoe"))
+    sw.add_argument("--correlations", type=_floats, default=(0.5, 0.9, 1.0))
+    sw.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1) per (arch, correlation)")
+    sw.add_argument("--match-params", choices=ARCHITECTURES, default="mmoe",
+                    help="Shared-Bottom's bottom is sized to this architecture's parameter count")
+    out = sw.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    out.add_argument("--csv", metavar="PATH", help="write the rows to a CSV file")
+    for add in (_add_data_args, _add_model_args, _add_train_args):
+        add(sw)
+    bench = sub.add_parser("bench", help="speed: steps/s against a looped reference, FLOP rate, sweep speed-up")
+    bench.add_argument("--device", choices=DEVICES, default="auto")
+    bench.add_argument("--quick", action="store_true", help="short timings and a small sweep (a smoke test)")
+    return parser
+
+
+def data_config(a: argparse.Namespace, seed: int = 0) -> DataConfig:
+    binary = set(a.binary)
+    bad = sorted(i for i in binary if not 0 <= i < a.tasks)
+    if bad:
+        raise ConfigError(f"--binary names task(s) {bad}, but tasks are numbered 0..{a.tasks - 1}.")
+    rates = None
+    if a.positive_rates is not None:
+        if len(a.positive_rates) != len(a.binary):
+            raise ConfigError(f"--positive-rates needs one rate per binary task ({len(a.binary)}), got {len(a.positive_rates)}.")
+        by_task = dict(zip(a.binary, a.positive_rates))
+        rates = tuple(by_task.get(k, 0.5) for k in range(a.tasks))
+    return DataConfig(tasks=a.tasks, correlation=a.correlation, groups=a.groups, between_correlation=a.between_correlation,
+                      cosine=a.cosine, task_types=tuple("binary" if k in binary else "regression" for k in range(a.tasks)),
+                      positive_rates=rates, features=a.features, samples=a.samples, holdout=a.holdout, scale=a.scale,
+                      sinusoids=a.sinusoids, noise=a.noise, users=a.users, seed=seed)
+
+
+def model_config(a: argparse.Namespace, arch: str) -> ModelConfig:
+    overrides = dict(experts=a.experts, task_experts=a.task_experts, group_experts=a.group_experts, levels=a.levels,
+                     expert_hidden=a.expert_hidden, tower_hidden=a.tower_hidden, feature_gate_rank=a.feature_gate_rank,
+                     gate_temperature=a.gate_temperature, gate_dropout=a.gate_dropout, gate_init_scale=a.gate_init_scale)
+    overrides.update({k: getattr(a, k) for k in ("activation", *HOME_SWITCHES) if getattr(a, k) is not None})
+    return ModelConfig.for_arch(arch, **overrides)
+
+
+def train_config(a: argparse.Namespace, seed: int = 0) -> TrainConfig:
+    return TrainConfig(lr=a.lr, batch_size=a.batch_size, epochs=a.epochs, steps=a.steps, weighting=a.weighting,
+                       task_weights=a.task_weights, freeze_gates_after=a.freeze_gates_after, device=a.device, seed=seed)
+
+
+def _clean(value):
+    """JSON-safe: NaN -> null, numpy -> Python."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else round(float(value), 6)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def train_report(result: GridResult) -> dict:
+    dataset = result.datasets[0]
+    test = result.metrics[result.metrics["split"] == "test"]
+    tasks = []
+    for name, binary in zip(dataset.config.task_names, dataset.config.is_binary):
+        rows = test[test["task"] == name]
+        tasks.append({"name": name, "type": "binary" if binary else "regression",
+                      "test": dict(zip(rows["metric"], rows["value"]))})
+    return _clean({
+        "arch": result.model_config.arch, "params": result.params, "seconds": result.seconds, "device": result.device,
+        "label_correlation": dataset.label_correlation, "target_cosine": dataset.target_cosine, "tasks": tasks,
+        "diverged": [d.message for d in result.diverged],
+        "config": {"data": to_dict(dataset.config), "model": to_dict(result.model_config)},
+    })
+
+
+def _print_train(report: dict) -> None:
+    print(f"{report['arch']}: {report['params']:,} parameters, {report['seconds']:.1f} s on {report['device']}")
+    print("label correlation (measured, train):")
+    for row in report["label_correlation"]:
+        print("  " + "  ".join(f"{v:+.3f}" for v in row))
+    table = pd.DataFrame([{"task": t["name"], "type": t["type"], **t["test"]} for t in report["tasks"]])
+    print("test metrics:")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for message in report["diverged"]:
+        print(message)
+
+
+def run_train(a: argparse.Namespace) -> int:
+    data = data_config(a, a.seed)
+    model = sized_model_config(model_config(a, a.arch), data, a.match_params)
+    report = train_report(train_grid([data], model, train_config(a, a.seed)))
+    print(json.dumps(report)) if a.json else _print_train(report)
+    return 1 if report["diverged"] else 0
+
+
+def run_sweep(a: argparse.Namespace) -> int:
+    if a.seeds < 1:
+        raise ConfigError(f"--seeds is a number of seeds, at least 1, got {a.seeds}.")
+    bad = [arch for arch in a.archs if arch not in ARCHITECTURES]
+    if bad:
+        raise ConfigError(f"Unknown architecture(s): {', '.join(bad)}. Choose from: {', '.join(ARCHITECTURES)}.")
+    base = data_config(a)
+    model_overrides = {k: v for k, v in vars(model_config(a, "mmoe")).items() if k in (
+        "experts", "task_experts", "group_experts", "levels", "expert_hidden", "tower_hidden", "gate_temperature",
+        "gate_dropout", "gate_init_scale", "feature_gate_rank")}
+    rows = sweep(a.archs, a.correlations, range(a.seeds), base, train_config(a), model_overrides, a.match_params,
+                 on_result=lambda arch, r: print(f"{arch}: {len(r.datasets)} runs in {r.seconds:.1f} s", file=sys.stderr))
+    rows = rows[rows["split"] == "test"].drop(columns="split")
+    if a.json:
+        print(json.dumps(_clean(rows.to_dict(orient="records"))))
+    elif a.csv:
+        rows.to_csv(a.csv, index=False)
+        print(f"wrote {len(rows)} rows to {a.csv}")
+    else:
+        summary = rows.groupby(["arch", "correlation", "task", "metric"])["value"].agg(["mean", "std", "count"]).reset_index()
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "bench":
+            from .bench import run_bench
+            run_bench(args.device, args.quick)
+            return 0
+        return {"train": run_train, "sweep": run_sweep}[args.command](args)
+    except (UsageError, ConfigError) as error:
+        print(f"mtl_core: error: {error}", file=sys.stderr)
+        return 2

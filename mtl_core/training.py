@@ -1,0 +1,222 @@
+"""Training as a stream of events.
+
+    run = TrainingRun(model, dataset, TrainConfig(lr=1e-3, epochs=10))
+    for event in run.events():      # stop iterating = cancel; hold the iterator = pause
+        ...                          # run.lr = 3e-3 applies from the next step on
+
+Data are moved to the device once; batches are taken by index; the loop syncs with the host only
+at event points. Several members (a grid of seeds or correlations of one architecture) train
+together when the model has `members > 1` and one dataset is given per member: their losses are
+summed, so each member receives exactly its own gradient and Adam updates each independently.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from .config import check
+from .data import Dataset
+from .device import DEVICES, resolve_device
+from .metrics import task_metrics
+from .models import MultiTaskModel
+from .weighting import WEIGHTINGS, make_weighting
+
+EVAL_CHUNK = 8192
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings. `steps`, when given, overrides `epochs`. `eval_every` None = once per epoch."""
+
+    lr: float = 1e-3
+    batch_size: int = 256
+    epochs: int = 10
+    steps: int | None = None
+    weighting: str = "equal"
+    task_weights: tuple[float, ...] | None = None
+    freeze_gates_after: int | None = None
+    log_every: int = 25
+    eval_every: int | None = None
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(0 < self.lr <= 1, f"Learning rate must be in (0, 1], got {self.lr}.")
+        check(1 <= self.batch_size <= 65536, f"Batch size must be between 1 and 65536, got {self.batch_size}.")
+        check(1 <= self.epochs <= 10_000, f"Epochs must be between 1 and 10000, got {self.epochs}.")
+        check(self.steps is None or self.steps >= 1, f"Steps must be at least 1, got {self.steps}.")
+        check(self.weighting in WEIGHTINGS, f"Unknown loss weighting '{self.weighting}'. Choose one of: {', '.join(WEIGHTINGS)}.")
+        check(self.freeze_gates_after is None or self.freeze_gates_after >= 0,
+              f"freeze_gates_after must be 0 or more steps, got {self.freeze_gates_after}.")
+        check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}.")
+        check(self.eval_every is None or self.eval_every >= 1, f"eval_every must be at least 1, got {self.eval_every}.")
+        check(self.device in DEVICES, f"Unknown device '{self.device}'. Choose one of: {', '.join(DEVICES)}.")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Mean per-task training loss since the previous Progress: `train_loss [members, tasks]`."""
+
+    step: int
+    epoch: float
+    lr: float
+    train_loss: np.ndarray
+    weighting: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-task metrics on the validation and test splits, tidy: member, split, task, metric, value."""
+
+    step: int
+    epoch: float
+    metrics: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Diverged:
+    """Members whose loss became NaN or infinite at `step`; they stop learning anything useful."""
+
+    step: int
+    members: tuple[int, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    step: int
+    seconds: float
+    metrics: pd.DataFrame
+
+
+Event = Progress | Evaluation | Diverged | Finished
+
+
+def task_losses(predictions: torch.Tensor, targets: torch.Tensor, is_binary: torch.Tensor) -> torch.Tensor:
+    """predictions, targets `[members, batch, tasks]` -> `[members, tasks]`: MSE, or BCE with logits for binary tasks."""
+    mse = (predictions - targets).square()
+    bce = F.binary_cross_entropy_with_logits(predictions, targets, reduction="none")
+    return torch.where(is_binary, bce, mse).mean(1)
+
+
+class TrainingRun:
+    """One model (of one or more members) being trained; `events()` drives it."""
+
+    def __init__(self, model: MultiTaskModel, data: Dataset | Sequence[Dataset], config: TrainConfig,
+                 member_seeds: Sequence[int] | None = None):
+        datasets = [data] if isinstance(data, Dataset) else list(data)
+        check(len(datasets) == model.members, f"Give one dataset per model member ({model.members}), got {len(datasets)}.")
+        self.datasets, self.config = datasets, config
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.is_binary = datasets[0].config.is_binary
+        self.weighting = make_weighting(config.weighting, self.is_binary, model.members, config.task_weights).to(self.device)
+        self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.weighting.parameters()], lr=config.lr)
+        self.seeds = list(member_seeds) if member_seeds is not None else [config.seed] * model.members
+        self.splits = {name: self._stack(name) for name in ("train", "validation", "test")}
+        self.steps_per_epoch = math.ceil(self.splits["train"][0].shape[1] / config.batch_size)
+        self.total_steps = config.steps or config.epochs * self.steps_per_epoch
+        self.step = 0
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        check(0 < value <= 1, f"Learning rate must be in (0, 1], got {value}.")
+        for group in self.optimizer.param_groups:
+            group["lr"] = value
+
+    def _stack(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """x `[members, n, features]`, y `[members, n, tasks]` on the device."""
+        parts = [d.split(split) for d in self.datasets]
+        x = torch.as_tensor(np.stack([p.x for p in parts]), device=self.device)
+        y = torch.as_tensor(np.stack([p.y for p in parts]), device=self.device)
+        return x, y
+
+    def events(self) -> Iterator[Event]:
+        cfg, model = self.config, self.model
+        x, y = self.splits["train"]
+        members, n = x.shape[:2]
+        is_binary = torch.tensor(self.is_binary, device=self.device)
+        generators = [torch.Generator().manual_seed(s) for s in self.seeds]
+        member_index = torch.arange(members, device=self.device)[:, None]
+        loss_sum = torch.zeros(members, len(self.is_binary), device=self.device)
+        first_bad = torch.full((members,), -1, device=self.device)
+        reported: set[int] = set()
+        eval_every = cfg.eval_every or self.steps_per_epoch
+        started, since_log = time.perf_counter(), 0
+        model.train()
+        while self.step < self.total_steps:
+            order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(self.device)
+            for start in range(0, n, cfg.batch_size):
+                if self.step >= self.total_steps:
+                    break
+                if cfg.freeze_gates_after is not None and self.step == cfg.freeze_gates_after:
+                    for p in model.gate_parameters():
+                        p.requires_grad_(False)
+                        p.grad = None
+                index = order[:, start:start + cfg.batch_size]
+                losses = task_losses(model(x[member_index, index]), y[member_index, index], is_binary)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.weighting(losses).sum().backward()
+                self.optimizer.step()
+                self.step += 1
+                since_log += 1
+                loss_sum += losses.detach()
+                bad = ~torch.isfinite(losses).all(-1)
+                first_bad = torch.where((first_bad < 0) & bad, self.step, first_bad)
+
+                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                    yield Progress(self.step, self.step / self.steps_per_epoch, self.lr,
+                                   (loss_sum / since_log).cpu().numpy(), self.weighting.state())
+                    loss_sum.zero_()
+                    since_log = 0
+                    diverged = self._newly_diverged(first_bad, reported)
+                    if diverged is not None:
+                        yield diverged
+                        if len(reported) == members:
+                            return
+                if self.step % eval_every == 0 and self.step != self.total_steps:
+                    yield Evaluation(self.step, self.step / self.steps_per_epoch, self.evaluate())
+        yield Finished(self.step, time.perf_counter() - started, self.evaluate())
+
+    def _newly_diverged(self, first_bad: torch.Tensor, reported: set[int]) -> Diverged | None:
+        bad_steps = first_bad.cpu().tolist()
+        new = [m for m, s in enumerate(bad_steps) if s >= 0 and m not in reported]
+        if not new:
+            return None
+        reported.update(new)
+        step = min(bad_steps[m] for m in new)
+        who = "The loss" if self.model.members == 1 else f"The loss of member(s) {', '.join(map(str, new))}"
+        return Diverged(step, tuple(new), f"{who} became NaN or infinite at step {step} (learning rate {self.lr:g}). "
+                                          "Training stopped there; try a lower learning rate, e.g. 10x smaller.")
+
+    @torch.no_grad()
+    def predict(self, split: str) -> np.ndarray:
+        """Predictions `[members, n, tasks]` on a split, in evaluation mode (running norm statistics)."""
+        x, _ = self.splits[split]
+        was_training = self.model.training
+        self.model.eval()
+        out = torch.cat([self.model(x[:, i:i + EVAL_CHUNK]) for i in range(0, x.shape[1], EVAL_CHUNK)], dim=1)
+        self.model.train(was_training)
+        return out.float().cpu().numpy()
+
+    def evaluate(self, splits: Sequence[str] = ("validation", "test")) -> pd.DataFrame:
+        rows = []
+        for split in splits:
+            predictions = self.predict(split)
+            for m, dataset in enumerate(self.datasets):
+                part = dataset.split(split)
+                for task, values in zip(dataset.config.task_names, task_metrics(part.y, predictions[m], part.users, self.is_binary)):
+                    rows += [dict(member=m, split=split, task=task, metric=k, value=v) for k, v in values.items()]
+        return pd.DataFrame(rows, columns=["member", "split", "task", "metric", "value"])

@@ -1,0 +1,62 @@
+"""The command line: JSON and table output, sweeps, one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from mtl_core.cli import main
+
+SMALL = ["--samples", "512", "--holdout", "128", "--features", "16", "--epochs", "2", "--device", "cpu"]
+
+
+def test_train_json_has_the_promised_fields(capsys):
+    assert main(["train", "--arch", "mmoe", "--tasks", "3", "--binary", "2", "--positive-rates", "0.1", "--json", *SMALL]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"arch", "params", "seconds", "device", "label_correlation", "tasks"} <= set(report)
+    assert report["arch"] == "mmoe" and report["device"] == "cpu" and report["params"] > 0
+    assert len(report["label_correlation"]) == 3 and len(report["label_correlation"][0]) == 3
+    assert [t["type"] for t in report["tasks"]] == ["regression", "regression", "binary"]
+    assert {"mse", "r2"} <= set(report["tasks"][0]["test"]) and {"auc", "gauc"} <= set(report["tasks"][2]["test"])
+
+
+def test_train_table_and_home_switches(capsys):
+    assert main(["train", "--arch", "home", "--tasks", "4", "--groups", "0,0,1,1", "--no-feature-gate", "--no-self-gate", *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert "home:" in out and "test metrics:" in out and "task 3" in out
+
+
+def test_match_params_sizes_shared_bottom(capsys):
+    main(["train", "--arch", "shared_bottom", "--match-params", "mmoe", "--json", *SMALL])
+    sb = json.loads(capsys.readouterr().out)
+    main(["train", "--arch", "mmoe", "--json", *SMALL])
+    mmoe = json.loads(capsys.readouterr().out)
+    assert abs(sb["params"] - mmoe["params"]) / mmoe["params"] < 0.05
+    assert sb["config"]["model"]["bottom_hidden"][0] > 16
+
+
+def test_sweep_rows_and_csv(tmp_path, capsys):
+    path = tmp_path / "sweep.csv"
+    assert main(["sweep", "--archs", "shared_bottom,mmoe", "--correlations", "0.5,1.0", "--seeds", "2", "--csv", str(path), *SMALL]) == 0
+    rows = pd.read_csv(path)
+    assert set(rows.arch) == {"shared_bottom", "mmoe"} and set(rows.correlation) == {0.5, 1.0} and set(rows.seed) == {0, 1}
+    assert len(rows[rows.metric == "mse"]) == 2 * 2 * 2 * 2  # arch x correlation x seed x task
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--arch", "foo"], "invalid choice: 'foo'"),
+    (["train", "--correlation", "7"], "correlation"),
+    (["train", "--tasks", "3", "--binary", "5"], "--binary names task(s) [5]"),
+    (["train", "--features", "2", "--tasks", "3"], "features"),
+    (["train", "--lr", "0"], "Learning rate must be in (0, 1]"),
+    (["train", "--arch", "mmoe", "--match-params", "mmoe"], "--match-params sizes Shared-Bottom"),
+    (["sweep", "--archs", "mmoe,bogus"], "Unknown architecture(s): bogus"),
+    (["train", "--batch-size", "abc"], "invalid int value"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(args, message):
+    done = subprocess.run([sys.executable, "-m", "mtl_core", *args], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert message in done.stderr
