@@ -19,7 +19,7 @@ from .device import resolve_device
 from .models import ModelConfig, build_model
 from .models.reference import LoopedModel
 from .runs import sized_model_config, sweep, train_grid
-from .training import TrainConfig
+from .training import FUSED_ADAM_DEVICES, TrainConfig
 
 BENCH_ARCHS = ("single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "home")
 SWEEP_ARCHS = ("shared_bottom", "omoe", "mmoe", "ple", "home")
@@ -72,7 +72,7 @@ def _train_step(model, optimizer, x, y):
 def steps_per_second(model: torch.nn.Module, size: Size, device: torch.device, seconds: float) -> tuple[float, float]:
     """(training steps per second, FLOP per step) of `model` on random data resident on `device`."""
     model = model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type in FUSED_ADAM_DEVICES)
     x = torch.randn(16 * size.batch, size.features, device=device)
     y = torch.randn(16 * size.batch, size.tasks, device=device)
     batches = [(x[i:i + size.batch], y[i:i + size.batch]) for i in range(0, len(x), size.batch)]

@@ -30,6 +30,7 @@ from .models import MultiTaskModel
 from .weighting import WEIGHTINGS, make_weighting
 
 EVAL_CHUNK = 8192
+FUSED_ADAM_DEVICES = ("cpu", "cuda")  # one fused kernel per step instead of one op per parameter tensor
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ class TrainingRun:
         self.model = model.to(self.device)
         self.is_binary = datasets[0].config.is_binary
         self.weighting = make_weighting(config.weighting, self.is_binary, model.members, config.task_weights).to(self.device)
-        self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.weighting.parameters()], lr=config.lr)
+        self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.weighting.parameters()], lr=config.lr,
+                                          fused=self.device.type in FUSED_ADAM_DEVICES)
         self.seeds = list(member_seeds) if member_seeds is not None else [config.seed] * model.members
         self.splits = {name: self._stack(name) for name in ("train", "validation", "test")}
         self.steps_per_epoch = math.ceil(self.splits["train"][0].shape[1] / config.batch_size)

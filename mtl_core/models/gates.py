@@ -32,6 +32,7 @@ class GateBank(nn.Module):
         self.register_buffer("own", torch.as_tensor(own, dtype=torch.bool)[None, :, None, :], persistent=False)
         gates, experts = mask.shape
         self.learned = bool((mask.sum(1) > 1).any())
+        self.masks_anything = not bool(mask.all())
         self.weight = nn.Parameter(uniform_(torch.empty(members, gates, in_features, experts), in_features, init_scale)) \
             if self.learned else None
         self.self_weight = nn.Parameter(uniform_(torch.empty(members, gates, in_features, experts), in_features, init_scale)) \
@@ -48,12 +49,16 @@ class GateBank(nn.Module):
         if self.weight is None:
             weights = self.mask.to(x.dtype).expand(members, -1, batch, -1)
         else:
+            logits = torch.matmul(x, self.weight)
+            if self.temperature != 1:
+                logits = logits / self.temperature
             mask = self.mask
             if self.training and self.dropout > 0:
                 kept = mask & (torch.rand(members, mask.shape[1], batch, mask.shape[3], device=x.device) >= self.dropout)
                 mask = torch.where(kept.any(-1, keepdim=True), kept, mask)
-            logits = torch.matmul(x, self.weight) / self.temperature
-            weights = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
+            if self.masks_anything or self.training and self.dropout > 0:
+                logits = logits.masked_fill(~mask, float("-inf"))
+            weights = torch.softmax(logits, dim=-1)
         return weights, self._self_weights(x)
 
     def _self_weights(self, x: torch.Tensor) -> torch.Tensor | None:

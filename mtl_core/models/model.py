@@ -21,6 +21,8 @@ def select_streams(streams: torch.Tensor, index: tuple[int, ...]) -> torch.Tenso
     """
     if len(set(index)) == 1:
         return streams[:, index[0]:index[0] + 1]
+    if index == tuple(range(streams.shape[1])):
+        return streams
     return streams[:, list(index)]
 
 
