@@ -26,7 +26,7 @@ from .config import check
 from .data import Dataset
 from .device import DEVICES, resolve_device
 from .metrics import task_metrics
-from .models import MultiTaskModel
+from .models import LevelTrace, MultiTaskModel
 from .weighting import WEIGHTINGS, make_weighting
 
 EVAL_CHUNK = 8192
@@ -35,7 +35,9 @@ FUSED_ADAM_DEVICES = ("cpu", "cuda")  # one fused kernel per step instead of one
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings. `steps`, when given, overrides `epochs`. `eval_every` None = once per epoch."""
+    """Optimisation settings. `steps`, when given, overrides `epochs`. `eval_every` None = once per epoch.
+    `snapshot_every` N: every N steps a `Snapshot` of the model's trace on a fixed validation batch
+    (for diagnostics); None = never, so training does not pay for it."""
 
     lr: float = 1e-3
     batch_size: int = 256
@@ -46,6 +48,8 @@ class TrainConfig:
     freeze_gates_after: int | None = None
     log_every: int = 25
     eval_every: int | None = None
+    snapshot_every: int | None = None
+    snapshot_samples: int = 1024
     device: str = "auto"
     seed: int = 0
 
@@ -59,6 +63,9 @@ class TrainConfig:
               f"freeze_gates_after must be 0 or more steps, got {self.freeze_gates_after}.")
         check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}.")
         check(self.eval_every is None or self.eval_every >= 1, f"eval_every must be at least 1, got {self.eval_every}.")
+        check(self.snapshot_every is None or self.snapshot_every >= 1,
+              f"snapshot_every must be at least 1 step, got {self.snapshot_every}.")
+        check(self.snapshot_samples >= 2, f"snapshot_samples must be at least 2, got {self.snapshot_samples}.")
         check(self.device in DEVICES, f"Unknown device '{self.device}'. Choose one of: {', '.join(DEVICES)}.")
 
 
@@ -83,6 +90,16 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """The model's trace (see `MultiTaskModel`) on the first `snapshot_samples` validation samples,
+    in evaluation mode, on the CPU; each tensor has a leading `[members]` dimension."""
+
+    step: int
+    epoch: float
+    trace: list[LevelTrace]
+
+
+@dataclass(frozen=True)
 class Diverged:
     """Members whose loss became NaN or infinite at `step`; they stop learning anything useful."""
 
@@ -98,7 +115,7 @@ class Finished:
     metrics: pd.DataFrame
 
 
-Event = Progress | Evaluation | Diverged | Finished
+Event = Progress | Evaluation | Snapshot | Diverged | Finished
 
 
 def task_losses(predictions: torch.Tensor, targets: torch.Tensor, is_binary: torch.Tensor) -> torch.Tensor:
@@ -190,6 +207,8 @@ class TrainingRun:
                             return
                 if self.step % eval_every == 0 and self.step != self.total_steps:
                     yield Evaluation(self.step, self.step / self.steps_per_epoch, self.evaluate())
+                if cfg.snapshot_every and (self.step % cfg.snapshot_every == 0 or self.step == self.total_steps):
+                    yield Snapshot(self.step, self.step / self.steps_per_epoch, self.trace())
         yield Finished(self.step, time.perf_counter() - started, self.evaluate())
 
     def _newly_diverged(self, first_bad: torch.Tensor, reported: set[int]) -> Diverged | None:
@@ -202,6 +221,17 @@ class TrainingRun:
         who = "The loss" if self.model.members == 1 else f"The loss of member(s) {', '.join(map(str, new))}"
         return Diverged(step, tuple(new), f"{who} became NaN or infinite at step {step} (learning rate {self.lr:g}). "
                                           "Training stopped there; try a lower learning rate, e.g. 10x smaller.")
+
+    @torch.no_grad()
+    def trace(self) -> list[LevelTrace]:
+        """The trace on the fixed snapshot batch, in evaluation mode, moved to the CPU."""
+        x = self.splits["validation"][0][:, :self.config.snapshot_samples]
+        was_training = self.model.training
+        self.model.eval()
+        _, trace = self.model(x, trace=True)
+        self.model.train(was_training)
+        cpu = lambda t: None if t is None else t.float().cpu()
+        return [LevelTrace(t.plan, cpu(t.gate_weights), cpu(t.self_gate_weights), cpu(t.expert_outputs)) for t in trace]
 
     @torch.no_grad()
     def predict(self, split: str) -> np.ndarray:

@@ -8,16 +8,16 @@ from mtl_core.config import ConfigError
 from mtl_core.data import DataConfig, make_dataset
 from mtl_core.device import resolve_device
 from mtl_core.models import ModelConfig, build_model, stack_members
-from mtl_core.training import Diverged, Evaluation, Finished, Progress, TrainConfig, TrainingRun
+from mtl_core.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainConfig, TrainingRun
 
 DATA = DataConfig(tasks=2, correlation=0.8, features=16, samples=1024, holdout=256, seed=0)
 
 
-def run_for(arch="mmoe", data=DATA, seed=0, **train):
+def run_for(arch="mmoe", data=DATA, seed=0, device="cpu", **train):
     dataset = make_dataset(data)
     model = build_model(ModelConfig.for_arch(arch, experts=4, expert_hidden=(8,)), data.task_names, data.task_groups,
                         data.features, seed=seed)
-    return TrainingRun(model, dataset, TrainConfig(device="cpu", seed=seed, **{"epochs": 3, "log_every": 4, **train}))
+    return TrainingRun(model, dataset, TrainConfig(device=device, seed=seed, **{"epochs": 3, "log_every": 4, **train}))
 
 
 def test_training_lowers_the_loss_and_streams_events():
@@ -119,3 +119,23 @@ def test_missing_device_is_a_clear_error():
         with pytest.raises(ConfigError, match="Device 'cuda' is not available on this machine. Available: .*cpu"):
             resolve_device("cuda")
     assert resolve_device("cpu").type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_training_on_cuda_matches_cpu_closely():
+    """The same seed on CUDA and on the CPU learns the same thing (up to float differences)."""
+    finals = {}
+    for device in ("cpu", "cuda"):
+        run = run_for(arch="home", device=device, lr=0.01)
+        assert run.device.type == device and next(run.model.parameters()).device.type == device
+        finals[device] = list(run.events())[-1].metrics.value.to_numpy()
+    np.testing.assert_allclose(finals["cuda"], finals["cpu"], rtol=0.05, atol=0.02)
+
+
+def test_snapshots_only_when_asked_and_carry_the_trace():
+    assert not any(isinstance(e, Snapshot) for e in run_for().events())
+    snapshots = [e for e in run_for(arch="ple", snapshot_every=5, snapshot_samples=100).events() if isinstance(e, Snapshot)]
+    assert [s.step for s in snapshots] == [5, 10, 12]
+    first = snapshots[0].trace[0]
+    assert first.gate_weights.shape == (1, 100, first.plan.n_gates, first.plan.n_experts)
+    assert first.expert_outputs.device.type == "cpu"
