@@ -98,6 +98,9 @@ def build_parser() -> Parser:
     train.add_argument("--seed", type=int, default=0, help="seed of data, initial weights and batch order")
     train.add_argument("--match-params", choices=ARCHITECTURES, help="size Shared-Bottom's bottom to this architecture's parameter count")
     train.add_argument("--json", action="store_true", help="print one JSON object")
+    train.add_argument("--diagnostics", action="store_true",
+                       help="add what happens inside the experts (gates, sparsity, occupancy, reliance, conflict)")
+    train.add_argument("--snapshot-every", type=int, help="with --diagnostics: also record them every N steps (default: at the end)")
     for add in (_add_data_args, _add_model_args, _add_train_args):
         add(train)
     sw = sub.add_parser("sweep", help="the MMoE paper's study: archs x correlations x seeds")
@@ -160,6 +163,23 @@ def _clean(value):
     return value
 
 
+def diagnostics_report(recorder) -> dict:
+    """The last snapshot's diagnostics as JSON-ready lists, plus gradient conflict over time."""
+    last = lambda name: (lambda f: f[f.step == f.step.max()].drop(columns=["member", "step"]) if len(f) else f)(recorder.frame(name))
+    experts = last("experts").rename(columns={"expert": "name"})
+    gates = []
+    for (level, gate), rows in last("gates").groupby(["level", "gate"], sort=False):
+        gates.append({"level": level, "name": gate, "mean": dict(zip(rows.expert, rows["mean"])),
+                      "std": dict(zip(rows.expert, rows["std"]))})
+    conflict = recorder.frame("conflict")
+    return {"experts": experts.to_dict(orient="records"), "gates": gates,
+            "polarisation": last("polarisation").to_dict(orient="records"),
+            "occupancy": last("occupancy").to_dict(orient="records"),
+            "reliance": last("reliance").to_dict(orient="records"),
+            "conflict": conflict.drop(columns="member").to_dict(orient="records") if len(conflict) else [],
+            "snapshots": int(recorder.frame("gates").step.nunique()), "seconds": recorder.seconds}
+
+
 def train_report(result: GridResult) -> dict:
     dataset = result.datasets[0]
     test = result.metrics[result.metrics["split"] == "test"]
@@ -168,7 +188,9 @@ def train_report(result: GridResult) -> dict:
         rows = test[test["task"] == name]
         tasks.append({"name": name, "type": "binary" if binary else "regression",
                       "test": dict(zip(rows["metric"], rows["value"]))})
+    extra = {"diagnostics": diagnostics_report(result.diagnostics)} if result.diagnostics is not None else {}
     return _clean({
+        **extra,
         "arch": result.model_config.arch, "params": result.params, "seconds": result.seconds, "device": result.device,
         "label_correlation": dataset.label_correlation, "target_cosine": dataset.target_cosine, "tasks": tasks,
         "diverged": [d.message for d in result.diverged],
@@ -188,11 +210,30 @@ def _print_train(report: dict) -> None:
         print(message)
 
 
+def _print_diagnostics(d: dict) -> None:
+    print("experts (last snapshot):")
+    print(pd.DataFrame(d["experts"])[["level", "name", "kind", "zero_fraction", "near_zero_fraction", "mean", "std"]]
+          .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("gates (mean weight per visible expert):")
+    for gate in d["gates"]:
+        print(f"  level {gate['level']} {gate['name']}: " + ", ".join(f"{e} {w:.2f}" for e, w in gate["mean"].items()))
+    if d["conflict"]:
+        last = pd.DataFrame(d["conflict"]).groupby(["task_a", "task_b"]).cosine.last()
+        print("gradient conflict on shared experts (cosine, last snapshot):")
+        print("  " + ", ".join(f"{a} / {b}: {c:+.2f}" for (a, b), c in last.items()))
+
+
 def run_train(a: argparse.Namespace) -> int:
     data = data_config(a, a.seed)
     model = sized_model_config(model_config(a, a.arch), data, a.match_params)
-    report = train_report(train_grid([data], model, train_config(a, a.seed)))
-    print(json.dumps(report)) if a.json else _print_train(report)
+    train = replace(train_config(a, a.seed), snapshot_every=a.snapshot_every)
+    report = train_report(train_grid([data], model, train, diagnostics=a.diagnostics))
+    if a.json:
+        print(json.dumps(report))
+        return 1 if report["diverged"] else 0
+    _print_train(report)
+    if a.diagnostics:
+        _print_diagnostics(report["diagnostics"])
     return 1 if report["diverged"] else 0
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .config import check
 from .data import DataConfig, Dataset, make_dataset
+from .diagnostics import DiagnosticsRecorder
 from .models import ModelConfig, build_model, count_parameters, match_bottom_to, stack_members
 from .training import Diverged, Event, Finished, TrainConfig, TrainingRun
 
@@ -31,6 +32,7 @@ class GridResult:
     seconds: float
     metrics: pd.DataFrame
     diverged: list[Diverged]
+    diagnostics: DiagnosticsRecorder | None = None
 
 
 def sized_model_config(model: ModelConfig, data: DataConfig, match_params: str | None = None) -> ModelConfig:
@@ -47,8 +49,12 @@ def parameter_count(model: ModelConfig, data: DataConfig) -> int:
 
 
 def train_grid(data_configs: Sequence[DataConfig], model_config: ModelConfig, train_config: TrainConfig,
-               on_event: Callable[[Event], None] | None = None) -> GridResult:
-    """Train one `model_config` model per data config, all at once. `on_event` sees every event."""
+               on_event: Callable[[Event], None] | None = None, diagnostics: bool = False) -> GridResult:
+    """Train one `model_config` model per data config, all at once. `on_event` sees every event.
+
+    With `diagnostics`, the result carries a `DiagnosticsRecorder` fed by the run's snapshots
+    (every `train_config.snapshot_every` steps, or only at the end when that is None).
+    """
     check(len(data_configs) >= 1, "A grid needs at least one dataset.")
     layout = {(d.tasks, d.task_types, d.task_groups, d.features, d.samples, d.holdout) for d in data_configs}
     check(len(layout) == 1, "Members of one grid must share tasks, task types, groups, features and sample counts.")
@@ -56,9 +62,14 @@ def train_grid(data_configs: Sequence[DataConfig], model_config: ModelConfig, tr
     first = data_configs[0]
     model = stack_members([build_model(model_config, first.task_names, first.task_groups, first.features, seed=d.seed)
                            for d in data_configs])
+    if diagnostics and train_config.snapshot_every is None:
+        train_config = replace(train_config, snapshot_every=10**9)  # the run snapshots its last step anyway
     run = TrainingRun(model, datasets, train_config, member_seeds=[d.seed for d in data_configs])
+    recorder = DiagnosticsRecorder(run) if diagnostics else None
     diverged, metrics, started = [], None, time.perf_counter()
     for event in run.events():
+        if recorder is not None:
+            recorder.observe(event)
         if on_event is not None:
             on_event(event)
         if isinstance(event, Diverged):
@@ -68,7 +79,7 @@ def train_grid(data_configs: Sequence[DataConfig], model_config: ModelConfig, tr
     if metrics is None:  # every member diverged: metrics of what is left, for the record
         metrics = run.evaluate()
     return GridResult(model_config, datasets, model.num_parameters(), str(run.device),
-                      time.perf_counter() - started, metrics, diverged)
+                      time.perf_counter() - started, metrics, diverged, recorder)
 
 
 def sweep(archs: Sequence[str], correlations: Sequence[float], seeds: Sequence[int], base: DataConfig,

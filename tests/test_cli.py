@@ -60,3 +60,13 @@ def test_bad_arguments_give_one_line_and_exit_2(args, message):
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert message in done.stderr
+
+
+def test_train_diagnostics_in_json(capsys):
+    assert main(["train", "--arch", "ple", "--diagnostics", "--snapshot-every", "2", "--json", *SMALL]) == 0
+    d = json.loads(capsys.readouterr().out)["diagnostics"]
+    expert = d["experts"][0]
+    assert {"level", "name", "kind", "zero_fraction", "near_zero_fraction", "mean", "std"} <= set(expert)
+    gate = d["gates"][0]
+    assert {"level", "name", "mean", "std"} <= set(gate) and abs(sum(gate["mean"].values()) - 1) < 1e-6
+    assert d["snapshots"] == 4 and {"task_a", "task_b", "cosine", "step"} <= set(d["conflict"][0])

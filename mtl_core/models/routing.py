@@ -21,7 +21,9 @@ class LevelPlan:
     """One level of experts and the gates over them.
 
     expert_names/kinds/stream: `[experts]`; kind is "shared", "group" or "task".
-    gate_names/stream: `[gates]`.  mask, own: `[gates, experts]` booleans; own ⊆ mask.
+    gate_names/kinds/stream: `[gates]`; kind is "task" (feeds one task), "group" (feeds a task
+    group's next level) or "shared" (feeds shared experts, or every tower as in OMoE).
+    mask, own: `[gates, experts]` booleans; own ⊆ mask.
     hidden: layer sizes of this level's experts.
     """
 
@@ -29,6 +31,7 @@ class LevelPlan:
     expert_kinds: tuple[str, ...]
     expert_stream: tuple[int, ...]
     gate_names: tuple[str, ...]
+    gate_kinds: tuple[str, ...]
     gate_stream: tuple[int, ...]
     mask: np.ndarray
     own: np.ndarray
@@ -58,27 +61,29 @@ class _Level:
     def __init__(self, hidden: tuple[int, ...]):
         self.hidden = hidden
         self.experts: list[tuple[str, str, int]] = []
-        self.gates: list[tuple[str, int, list[int], list[int]]] = []
+        self.gates: list[tuple[str, str, int, list[int], list[int]]] = []
 
     def add_experts(self, count: int, name: str, kind: str, stream: int) -> list[int]:
+        """`count` experts called "shared 0", "shared 1", ... or, when owned, "task 1 · 0" (just "task 1" alone)."""
         first = len(self.experts)
         for i in range(count):
-            self.experts.append((f"{name} {i}" if count > 1 or kind == "shared" else name, kind, stream))
+            label = f"{name} {i}" if kind == "shared" else f"{name} · {i}" if count > 1 else name
+            self.experts.append((label, kind, stream))
         return list(range(first, first + count))
 
-    def add_gate(self, name: str, stream: int, sees: list[int], own: list[int] = ()) -> None:
-        self.gates.append((name, stream, list(sees), list(own)))
+    def add_gate(self, name: str, kind: str, stream: int, sees: list[int], own: list[int] = ()) -> None:
+        self.gates.append((name, kind, stream, list(sees), list(own)))
 
     def build(self) -> LevelPlan:
         n_e, n_g = len(self.experts), len(self.gates)
         mask, own = np.zeros((n_g, n_e), bool), np.zeros((n_g, n_e), bool)
-        for g, (_, _, sees, owned) in enumerate(self.gates):
+        for g, (_, _, _, sees, owned) in enumerate(self.gates):
             mask[g, sees] = True
             own[g, owned] = True
         return LevelPlan(
             expert_names=tuple(e[0] for e in self.experts), expert_kinds=tuple(e[1] for e in self.experts),
             expert_stream=tuple(e[2] for e in self.experts), gate_names=tuple(g[0] for g in self.gates),
-            gate_stream=tuple(g[1] for g in self.gates), mask=mask, own=own, hidden=self.hidden)
+            gate_kinds=tuple(g[1] for g in self.gates), gate_stream=tuple(g[2] for g in self.gates), mask=mask, own=own, hidden=self.hidden)
 
 
 def build_plan(config: ModelConfig, task_names: tuple[str, ...], task_groups: tuple[int, ...]) -> RoutingPlan:
@@ -93,21 +98,21 @@ def _single_task(config, tasks, groups):
     level = _Level(config.expert_hidden)
     for k, task in enumerate(tasks):
         own = level.add_experts(1, f"{task} bottom", "task", 0)
-        level.add_gate(task, 0, own, own)
+        level.add_gate(task, "task", 0, own, own)
     return [level], range(len(tasks))
 
 
 def _shared_bottom(config, tasks, groups):
     level = _Level(config.bottom_hidden or config.expert_hidden)
     bottom = level.add_experts(1, "shared bottom", "shared", 0)
-    level.add_gate("all tasks", 0, bottom)
+    level.add_gate("all tasks", "shared", 0, bottom)
     return [level], [0] * len(tasks)
 
 
 def _omoe(config, tasks, groups):
     level = _Level(config.expert_hidden)
     shared = level.add_experts(config.experts, "shared", "shared", 0)
-    level.add_gate("all tasks", 0, shared)
+    level.add_gate("all tasks", "shared", 0, shared)
     return [level], [0] * len(tasks)
 
 
@@ -115,7 +120,7 @@ def _mmoe(config, tasks, groups):
     level = _Level(config.expert_hidden)
     shared = level.add_experts(config.experts, "shared", "shared", 0)
     for task in tasks:
-        level.add_gate(task, 0, shared)
+        level.add_gate(task, "task", 0, shared)
     return [level], range(len(tasks))
 
 
@@ -128,13 +133,13 @@ def _ple(config, tasks, groups):
     for j in range(n_levels):
         level = _Level(config.expert_hidden)
         shared_stream = 0 if j == 0 else K
-        task_experts = [level.add_experts(config.task_experts, f"{task} ·", "task", 0 if j == 0 else k)
+        task_experts = [level.add_experts(config.task_experts, task, "task", 0 if j == 0 else k)
                         for k, task in enumerate(tasks)]
         shared = level.add_experts(config.experts, "shared", "shared", shared_stream)
         for k, task in enumerate(tasks):
-            level.add_gate(task, 0 if j == 0 else k, task_experts[k] + shared, task_experts[k])
+            level.add_gate(task, "task", 0 if j == 0 else k, task_experts[k] + shared, task_experts[k])
         if j < n_levels - 1:
-            level.add_gate("shared", shared_stream, list(range(len(level.experts))), shared)
+            level.add_gate("shared", "shared", shared_stream, list(range(len(level.experts))), shared)
         levels.append(level)
     return levels, range(K)
 
@@ -154,18 +159,18 @@ def _home(config, tasks, groups):
     n_groups = max(groups) + 1
     meta = _Level(config.expert_hidden)
     glob = meta.add_experts(config.experts, "global", "shared", 0)
-    group_experts = [meta.add_experts(config.group_experts, f"group {g} ·", "group", 0) for g in range(n_groups)]
+    group_experts = [meta.add_experts(config.group_experts, f"group {g}", "group", 0) for g in range(n_groups)]
     everything = list(range(len(meta.experts)))
     for g in range(n_groups):
-        meta.add_gate(f"group {g}", 0, glob + group_experts[g] if config.hierarchy_mask else everything, group_experts[g])
-    meta.add_gate("global", 0, everything, glob)
+        meta.add_gate(f"group {g}", "group", 0, glob + group_experts[g] if config.hierarchy_mask else everything, group_experts[g])
+    meta.add_gate("global", "shared", 0, everything, glob)
 
     task = _Level(config.expert_hidden)
     glob = task.add_experts(config.experts, "global", "shared", n_groups)
-    group_experts = [task.add_experts(config.group_experts, f"group {g} ·", "group", g) for g in range(n_groups)]
-    own = [task.add_experts(config.task_experts, f"{name} ·", "task", groups[k]) for k, name in enumerate(tasks)]
+    group_experts = [task.add_experts(config.group_experts, f"group {g}", "group", g) for g in range(n_groups)]
+    own = [task.add_experts(config.task_experts, name, "task", groups[k]) for k, name in enumerate(tasks)]
     everything = list(range(len(task.experts)))
     for k, name in enumerate(tasks):
         sees = glob + group_experts[groups[k]] + own[k] if config.hierarchy_mask else everything
-        task.add_gate(name, groups[k], sees, own[k])
+        task.add_gate(name, "task", groups[k], sees, own[k])
     return [meta, task], range(len(tasks))
