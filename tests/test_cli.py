@@ -69,4 +69,4 @@ def test_train_diagnostics_in_json(capsys):
     assert {"level", "name", "kind", "zero_fraction", "near_zero_fraction", "mean", "std"} <= set(expert)
     gate = d["gates"][0]
     assert {"level", "name", "mean", "std"} <= set(gate) and abs(sum(gate["mean"].values()) - 1) < 1e-6
-    assert d["snapshots"] == 4 and {"task_a", "task_b", "cosine", "step"} <= set(d["conflict"][0])
+    assert d["snapshots"] == 2 and {"task_a", "task_b", "cosine", "step"} <= set(d["conflict"][0])
