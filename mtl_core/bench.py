@@ -108,7 +108,7 @@ def bench_sizes(device: torch.device, seconds: float, peak: float) -> None:
 
 def bench_sweep(device: str, quick: bool) -> None:
     base = DataConfig(samples=2_000 if quick else 10_000, holdout=1_000)
-    train = TrainConfig(epochs=2 if quick else 10, device=device, log_every=1_000)
+    train = TrainConfig(epochs=2 if quick else 10, device=device, log_every=1_000, eval_every=0)
     correlations, seeds = (0.0, 0.25, 0.5, 0.75, 1.0), (0, 1, 2)
     archs = SWEEP_ARCHS[:2] if quick else SWEEP_ARCHS
     runs = len(archs) * len(correlations) * len(seeds)

@@ -20,6 +20,8 @@ from .runs import GridResult, sized_model_config, sweep, train_grid
 from .training import TrainConfig
 from .weighting import WEIGHTINGS
 
+EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw")
+
 
 class UsageError(Exception):
     pass
@@ -96,7 +98,7 @@ def build_parser() -> Parser:
     train = sub.add_parser("train", help="train one architecture and print test metrics")
     train.add_argument("--arch", choices=ARCHITECTURES, default="mmoe")
     train.add_argument("--seed", type=int, default=0, help="seed of data, initial weights and batch order")
-    train.add_argument("--match-params", choices=ARCHITECTURES, help="size Shared-Bottom's bottom to this architecture's parameter count")
+    train.add_argument("--match-params", choices=ARCHITECTURES, help="size the bottoms of shared_bottom or single_task to this architecture's parameter count")
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.add_argument("--diagnostics", action="store_true",
                        help="add what happens inside the experts (gates, sparsity, occupancy, reliance, conflict)")
@@ -108,12 +110,26 @@ def build_parser() -> Parser:
     sw.add_argument("--correlations", type=_floats, default=(0.5, 0.9, 1.0))
     sw.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1) per (arch, correlation)")
     sw.add_argument("--match-params", choices=ARCHITECTURES, default="mmoe",
-                    help="Shared-Bottom's bottom is sized to this architecture's parameter count")
+                    help="the bottoms of shared_bottom and single_task are sized to this architecture's parameter count")
     out = sw.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     out.add_argument("--csv", metavar="PATH", help="write the rows to a CSV file")
     for add in (_add_data_args, _add_model_args, _add_train_args):
         add(sw)
+    ex = sub.add_parser("experiment", help="rerun a paper's study: " + ", ".join(EXPERIMENT_NAMES))
+    ex.add_argument("name", choices=EXPERIMENT_NAMES)
+    ex.add_argument("--archs", type=lambda t: tuple(t.split(",")), help="architectures (correlation, trainability, seesaw)")
+    ex.add_argument("--correlations", type=_floats, help="correlations (correlation, trainability, seesaw)")
+    ex.add_argument("--seeds", type=int, help="seeds per setting")
+    ex.add_argument("--samples", type=int, help="training samples per run")
+    ex.add_argument("--epochs", type=int)
+    ex.add_argument("--lr", type=float)
+    ex.add_argument("--batch-size", type=int)
+    ex.add_argument("--device", choices=DEVICES)
+    ex.add_argument("--jobs", type=int, default=1, help="joblib workers running grids side by side")
+    out = ex.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print {runs, summary} as JSON")
+    out.add_argument("--csv", metavar="PATH", help="write the runs to PATH and the summary to PATH with .summary.csv")
     bench = sub.add_parser("bench", help="speed: steps/s against a looped reference, FLOP rate, sweep speed-up")
     bench.add_argument("--device", choices=DEVICES, default="auto")
     bench.add_argument("--quick", action="store_true", help="short timings and a small sweep (a smoke test)")
@@ -247,7 +263,7 @@ def run_sweep(a: argparse.Namespace) -> int:
     model_overrides = {k: v for k, v in vars(model_config(a, "mmoe")).items() if k in (
         "experts", "task_experts", "group_experts", "levels", "expert_hidden", "tower_hidden", "gate_temperature",
         "gate_dropout", "gate_init_scale", "feature_gate_rank")}
-    rows = sweep(a.archs, a.correlations, range(a.seeds), base, train_config(a), model_overrides, a.match_params,
+    rows = sweep(a.archs, a.correlations, range(a.seeds), base, replace(train_config(a), eval_every=0), model_overrides, a.match_params,
                  on_result=lambda arch, r: print(f"{arch}: {len(r.datasets)} runs in {r.seconds:.1f} s", file=sys.stderr))
     rows = rows[rows["split"] == "test"].drop(columns="split")
     if a.json:
@@ -261,6 +277,41 @@ def run_sweep(a: argparse.Namespace) -> int:
     return 0
 
 
+def run_experiment(a: argparse.Namespace) -> int:
+    import inspect
+    from . import experiments
+
+    function = experiments.EXPERIMENTS[a.name]
+    defaults = inspect.signature(function).parameters
+    kwargs = {"n_jobs": a.jobs}
+    for name in ("archs", "correlations", "seeds"):
+        value = getattr(a, name)
+        if value is not None:
+            if name not in defaults:
+                raise ConfigError(f"--{name} does not apply to the {a.name} experiment.")
+            kwargs[name] = value
+    bad = [arch for arch in kwargs.get("archs", ()) if arch not in ARCHITECTURES]
+    if bad:
+        raise ConfigError(f"Unknown architecture(s): {', '.join(bad)}. Choose from: {', '.join(ARCHITECTURES)}.")
+    if kwargs.get("seeds", 1) < 1:
+        raise ConfigError(f"--seeds is a number of seeds, at least 1, got {kwargs['seeds']}.")
+    data = defaults["data"].default
+    kwargs["data"] = replace(data, samples=a.samples) if a.samples else data
+    changes = {k: getattr(a, k) for k in ("epochs", "lr", "batch_size", "device") if getattr(a, k) is not None}
+    kwargs["train"] = replace(defaults["train"].default, **changes)
+    study = function(**kwargs)
+    if a.json:
+        print(json.dumps({"runs": _clean(study.runs.to_dict(orient="records")),
+                          "summary": _clean(study.summary.to_dict(orient="records"))}))
+    elif a.csv:
+        study.runs.to_csv(a.csv, index=False)
+        study.summary.to_csv(a.csv.removesuffix(".csv") + ".summary.csv", index=False)
+        print(f"wrote {len(study.runs)} runs to {a.csv} and the summary beside it")
+    else:
+        print(study.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -268,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .bench import run_bench
             run_bench(args.device, args.quick)
             return 0
-        return {"train": run_train, "sweep": run_sweep}[args.command](args)
+        return {"train": run_train, "sweep": run_sweep, "experiment": run_experiment}[args.command](args)
     except (UsageError, ConfigError) as error:
         print(f"mtl_core: error: {error}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import pandas as pd
+from joblib import Parallel, delayed
 
 from .config import check
 from .data import DataConfig, Dataset, make_dataset
@@ -36,10 +37,11 @@ class GridResult:
 
 
 def sized_model_config(model: ModelConfig, data: DataConfig, match_params: str | None = None) -> ModelConfig:
-    """`model`, with Shared-Bottom's bottom widened to `match_params`'s parameter count when asked."""
+    """`model`, with the bottom(s) of Shared-Bottom or single-task widened to `match_params`'s parameter count."""
     if match_params is None:
         return model
-    check(model.arch == "shared_bottom", f"--match-params sizes Shared-Bottom's bottom; it does not apply to '{model.arch}'.")
+    check(model.arch in ("shared_bottom", "single_task"),
+          f"--match-params sizes the bottoms of Shared-Bottom and single-task models; it does not apply to '{model.arch}'.")
     target = ModelConfig.for_arch(match_params, **{k: getattr(model, k) for k in ("experts", "expert_hidden", "tower_hidden")})
     return match_bottom_to(model, target, data.task_names, data.task_groups, data.features)
 
@@ -63,7 +65,7 @@ def train_grid(data_configs: Sequence[DataConfig], model_config: ModelConfig, tr
     model = stack_members([build_model(model_config, first.task_names, first.task_groups, first.features, seed=d.seed)
                            for d in data_configs])
     if diagnostics and train_config.snapshot_every is None:
-        train_config = replace(train_config, snapshot_every=10**9)  # the run snapshots its last step anyway
+        train_config = replace(train_config, snapshot_every=0)
     run = TrainingRun(model, datasets, train_config, member_seeds=[d.seed for d in data_configs])
     recorder = DiagnosticsRecorder(run) if diagnostics else None
     diverged, metrics, started = [], None, time.perf_counter()
@@ -84,25 +86,33 @@ def train_grid(data_configs: Sequence[DataConfig], model_config: ModelConfig, tr
 
 def sweep(archs: Sequence[str], correlations: Sequence[float], seeds: Sequence[int], base: DataConfig,
           train_config: TrainConfig, model_overrides: dict | None = None, match_params: str | None = "mmoe",
-          on_result: Callable[[str, GridResult], None] | None = None) -> pd.DataFrame:
+          on_result: Callable[[str, GridResult], None] | None = None, n_jobs: int = 1) -> pd.DataFrame:
     """The MMoE paper's study: every arch on every (correlation, seed), fresh data and init per seed.
 
-    One grid per architecture. Shared-Bottom's bottom is sized to `match_params` (the paper's
-    setting). Returns one row per (arch, correlation, seed, split, task, metric).
+    One stacked grid per architecture; the grids run through joblib (`n_jobs` workers; choose another
+    backend such as Ray or Dask with `joblib.parallel_config(backend=...)`). The bottoms of Shared-Bottom
+    and single-task models are sized to `match_params`'s parameter count (the paper's setting). Returns one row per (arch, correlation, seed, split,
+    task, metric).
     """
-    frames = []
+    members = [(p, s) for p in correlations for s in seeds]
+    configs = [replace(base, correlation=p, seed=s) for p, s in members]
+    model_configs = []
     for arch in archs:
         config = ModelConfig.for_arch(arch, **(model_overrides or {}))
-        if arch == "shared_bottom" and match_params:
-            config = sized_model_config(config, base, match_params)
-        members = [(p, s) for p in correlations for s in seeds]
-        result = train_grid([replace(base, correlation=p, seed=s) for p, s in members], config, train_config)
+        model_configs.append(sized_model_config(config, base, match_params) if arch in ("shared_bottom", "single_task") and match_params else config)
+    results = Parallel(n_jobs=n_jobs)(delayed(train_grid)(configs, config, train_config) for config in model_configs)
+    frames = []
+    for arch, result in zip(archs, results):
         if on_result is not None:
             on_result(arch, result)
-        frame = result.metrics.copy()
-        frame.insert(0, "arch", arch)
-        frame.insert(1, "correlation", [members[m][0] for m in frame["member"]])
-        frame.insert(2, "seed", [members[m][1] for m in frame["member"]])
-        frame["params"] = result.params
-        frames.append(frame.drop(columns="member"))
+        frames.append(label_members(result.metrics, arch, members).assign(params=result.params))
     return pd.concat(frames, ignore_index=True)
+
+
+def label_members(metrics: pd.DataFrame, arch: str, members: Sequence[tuple[float, int]]) -> pd.DataFrame:
+    """Replace the member index of a grid's metrics by its arch, correlation and seed."""
+    frame = metrics.copy()
+    frame.insert(0, "arch", arch)
+    frame.insert(1, "correlation", [members[m][0] for m in frame["member"]])
+    frame.insert(2, "seed", [members[m][1] for m in frame["member"]])
+    return frame.drop(columns="member")

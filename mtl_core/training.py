@@ -35,9 +35,10 @@ FUSED_ADAM_DEVICES = ("cpu", "cuda")  # one fused kernel per step instead of one
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings. `steps`, when given, overrides `epochs`. `eval_every` None = once per epoch.
-    `snapshot_every` N: every N steps a `Snapshot` of the model's trace on a fixed validation batch
-    (for diagnostics); None = never, so training does not pay for it."""
+    """Optimisation settings. `steps`, when given, overrides `epochs`.
+    `eval_every` N steps: an `Evaluation` on validation and test (None = once per epoch, 0 = only the
+    final one). `snapshot_every` N: a `Snapshot` of the model's trace on a fixed validation batch for
+    diagnostics (None = never, so training does not pay for it; 0 = only at the end)."""
 
     lr: float = 1e-3
     batch_size: int = 256
@@ -62,9 +63,9 @@ class TrainConfig:
         check(self.freeze_gates_after is None or self.freeze_gates_after >= 0,
               f"freeze_gates_after must be 0 or more steps, got {self.freeze_gates_after}.")
         check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}.")
-        check(self.eval_every is None or self.eval_every >= 1, f"eval_every must be at least 1, got {self.eval_every}.")
-        check(self.snapshot_every is None or self.snapshot_every >= 1,
-              f"snapshot_every must be at least 1 step, got {self.snapshot_every}.")
+        check(self.eval_every is None or self.eval_every >= 0, f"eval_every must be 0 or more steps, got {self.eval_every}.")
+        check(self.snapshot_every is None or self.snapshot_every >= 0,
+              f"snapshot_every must be 0 or more steps, got {self.snapshot_every}.")
         check(self.snapshot_samples >= 2, f"snapshot_samples must be at least 2, got {self.snapshot_samples}.")
         check(self.device in DEVICES, f"Unknown device '{self.device}'. Choose one of: {', '.join(DEVICES)}.")
 
@@ -172,7 +173,8 @@ class TrainingRun:
         loss_sum = torch.zeros(members, len(self.is_binary), device=self.device)
         first_bad = torch.full((members,), -1, device=self.device)
         reported: set[int] = set()
-        eval_every = cfg.eval_every or self.steps_per_epoch
+        eval_every = self.steps_per_epoch if cfg.eval_every is None else cfg.eval_every or self.total_steps
+        snapshot_every = None if cfg.snapshot_every is None else cfg.snapshot_every or self.total_steps
         started, since_log = time.perf_counter(), 0
         model.train()
         while self.step < self.total_steps:
@@ -207,7 +209,7 @@ class TrainingRun:
                             return
                 if self.step % eval_every == 0 and self.step != self.total_steps:
                     yield Evaluation(self.step, self.step / self.steps_per_epoch, self.evaluate())
-                if cfg.snapshot_every and (self.step % cfg.snapshot_every == 0 or self.step == self.total_steps):
+                if snapshot_every and (self.step % snapshot_every == 0 or self.step == self.total_steps):
                     yield Snapshot(self.step, self.step / self.steps_per_epoch, self.trace())
         yield Finished(self.step, time.perf_counter() - started, self.evaluate())
 

@@ -51,7 +51,7 @@ def test_sweep_rows_and_csv(tmp_path, capsys):
     (["train", "--tasks", "3", "--binary", "5"], "--binary names task(s) [5]"),
     (["train", "--features", "2", "--tasks", "3"], "features"),
     (["train", "--lr", "0"], "Learning rate must be in (0, 1]"),
-    (["train", "--arch", "mmoe", "--match-params", "mmoe"], "--match-params sizes Shared-Bottom"),
+    (["train", "--arch", "mmoe", "--match-params", "mmoe"], "--match-params sizes the bottoms of Shared-Bottom and single-task"),
     (["sweep", "--archs", "mmoe,bogus"], "Unknown architecture(s): bogus"),
     (["train", "--batch-size", "abc"], "invalid int value"),
 ])

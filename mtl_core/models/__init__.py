@@ -27,8 +27,8 @@ def count_parameters(config: ModelConfig, task_names, task_groups, features: int
 
 
 def match_bottom_to(config: ModelConfig, target: ModelConfig, task_names, task_groups, features: int) -> ModelConfig:
-    """Shared-Bottom `config` with a one-layer bottom widened so its parameter count is closest to
-    `target`'s (the MMoE paper's 113-unit bottom against 8 experts of 16 units)."""
+    """Shared-Bottom (or single-task) `config` with one-layer bottoms widened so its parameter count is
+    closest to `target`'s (the MMoE paper's 113-unit bottom against 8 experts of 16 units)."""
     goal = count_parameters(target, task_names, task_groups, features)
     size = lambda width: count_parameters(config.with_(bottom_hidden=(width,)), task_names, task_groups, features)
     lo, hi = 1, 4096

@@ -19,9 +19,9 @@ class ModelConfig:
       experts        shared experts (OMoE, MMoE; per level in CGC/PLE; global experts in HoME)
       task_experts   experts owned by one task (CGC, PLE, HoME's task level)
       group_experts  experts owned by one task group (HoME)
-    Every expert of the model has the layer sizes `expert_hidden`; Shared-Bottom's one bottom
-    has `bottom_hidden` (default: `expert_hidden`), so it can be widened to match an MoE
-    model's parameter count (`match_bottom_to`).
+    Every expert of the model has the layer sizes `expert_hidden`; the bottoms of Shared-Bottom
+    and of the single-task baseline have `bottom_hidden` (default: `expert_hidden`), so they can be
+    widened to match an MoE model's parameter count (`match_bottom_to`).
 
     `expert_norm` (per-expert batch normalisation), `activation`, `feature_gate` and
     `self_gate` are expert-bank / gate options usable by any architecture where they make sense;

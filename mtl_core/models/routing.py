@@ -95,7 +95,7 @@ def build_plan(config: ModelConfig, task_names: tuple[str, ...], task_groups: tu
 
 
 def _single_task(config, tasks, groups):
-    level = _Level(config.expert_hidden)
+    level = _Level(config.bottom_hidden or config.expert_hidden)
     for k, task in enumerate(tasks):
         own = level.add_experts(1, f"{task} bottom", "task", 0)
         level.add_gate(task, "task", 0, own, own)

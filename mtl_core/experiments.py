@@ -1,0 +1,153 @@
+"""The papers' studies, rerun on synthetic data; each returns tidy DataFrames (no Streamlit).
+
+  correlation     MMoE Fig. 4: final test loss of Shared-Bottom / OMoE / MMoE across correlations
+  trainability    MMoE Fig. 5: final loss over many seeds, for histograms
+  home_ablation   HoME's four components switched off in turn on grouped dense + sparse binary tasks
+  seesaw          PLE Fig. 7: per-task MTL gain over single-task models across correlations
+
+Defaults are small grids that finish in a few minutes on a 2-core CPU; every argument enlarges
+them. Grids of one architecture train as one stacked model (runs.py), and the grids go through
+joblib, so `joblib.parallel_config(backend="ray")` (or "dask") spreads them over a cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from .data import DataConfig
+from .diagnostics import expert_occupancy, expert_reliance, expert_statistics
+from .models import ModelConfig
+from .runs import sweep, train_grid
+from .training import TrainConfig
+
+PAPER_DATA = DataConfig(samples=50_000, holdout=5_000)   # d=100, c=1, m=10, noise 0.1
+PAPER_TRAIN = TrainConfig(lr=1e-3, batch_size=256, epochs=15, log_every=10_000, eval_every=0)  # ~2,900 Adam steps
+
+
+def _run_loss(rows: pd.DataFrame, metric: str = "mse") -> pd.DataFrame:
+    """Test `metric` averaged over tasks: one final loss per run (arch, correlation, seed)."""
+    test = rows[(rows.split == "test") & (rows.metric == metric)]
+    return test.groupby(["arch", "correlation", "seed"], as_index=False)["value"].mean().rename(columns={"value": "loss"})
+
+
+@dataclass
+class Study:
+    """What an experiment measured: `runs` (one row per run or per run and task) and its `summary`."""
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def correlation(archs: Sequence[str] = ("shared_bottom", "omoe", "mmoe"), correlations: Sequence[float] = (0.0, 0.5, 0.9, 1.0),
+                seeds: int = 5, data: DataConfig = PAPER_DATA, train: TrainConfig = PAPER_TRAIN, n_jobs: int = 1) -> Study:
+    """MMoE Fig. 4: per (arch, p), the mean and spread of the final test MSE (mean over the two tasks)."""
+    return correlation_summary(_run_loss(sweep(archs, correlations, range(seeds), data, train, n_jobs=n_jobs)))
+
+
+def correlation_summary(runs: pd.DataFrame) -> Study:
+    """Mean, spread and median of the final loss per (arch, p), and `mean_rank`: the arch's rank among
+    all archs on the same data (same p and seed; 1 = best), averaged over seeds. The rank compares
+    models on equal footing, which the raw spread cannot: each seed draws new sinusoids."""
+    runs = runs.copy()
+    runs["rank"] = runs.groupby(["correlation", "seed"])["loss"].rank()
+    summary = runs.groupby(["arch", "correlation"]).agg(
+        mean=("loss", "mean"), std=("loss", "std"), median=("loss", "median"), min=("loss", "min"),
+        max=("loss", "max"), mean_rank=("rank", "mean"), count=("loss", "count")).reset_index()
+    return Study(runs, summary)
+
+
+def trainability(archs: Sequence[str] = ("shared_bottom", "omoe", "mmoe"), correlations: Sequence[float] = (0.5, 1.0),
+                 seeds: int = 20, data: DataConfig = PAPER_DATA, train: TrainConfig = PAPER_TRAIN, n_jobs: int = 1) -> Study:
+    """MMoE Fig. 5: the final loss of every seed (histogram data) and its quantiles per (arch, p)."""
+    return trainability_summary(_run_loss(sweep(archs, correlations, range(seeds), data, train, n_jobs=n_jobs)))
+
+
+def trainability_summary(runs: pd.DataFrame) -> Study:
+    """Quantiles of the final loss per (arch, p). A run is `poor` when its loss is more than twice the
+    best loss any architecture reached on the same data (same p and seed): a seed draws new sinusoids,
+    so how hard the data are varies more between seeds than between models."""
+    runs = runs.copy()
+    runs["poor"] = runs["loss"] > 2 * runs.groupby(["correlation", "seed"])["loss"].transform("min")
+    q = lambda p: (lambda s: s.quantile(p))
+    summary = runs.groupby(["arch", "correlation"]).agg(
+        min=("loss", "min"), q25=("loss", q(0.25)), median=("loss", "median"), q75=("loss", q(0.75)),
+        max=("loss", "max"), poor=("poor", "mean"), count=("loss", "count")).reset_index()
+    return Study(runs, summary)
+
+
+HOME_DATA = DataConfig(tasks=4, groups=(0, 0, 1, 1), correlation=0.9, between_correlation=0.1,
+                       task_types=("binary",) * 4, positive_rates=(0.5, 0.05, 0.5, 0.05), samples=50_000, holdout=10_000,
+                       users=200)
+HOME_TRAIN = replace(PAPER_TRAIN, epochs=10)
+HOME_ARMS = {"HoME": {}, "w/o expert norm": dict(expert_norm=False), "w/o hierarchy mask": dict(hierarchy_mask=False),
+             "w/o feature gate": dict(feature_gate=False), "w/o self-gate": dict(self_gate=False),
+             "all off": dict(expert_norm=False, hierarchy_mask=False, feature_gate=False, self_gate=False)}
+
+
+def _ablation_arm(arm: str, switches: dict, seeds: int, data: DataConfig, train: TrainConfig, model: dict) -> pd.DataFrame:
+    config = ModelConfig.for_arch("home", **model, **switches)
+    configs = [replace(data, seed=s) for s in range(seeds)]
+    result = train_grid(configs, config, train, diagnostics=True)
+    trace, dataset = result.diagnostics.latest, result.datasets[0]
+    rates = dict(zip(dataset.config.task_names, dataset.positive_rate.tolist()))
+    stats, occupancy = expert_statistics(trace), expert_occupancy(trace)
+    reliance = expert_reliance(trace, rates)
+    reliance = reliance[reliance.level == reliance.level.max()]
+    test = result.metrics[result.metrics.split == "test"]
+    rows = [dict(member=r.member, scope=r.task, metric=r.metric, value=r.value) for r in test.itertuples()]
+    for m in range(len(configs)):
+        s, o, r = stats[stats.member == m], occupancy[occupancy.member == m], reliance[reliance.member == m]
+        taken = o.drop_duplicates(["level", "expert"])
+        rows += [dict(member=m, scope="model", metric="dead_expert_share", value=(s.zero_fraction > 0.9).mean()),
+                 dict(member=m, scope="model", metric="zero_fraction", value=s.zero_fraction.mean()),
+                 dict(member=m, scope="model", metric="output_std_max_over_min", value=s["std"].max() / max(s["std"].min(), 1e-12)),
+                 dict(member=m, scope="model", metric="taken_over_share", value=taken.taken_over.mean() if len(taken) else np.nan)]
+        rows += [dict(member=m, scope=t.task, metric="own_expert_weight", value=t.own) for t in r.itertuples()]
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "arm", arm)
+    frame.insert(1, "seed", frame.pop("member"))
+    return frame.assign(params=result.params)
+
+
+def home_ablation(seeds: int = 3, data: DataConfig = HOME_DATA, train: TrainConfig = HOME_TRAIN,
+                  model: dict | None = None, n_jobs: int = 1) -> Study:
+    """HoME with each switch off in turn, and all off, on two groups of one dense and one sparse binary
+    task. Per arm and seed: test AUC / GAUC / logloss per task, and the three anomalies: dead experts
+    (share of experts with > 90% exact zeros; zero fraction; output-scale spread), degradation (share
+    of shared experts taken over by one consumer) and underfitting (task gates' weight on own experts)."""
+    model = {"experts": 4, "group_experts": 2, "task_experts": 1, **(model or {})}
+    frames = Parallel(n_jobs=n_jobs)(delayed(_ablation_arm)(arm, switches, seeds, data, train, model)
+                                     for arm, switches in HOME_ARMS.items())
+    runs = pd.concat(frames, ignore_index=True)
+    sparse = {n for n, r in zip(data.task_names, data.positive_rates or ()) if r < 0.2}
+    runs["task_kind"] = np.where(runs.scope == "model", "model", np.where(runs.scope.isin(sparse), "sparse", "dense"))
+    summary = runs.groupby(["arm", "task_kind", "metric"], sort=False)["value"].mean().unstack(["task_kind", "metric"])
+    columns = [("dense", "auc"), ("sparse", "auc"), ("sparse", "gauc"), ("model", "dead_expert_share"),
+               ("model", "zero_fraction"), ("model", "output_std_max_over_min"), ("model", "taken_over_share"),
+               ("dense", "own_expert_weight"), ("sparse", "own_expert_weight")]
+    summary = summary[[c for c in columns if c in summary.columns]]
+    summary.columns = [f"{kind} {metric}" for kind, metric in summary.columns]
+    return Study(runs, summary.reset_index())
+
+
+def seesaw(archs: Sequence[str] = ("shared_bottom", "mmoe", "cgc", "ple"), correlations: Sequence[float] = (0.0, 0.5, 0.9, 1.0),
+           seeds: int = 3, data: DataConfig = PAPER_DATA, train: TrainConfig = PAPER_TRAIN, n_jobs: int = 1) -> Study:
+    """PLE Fig. 7: per task, MTL gain = single-task test MSE - MTL test MSE on the same data and seed
+    (positive = sharing helped that task). A seesaw is one task gaining while another loses.
+    The single-task baseline (one bottom per task) gets MMoE's parameter budget, as Shared-Bottom does,
+    so a gain measures sharing, not size."""
+    rows = sweep(("single_task", *archs), correlations, range(seeds), data, train, n_jobs=n_jobs)
+    test = rows[(rows.split == "test") & (rows.metric == "mse")]
+    single = test[test.arch == "single_task"].set_index(["correlation", "seed", "task"])["value"]
+    mtl = test[test.arch != "single_task"].set_index(["arch", "correlation", "seed", "task"])["value"]
+    runs = (single.reindex(mtl.index.droplevel("arch")).to_numpy() - mtl).rename("gain").reset_index()
+    summary = runs.groupby(["arch", "correlation", "task"])["gain"].agg(["mean", "std"]).reset_index()
+    return Study(runs, summary)
+
+
+EXPERIMENTS = {"correlation": correlation, "trainability": trainability, "home-ablation": home_ablation, "seesaw": seesaw}
