@@ -1,11 +1,15 @@
-"""MTL Playground: the Streamlit app (`streamlit run app.py`)."""
+"""MTL Playground: `streamlit run app.py`. Pages live in pages/; the library in mtl_core/."""
 
 import streamlit as st
 
-st.set_page_config(page_title="MTL Playground", layout="wide")
-st.title("MTL Playground")
-st.write(
-    "When tasks disagree, how should a network share? This playground trains Shared-Bottom, OMoE, MMoE, "
-    "PLE and HoME on synthetic tasks whose correlation you control. The interactive pages are being built; "
-    "meanwhile every model trains from the command line: `python -m mtl_core train --help`."
-)
+st.set_page_config(page_title="MTL Playground", page_icon="🧪", layout="wide")
+
+pages = [
+    st.Page("pages/start.py", title="Start & lessons", icon="🎓", url_path="start", default=True),
+    st.Page("pages/data.py", title="Data", icon="📈", url_path="data"),
+    st.Page("pages/playground.py", title="Playground", icon="▶️", url_path="playground"),
+    st.Page("pages/inside.py", title="Inside the experts", icon="🔬", url_path="inside"),
+    st.Page("pages/sweep.py", title="Correlation sweep", icon="📊", url_path="sweep"),
+    st.Page("pages/ablation.py", title="HoME ablation", icon="🧩", url_path="ablation"),
+]
+st.navigation(pages).run()

@@ -29,7 +29,7 @@ PAPER_DATA = DataConfig(samples=50_000, holdout=5_000)   # d=100, c=1, m=10, noi
 PAPER_TRAIN = TrainConfig(lr=1e-3, batch_size=256, epochs=15, log_every=10_000, eval_every=0)  # ~2,900 Adam steps
 
 
-def _run_loss(rows: pd.DataFrame, metric: str = "mse") -> pd.DataFrame:
+def final_loss(rows: pd.DataFrame, metric: str = "mse") -> pd.DataFrame:
     """Test `metric` averaged over tasks: one final loss per run (arch, correlation, seed)."""
     test = rows[(rows.split == "test") & (rows.metric == metric)]
     return test.groupby(["arch", "correlation", "seed"], as_index=False)["value"].mean().rename(columns={"value": "loss"})
@@ -46,7 +46,7 @@ class Study:
 def correlation(archs: Sequence[str] = ("shared_bottom", "omoe", "mmoe"), correlations: Sequence[float] = (0.0, 0.5, 0.9, 1.0),
                 seeds: int = 5, data: DataConfig = PAPER_DATA, train: TrainConfig = PAPER_TRAIN, n_jobs: int = 1) -> Study:
     """MMoE Fig. 4: per (arch, p), the mean and spread of the final test MSE (mean over the two tasks)."""
-    return correlation_summary(_run_loss(sweep(archs, correlations, range(seeds), data, train, n_jobs=n_jobs)))
+    return correlation_summary(final_loss(sweep(archs, correlations, range(seeds), data, train, n_jobs=n_jobs)))
 
 
 def correlation_summary(runs: pd.DataFrame) -> Study:
@@ -64,7 +64,7 @@ def correlation_summary(runs: pd.DataFrame) -> Study:
 def trainability(archs: Sequence[str] = ("shared_bottom", "omoe", "mmoe"), correlations: Sequence[float] = (0.5, 1.0),
                  seeds: int = 20, data: DataConfig = PAPER_DATA, train: TrainConfig = PAPER_TRAIN, n_jobs: int = 1) -> Study:
     """MMoE Fig. 5: the final loss of every seed (histogram data) and its quantiles per (arch, p)."""
-    return trainability_summary(_run_loss(sweep(archs, correlations, range(seeds), data, train, n_jobs=n_jobs)))
+    return trainability_summary(final_loss(sweep(archs, correlations, range(seeds), data, train, n_jobs=n_jobs)))
 
 
 def trainability_summary(runs: pd.DataFrame) -> Study:
@@ -89,7 +89,8 @@ HOME_ARMS = {"HoME": {}, "w/o expert norm": dict(expert_norm=False), "w/o hierar
              "all off": dict(expert_norm=False, hierarchy_mask=False, feature_gate=False, self_gate=False)}
 
 
-def _ablation_arm(arm: str, switches: dict, seeds: int, data: DataConfig, train: TrainConfig, model: dict) -> pd.DataFrame:
+def ablation_arm(arm: str, switches: dict, seeds: int, data: DataConfig, train: TrainConfig, model: dict) -> pd.DataFrame:
+    """One arm of the ablation: HoME with `switches` on `seeds` seeds; tidy rows (arm, seed, scope, metric, value)."""
     config = ModelConfig.for_arch("home", **model, **switches)
     configs = [replace(data, seed=s) for s in range(seeds)]
     result = train_grid(configs, config, train, diagnostics=True)
@@ -121,11 +122,15 @@ def home_ablation(seeds: int = 3, data: DataConfig = HOME_DATA, train: TrainConf
     (share of experts with > 90% exact zeros; zero fraction; output-scale spread), degradation (share
     of shared experts taken over by one consumer) and underfitting (task gates' weight on own experts)."""
     model = {"experts": 4, "group_experts": 2, "task_experts": 1, **(model or {})}
-    frames = Parallel(n_jobs=n_jobs)(delayed(_ablation_arm)(arm, switches, seeds, data, train, model)
+    frames = Parallel(n_jobs=n_jobs)(delayed(ablation_arm)(arm, switches, seeds, data, train, model)
                                      for arm, switches in HOME_ARMS.items())
-    runs = pd.concat(frames, ignore_index=True)
+    return ablation_summary(pd.concat(frames, ignore_index=True), data)
+
+
+def ablation_summary(runs: pd.DataFrame, data: DataConfig) -> Study:
+    """Per arm: mean task metrics over dense and sparse tasks, and the anomaly measures."""
     sparse = {n for n, r in zip(data.task_names, data.positive_rates or ()) if r < 0.2}
-    runs["task_kind"] = np.where(runs.scope == "model", "model", np.where(runs.scope.isin(sparse), "sparse", "dense"))
+    runs = runs.assign(task_kind=np.where(runs.scope == "model", "model", np.where(runs.scope.isin(sparse), "sparse", "dense")))
     summary = runs.groupby(["arm", "task_kind", "metric"], sort=False)["value"].mean().unstack(["task_kind", "metric"])
     columns = [("dense", "auc"), ("sparse", "auc"), ("sparse", "gauc"), ("model", "dead_expert_share"),
                ("model", "zero_fraction"), ("model", "output_std_max_over_min"), ("model", "taken_over_share"),

@@ -1,0 +1,188 @@
+"""Altair chart builders: tidy DataFrames in, charts out (usable from a notebook; no Streamlit).
+
+Colours are fixed per architecture and per task across every chart, so a learner can follow a
+model from page to page. Sizes stay small: callers aggregate and subsample before charting.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from .models import ARCHITECTURES, RoutingPlan
+
+ARCH_LABELS = {"single_task": "Single-task", "shared_bottom": "Shared-Bottom", "omoe": "OMoE", "mmoe": "MMoE",
+               "cgc": "CGC", "ple": "PLE", "home": "HoME"}
+ARCH_COLORS = ["#7f7f7f", "#8c564b", "#ff7f0e", "#1f77b4", "#2ca02c", "#17becf", "#d62728"]
+TASK_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
+KIND_COLORS = {"shared": "#4c78a8", "group": "#f58518", "task": "#54a24b"}
+
+
+def arch_color(field: str = "arch") -> alt.Color:
+    return alt.Color(f"{field}:N", title="model", scale=alt.Scale(domain=list(ARCHITECTURES), range=ARCH_COLORS),
+                     legend=alt.Legend(labelExpr=" + ".join(f"datum.label == '{a}' ? '{l}' :" for a, l in ARCH_LABELS.items())
+                                       + " datum.label"))
+
+
+def task_color(tasks: int, field: str = "task") -> alt.Color:
+    return alt.Color(f"{field}:N", title="task", scale=alt.Scale(domain=[f"task {k}" for k in range(tasks)],
+                                                                 range=TASK_COLORS[:tasks]))
+
+
+def routing_chart(plan: RoutingPlan) -> alt.Chart:
+    """The architecture as a picture: one panel per level, gate x expert, filled where the gate may
+    see the expert, coloured by the expert's kind (shared, group, task-specific)."""
+    rows = []
+    for number, level in enumerate(plan.levels, start=1):
+        for g, gate in enumerate(level.gate_names):
+            for e, expert in enumerate(level.expert_names):
+                rows.append(dict(level=f"level {number}", gate=gate, expert=expert, kind=level.expert_kinds[e],
+                                 sees=bool(level.mask[g, e]), order=e))
+    frame = pd.DataFrame(rows)
+    return alt.Chart(frame).mark_rect(stroke="white", strokeWidth=1).encode(
+        x=alt.X("expert:N", sort=alt.SortField("order"), title="experts", axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("gate:N", sort=None, title="gates"),
+        color=alt.condition("datum.sees", alt.Color("kind:N", title="expert kind",
+                                                    scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values()))),
+                            alt.value("#eeeeee")),
+        tooltip=["gate", "expert", "kind", "sees"],
+    ).properties(width=alt.Step(16), height=alt.Step(18)).facet(column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+
+
+def loss_chart(history: pd.DataFrame, tasks: int) -> alt.Chart:
+    """Loss curves: history rows (arch, task, split, step, loss); colour = model, dash = split, one panel per task."""
+    return alt.Chart(history).mark_line().encode(
+        x=alt.X("step:Q"), y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="loss (log)"),
+        color=arch_color(), strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["train", "test"], range=[[1, 0], [4, 3]])),
+        tooltip=["arch", "task", "split", "step", alt.Tooltip("loss:Q", format=".4f")],
+    ).properties(width=260, height=180).facet(column=alt.Column("task:N", sort=[f"task {k}" for k in range(tasks)], title=None))
+
+
+def gate_heatmap(gates: pd.DataFrame) -> alt.Chart:
+    """Mean gate weight per (gate, expert) from `diagnostics.gate_utilisation`; one panel per level."""
+    base = alt.Chart(gates).encode(x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)), y=alt.Y("gate:N", sort=None))
+    cells = base.mark_rect().encode(color=alt.Color("mean:Q", title="mean weight", scale=alt.Scale(domain=[0, 1], scheme="blues")),
+                                    tooltip=["gate", "expert", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("std:Q", format=".3f")])
+    text = base.mark_text(fontSize=9).encode(text=alt.Text("mean:Q", format=".2f"),
+                                             color=alt.condition("datum.mean > 0.5", alt.value("white"), alt.value("black")))
+    return (cells + text).properties(width=alt.Step(30), height=alt.Step(22)).facet(
+        column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+
+
+def utilisation_bars(gates: pd.DataFrame) -> alt.Chart:
+    """PLE's Fig. 8: per gate, a bar per expert (mean weight) with a rule for +- one std."""
+    base = alt.Chart(gates).encode(x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)))
+    bars = base.mark_bar().encode(y=alt.Y("mean:Q", title="mean gate weight"),
+                                  color=alt.Color("expert_kind:N", title="expert kind",
+                                                  scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values()))),
+                                  tooltip=["gate", "expert", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("std:Q", format=".3f")])
+    rules = base.mark_rule().encode(y="low:Q", y2="high:Q")
+    return (bars + rules).transform_calculate(low="max(datum.mean - datum.std, 0)", high="datum.mean + datum.std").properties(
+        width=alt.Step(18), height=140).facet(row=alt.Row("gate:N", title=None), column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+
+
+def sparsity_bars(experts: pd.DataFrame) -> alt.Chart:
+    """Per expert: share of outputs exactly zero (dead ReLU units) and below 0.01 in magnitude."""
+    long = experts.melt(id_vars=["level", "expert", "kind"], value_vars=["zero_fraction", "near_zero_fraction"],
+                        var_name="measure", value_name="share")
+    return alt.Chart(long).mark_bar().encode(
+        x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)), xOffset="measure:N",
+        y=alt.Y("share:Q", scale=alt.Scale(domain=[0, 1]), title="share of outputs"),
+        color=alt.Color("measure:N", scale=alt.Scale(domain=["zero_fraction", "near_zero_fraction"], range=["#d62728", "#ff9896"]),
+                        legend=alt.Legend(title=None, labelExpr="datum.label == 'zero_fraction' ? 'exactly 0' : '|x| < 0.01'")),
+        tooltip=["expert", "measure", alt.Tooltip("share:Q", format=".2f")],
+    ).properties(width=alt.Step(14), height=150).facet(column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+
+
+def output_distribution(experts: pd.DataFrame) -> alt.Chart:
+    """HoME's Fig. 2 idea: each expert's output distribution as a box (5/25/50/75/95% quantiles)."""
+    base = alt.Chart(experts).encode(x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)),
+                                     color=alt.Color("kind:N", scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values()))))
+    whisker = base.mark_rule().encode(y=alt.Y("q05:Q", title="expert output"), y2="q95:Q")
+    box = base.mark_bar(size=10).encode(y="q25:Q", y2="q75:Q", tooltip=["expert", "mean", "std", "q05", "q50", "q95"])
+    median = base.mark_tick(color="black", size=10).encode(y="q50:Q")
+    return (whisker + box + median).properties(width=alt.Step(16), height=160).facet(
+        column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+
+
+def occupancy_chart(occupancy: pd.DataFrame) -> alt.Chart:
+    """Stacked share of each shared expert's gate mass by consumer; a dashed line at the takeover threshold."""
+    bars = alt.Chart(occupancy).mark_bar().encode(
+        x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)), y=alt.Y("share:Q", stack="normalize", title="share of gate mass"),
+        color=alt.Color("consumer:N", title="used by"), tooltip=["expert", "consumer", alt.Tooltip("share:Q", format=".2f"), "taken_over"])
+    return bars.properties(width=alt.Step(18), height=150).facet(column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+
+
+def reliance_chart(reliance: pd.DataFrame) -> alt.Chart:
+    """Per task gate: weight on own / group / shared experts, tasks ordered by positive rate."""
+    long = reliance.melt(id_vars=["level", "task", "positive_rate"], value_vars=["own", "group", "shared"],
+                         var_name="experts", value_name="weight")
+    long["label"] = long.apply(lambda r: r.task if np.isnan(r.positive_rate) else f"{r.task} (rate {r.positive_rate:.2f})", axis=1)
+    return alt.Chart(long).mark_bar().encode(
+        y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("positive_rate")),
+        x=alt.X("weight:Q", stack="zero", scale=alt.Scale(domain=[0, 1]), title="gate weight"),
+        color=alt.Color("experts:N", scale=alt.Scale(domain=["task", "own", "group", "shared"][1:],
+                                                     range=[KIND_COLORS["task"], KIND_COLORS["group"], KIND_COLORS["shared"]])),
+        tooltip=["task", "experts", alt.Tooltip("weight:Q", format=".2f")],
+    ).properties(width=320, height=alt.Step(20)).facet(row=alt.Row("level:N", title=None))
+
+
+def conflict_chart(conflict: pd.DataFrame) -> alt.Chart:
+    """Gradient cosine between task pairs over training; below 0 the tasks pull the shared experts apart."""
+    frame = conflict.assign(pair=conflict.task_a + " / " + conflict.task_b)
+    line = alt.Chart(frame).mark_line(point=True).encode(
+        x="step:Q", y=alt.Y("cosine:Q", scale=alt.Scale(domain=[-1, 1]), title="gradient cosine"), color=alt.Color("pair:N", title="tasks"),
+        tooltip=["pair", "step", alt.Tooltip("cosine:Q", format=".2f")])
+    zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(strokeDash=[3, 3]).encode(y="y:Q")
+    return (line + zero).properties(width=520, height=200)
+
+
+def matrix_chart(matrix: np.ndarray, title: str) -> alt.Chart:
+    """A K x K matrix (target cosine or measured correlation) as a labelled heatmap on [-1, 1]."""
+    k = matrix.shape[0]
+    frame = pd.DataFrame([dict(row=f"task {i}", col=f"task {j}", value=float(matrix[i, j])) for i in range(k) for j in range(k)])
+    base = alt.Chart(frame).encode(x=alt.X("col:N", title=None, sort=None), y=alt.Y("row:N", title=None, sort=None))
+    return (base.mark_rect().encode(color=alt.Color("value:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue", reverse=True), legend=None))
+            + base.mark_text().encode(text=alt.Text("value:Q", format=".2f"))).properties(title=title, width=alt.Step(44), height=alt.Step(30))
+
+
+def scatter_chart(points: pd.DataFrame, x: str, y: str) -> alt.Chart:
+    return alt.Chart(points).mark_circle(size=12, opacity=0.4).encode(x=alt.X(f"{x}:Q"), y=alt.Y(f"{y}:Q")).properties(width=300, height=300)
+
+
+def label_correlation_chart(curve: pd.DataFrame) -> alt.Chart:
+    """MMoE Fig. 2: measured label correlation (mean and +- 2 std over trials) against the cosine p; diagonal = p."""
+    summary = curve.groupby("cosine")["label_correlation"].agg(["mean", "std"]).reset_index()
+    summary["low"], summary["high"] = summary["mean"] - 2 * summary["std"], summary["mean"] + 2 * summary["std"]
+    base = alt.Chart(summary).encode(x=alt.X("cosine:Q", title="cosine p of the weight vectors", scale=alt.Scale(domain=[-1, 1])))
+    diagonal = alt.Chart(pd.DataFrame({"p": [-1, 1]})).mark_line(strokeDash=[4, 4], color="gray").encode(x="p:Q", y="p:Q")
+    return (diagonal + base.mark_errorbar().encode(y=alt.Y("low:Q", title="measured label correlation"), y2="high:Q")
+            + base.mark_line(point=True).encode(y="mean:Q", tooltip=["cosine", alt.Tooltip("mean:Q", format=".3f")])).properties(width=320, height=300)
+
+
+def sweep_chart(runs: pd.DataFrame) -> alt.Chart:
+    """MMoE Fig. 4 as small multiples: final loss against correlation per model, median with the
+    25-75% band and every run as a dot."""
+    base = alt.Chart(runs).encode(x=alt.X("correlation:Q", title="task correlation p"), color=arch_color())
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("q25:Q", title="final test loss"), y2="q75:Q")
+    line = base.mark_line(point=True).encode(y="median:Q")
+    dots = alt.Chart(runs).mark_circle(size=14, opacity=0.35).encode(x="correlation:Q", y="loss:Q", color=arch_color())
+    return (band + line + dots).transform_joinaggregate(
+        median="median(loss)", q25="q1(loss)", q75="q3(loss)", groupby=["arch", "correlation"]).properties(
+        width=220, height=200).facet(column=alt.Column("arch:N", title=None))
+
+
+def trainability_chart(runs: pd.DataFrame) -> alt.Chart:
+    """MMoE Fig. 5: histograms of final loss over seeds, one row per correlation, models overlaid."""
+    return alt.Chart(runs).mark_bar(opacity=0.55, binSpacing=0).encode(
+        x=alt.X("loss:Q", bin=alt.Bin(maxbins=25), title="final test loss"), y=alt.Y("count():Q", stack=None, title="runs"),
+        color=arch_color(), tooltip=["arch", "count()"]).properties(width=520, height=150).facet(row=alt.Row("correlation:N"))
+
+
+def ablation_chart(summary: pd.DataFrame, metric: str, title: str) -> alt.Chart:
+    """One bar per HoME arm for one summary column."""
+    return alt.Chart(summary).mark_bar().encode(
+        y=alt.Y("arm:N", sort=None, title=None), x=alt.X(f"{metric}:Q", title=title),
+        color=alt.condition(alt.datum.arm == "HoME", alt.value("#d62728"), alt.value("#9e9e9e")),
+        tooltip=["arm", alt.Tooltip(f"{metric}:Q", format=".3f")]).properties(width=260, height=alt.Step(20))

@@ -1,0 +1,89 @@
+"""Inside the experts: what a trained (or training) model's gates and experts are doing."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from mtl_core import charts
+from pages.common import keep, parse_upload, record, saved_runs
+
+st.title("Inside the experts")
+st.write("Pick a run from the Playground. Every chart is computed from snapshots of that run (every 50 steps, on "
+         "512 validation samples); move the timeline to scrub back through training.")
+
+race = st.session_state.get("race")
+live = {f"{r.arch} · live race · step {r.run.step}": record(r, {}) for r in race.runs.values()} if race else {}
+runs = {**{r["id"]: r for r in saved_runs()}, **live}
+
+with st.sidebar:
+    st.header("Your runs")
+    st.download_button("Download all runs (JSON)", json.dumps(saved_runs()), "mtl-playground-runs.json",
+                       mime="application/json", disabled=not saved_runs())
+    upload = st.file_uploader("Load runs (JSON from this app)", type=["json"])
+    if upload is not None and st.session_state.get("loaded_upload") != upload.file_id:
+        try:
+            records = parse_upload(upload.getvalue().decode("utf-8", errors="replace"))
+        except ValueError as error:
+            st.error(f"Could not load {upload.name}: {error} Nothing in your session was changed.")
+        else:
+            keep(records)
+            st.session_state.loaded_upload = upload.file_id
+            st.success(f"Loaded {len(records)} run(s) from {upload.name}.")
+            runs = {**{r["id"]: r for r in saved_runs()}, **live}
+
+if not runs:
+    st.info("No runs yet: train something in the Playground (or load a file in the sidebar).")
+    st.stop()
+
+chosen = runs[st.selectbox("run", list(runs), index=len(runs) - 1)]
+tables = {name: pd.DataFrame(rows) for name, rows in chosen["diagnostics"].items()}
+if "gates" not in tables or tables["gates"].empty:
+    st.info("This run has no snapshots yet: let it train for at least 50 steps.")
+    st.stop()
+
+steps = sorted(tables["gates"].step.unique())
+step = st.select_slider("timeline: snapshot at step", steps, value=steps[-1]) if len(steps) > 1 else steps[0]
+at = {name: frame[frame.step == step] for name, frame in tables.items() if "step" in frame}
+
+st.subheader("Gate utilisation")
+st.caption("PLE's expert-utilisation plot: each bar is the mean weight a gate gives an expert over the samples, the "
+           "line ± one standard deviation. No expert at zero in an MMoE means it never discovers a task-specific split.")
+st.altair_chart(charts.utilisation_bars(at["gates"]))
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Expert output distributions")
+    st.caption("Box = middle half of each expert's outputs, whiskers 5–95%. Experts on very different scales are hard "
+               "for a gate to weigh fairly (HoME's motivation for normalising them).")
+    st.altair_chart(charts.output_distribution(at["experts"]))
+with right:
+    st.subheader("Sparsity")
+    st.caption("Share of outputs exactly zero (dead ReLU units) or nearly zero. HoME reports experts with over 90% zeros.")
+    st.altair_chart(charts.sparsity_bars(at["experts"]))
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Who uses the shared experts")
+    st.caption("Each shared expert's gate mass split by the gates that use it. One colour filling a bar means one task "
+               "has taken the expert over (HoME's expert degradation).")
+    if at.get("occupancy") is not None and len(at["occupancy"]):
+        st.altair_chart(charts.occupancy_chart(at["occupancy"]))
+    else:
+        st.write("This architecture has fewer than two gates sharing experts.")
+with right:
+    st.subheader("Own vs shared experts")
+    st.caption("How much each task's gate relies on its own, its group's and the shared experts, sparse tasks first. "
+               "Sparse tasks leaning on shared experts is HoME's expert underfitting.")
+    if at.get("reliance") is not None and len(at["reliance"]):
+        st.altair_chart(charts.reliance_chart(at["reliance"]))
+    else:
+        st.write("This architecture has no task-specific gates.")
+
+st.subheader("Gradient conflict over training")
+st.caption("Cosine between the tasks' gradients on the shared experts, on a fixed training batch. Near 1 the tasks pull "
+           "together; below 0 they fight over the shared experts (the seesaw).")
+if len(tables.get("conflict", [])):
+    st.altair_chart(charts.conflict_chart(tables["conflict"]))
+else:
+    st.write("No shared experts, so no conflict to measure.")

@@ -1,0 +1,148 @@
+"""Playground: race architectures on the same tasks and watch them learn, live."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from mtl_core import charts
+from mtl_core.diagnostics import expert_statistics, gate_utilisation
+from mtl_core.models import ARCHITECTURES
+from mtl_core.training import TrainConfig
+from pages.common import (BATCHES, LEARNING_RATES, Race, _bound, check_link, data_knobs, device_knob, keep, model_knobs,
+                          record, start_race)
+
+TICK = 0.25          # seconds between chart updates while playing (4 per second)
+TRAIN_BUDGET = 0.16  # seconds of training per tick, shared by the racing models
+STEP = 50            # steps per press of "Step"
+
+st.title("Playground")
+st.write("Pick one or several architectures and race them on the **same tasks and seed**. "
+         "Knobs in the sidebar that change the data or the models **restart** the race; the learning rate "
+         "applies **live**, as in TensorFlow Playground. Finished (or interrupted) runs are kept for the "
+         "*Inside the experts* page and can be downloaded.")
+
+with st.sidebar:
+    st.header("Tasks")
+    data = data_knobs()
+    st.header("Models")
+    check_link(("arch", "lr", "epochs", "batch"))
+    archs = _bound(st.multiselect, "architectures", "arch", options=ARCHITECTURES, default=["shared_bottom", "mmoe"],
+                   format_func=charts.ARCH_LABELS.get)
+    knobs = model_knobs()
+    st.header("Training")
+    lr = _bound(st.select_slider, "learning rate (live)", "lr", options=LEARNING_RATES, value=1e-3)
+    epochs = _bound(st.number_input, "epochs", "epochs", min_value=1, max_value=200, value=10)
+    batch = _bound(st.select_slider, "batch size", "batch", options=BATCHES, value=256)
+    device = device_knob()
+
+if data is None:
+    st.stop()
+if not archs:
+    st.info("Choose at least one architecture in the sidebar.")
+    st.stop()
+
+train = TrainConfig(lr=lr, batch_size=batch, epochs=epochs, log_every=10, eval_every=50, snapshot_every=50,
+                    snapshot_samples=512, device=device, seed=data.seed)
+settings = dict(data=json.loads(json.dumps(data.__dict__)), archs=archs, knobs=knobs, epochs=epochs, batch=batch, device=device)
+signature = json.dumps(settings, sort_keys=True, default=str)
+
+
+def archive(race: Race) -> None:
+    """Keep every run of a race that learned something, so a knob change loses nothing."""
+    keep([record(r, settings) for r in race.runs.values() if r.run.step > 0])
+
+
+race: Race | None = st.session_state.get("race")
+if race is not None and race.signature != signature:
+    race.stop()
+    archive(race)
+    st.session_state.playing = False
+    st.toast("Settings changed: the race restarted (the old runs are kept).")
+    race = None
+if race is None:
+    try:
+        race = st.session_state["race"] = start_race(archs, data, knobs, train, signature)
+    except Exception as error:  # a bad combination must never show a traceback
+        st.error(f"Could not build these models: {error}")
+        st.stop()
+for live in race.runs.values():
+    live.run.lr = lr  # live knob
+
+playing = st.session_state.setdefault("playing", False)
+play, pause, step, reset = st.columns(4)
+if play.button("▶ Play", disabled=playing or race.done, use_container_width=True):
+    st.session_state.playing = True
+    st.rerun()
+if pause.button("⏸ Pause", disabled=not playing, use_container_width=True):
+    st.session_state.playing = False
+    archive(race)
+    st.rerun()
+if step.button(f"⏭ Step {STEP}", disabled=playing or race.done, use_container_width=True):
+    race.step(STEP)
+    archive(race)
+if reset.button("⟲ Reset", use_container_width=True):
+    race.stop()
+    archive(race)
+    st.session_state.playing = False
+    del st.session_state["race"]
+    st.rerun()
+
+
+def thin(history: pd.DataFrame, points: int = 200) -> pd.DataFrame:
+    """Keep at most `points` per curve so the chart stays small."""
+    def every(group):
+        return group.iloc[:: max(1, len(group) // points)]
+    return history.groupby(["arch", "task", "split"], group_keys=False).apply(every)
+
+
+@st.fragment(run_every=TICK if playing else None)
+def live_view():
+    if st.session_state.get("playing"):
+        race.advance(TRAIN_BUDGET)
+        if race.done:
+            st.session_state.playing = False
+            archive(race)
+            st.rerun()
+    total = race.runs[archs[0]].run.total_steps
+    cols = st.columns(len(race.runs))
+    for col, live in zip(cols, race.runs.values()):
+        col.progress(min(live.run.step / total, 1.0), text=f"{charts.ARCH_LABELS[live.arch]}: step {live.run.step}/{total} · {live.status}")
+        if live.message:
+            col.error(live.message)
+
+    history = pd.DataFrame([row for live in race.runs.values() for row in live.history])
+    st.subheader("Loss per task")
+    st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks, log loss for binary ones). "
+               "Look for the model whose test curve flattens highest: it is the one that shares badly.")
+    if len(history):
+        st.altair_chart(charts.loss_chart(thin(history), data.tasks), key="loss_chart")
+    else:
+        st.info("Press ▶ Play (or Step) to start training.")
+
+    inside = st.selectbox("look inside", list(race.runs), format_func=charts.ARCH_LABELS.get, key="inside")
+    trace = race.runs[inside].recorder.latest
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Gate weights")
+        st.caption("Each row is a gate (usually one per task); each cell the mean weight it gives an expert. "
+                   "Rows that look alike mean the tasks share; a row on one expert means a polarised gate.")
+        if trace is not None:
+            st.altair_chart(charts.gate_heatmap(gate_utilisation(trace)), key="gate_heatmap")
+    with right:
+        st.subheader("Expert sparsity")
+        st.caption("Share of each expert's outputs that are exactly zero (dead ReLU units) or nearly zero. "
+                   "High bars are HoME's 'expert collapse'; Swish experts are never exactly zero.")
+        if trace is not None:
+            stats = expert_statistics(trace).rename(columns={"expert": "expert"})
+            st.altair_chart(charts.sparsity_bars(stats), key="sparsity")
+    metrics = [live.metrics.assign(arch=live.arch) for live in race.runs.values() if live.metrics is not None]
+    if metrics:
+        st.subheader("Test metrics")
+        st.caption("The latest evaluation on the held-out test split.")
+        table = pd.concat(metrics).pivot_table(index=["arch", "task"], columns="metric", values="value").reset_index()
+        st.dataframe(table, hide_index=True)
+
+
+live_view()
+st.caption(f"Charts refresh every {TICK:.2f} s while playing; each refresh trains about {TRAIN_BUDGET:.2f} s.")
