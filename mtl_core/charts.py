@@ -19,10 +19,12 @@ TASK_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2",
 KIND_COLORS = {"shared": "#4c78a8", "group": "#f58518", "task": "#54a24b"}
 
 
-def arch_color(field: str = "arch") -> alt.Color:
+def arch_color(present=None, field: str = "arch") -> alt.Color:
+    """Fixed colour per architecture on every page; the legend lists the `present` ones, by their names."""
+    names = " ".join(f"datum.label == '{a}' ? '{label}' :" for a, label in ARCH_LABELS.items()) + " datum.label"
+    values = [a for a in ARCHITECTURES if present is None or a in set(present)]
     return alt.Color(f"{field}:N", title="model", scale=alt.Scale(domain=list(ARCHITECTURES), range=ARCH_COLORS),
-                     legend=alt.Legend(labelExpr=" + ".join(f"datum.label == '{a}' ? '{l}' :" for a, l in ARCH_LABELS.items())
-                                       + " datum.label"))
+                     legend=alt.Legend(labelExpr=names, values=values))
 
 
 def task_color(tasks: int, field: str = "task") -> alt.Color:
@@ -54,7 +56,7 @@ def loss_chart(history: pd.DataFrame, tasks: int) -> alt.Chart:
     """Loss curves: history rows (arch, task, split, step, loss); colour = model, dash = split, one panel per task."""
     return alt.Chart(history).mark_line().encode(
         x=alt.X("step:Q"), y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="loss (log)"),
-        color=arch_color(), strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["train", "test"], range=[[1, 0], [4, 3]])),
+        color=arch_color(history["arch"].unique()), strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["train", "test"], range=[[1, 0], [4, 3]])),
         tooltip=["arch", "task", "split", "step", alt.Tooltip("loss:Q", format=".4f")],
     ).properties(width=260, height=180).facet(column=alt.Column("task:N", sort=[f"task {k}" for k in range(tasks)], title=None))
 
@@ -164,10 +166,10 @@ def label_correlation_chart(curve: pd.DataFrame) -> alt.Chart:
 def sweep_chart(runs: pd.DataFrame) -> alt.Chart:
     """MMoE Fig. 4 as small multiples: final loss against correlation per model, median with the
     25-75% band and every run as a dot."""
-    base = alt.Chart(runs).encode(x=alt.X("correlation:Q", title="task correlation p"), color=arch_color())
+    base = alt.Chart(runs).encode(x=alt.X("correlation:Q", title="task correlation p"), color=arch_color(runs["arch"].unique()))
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("q25:Q", title="final test loss"), y2="q75:Q")
     line = base.mark_line(point=True).encode(y="median:Q")
-    dots = alt.Chart(runs).mark_circle(size=14, opacity=0.35).encode(x="correlation:Q", y="loss:Q", color=arch_color())
+    dots = alt.Chart(runs).mark_circle(size=14, opacity=0.35).encode(x="correlation:Q", y="loss:Q", color=arch_color(runs["arch"].unique()))
     return (band + line + dots).transform_joinaggregate(
         median="median(loss)", q25="q1(loss)", q75="q3(loss)", groupby=["arch", "correlation"]).properties(
         width=220, height=200).facet(column=alt.Column("arch:N", title=None))
@@ -177,7 +179,7 @@ def trainability_chart(runs: pd.DataFrame) -> alt.Chart:
     """MMoE Fig. 5: histograms of final loss over seeds, one row per correlation, models overlaid."""
     return alt.Chart(runs).mark_bar(opacity=0.55, binSpacing=0).encode(
         x=alt.X("loss:Q", bin=alt.Bin(maxbins=25), title="final test loss"), y=alt.Y("count():Q", stack=None, title="runs"),
-        color=arch_color(), tooltip=["arch", "count()"]).properties(width=520, height=150).facet(row=alt.Row("correlation:N"))
+        color=arch_color(runs["arch"].unique()), tooltip=["arch", "count()"]).properties(width=520, height=150).facet(row=alt.Row("correlation:N"))
 
 
 def ablation_chart(summary: pd.DataFrame, metric: str, title: str) -> alt.Chart:

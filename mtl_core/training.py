@@ -197,6 +197,12 @@ class TrainingRun:
                 bad = ~torch.isfinite(losses).all(-1)
                 first_bad = torch.where((first_bad < 0) & bad, self.step, first_bad)
 
+                # A step's events come in this order, Progress last (a caller that stops after a
+                # Progress has seen everything about that step): Evaluation, Snapshot, Progress, Diverged.
+                if self.step % eval_every == 0 and self.step != self.total_steps:
+                    yield Evaluation(self.step, self.step / self.steps_per_epoch, self.evaluate())
+                if snapshot_every and (self.step % snapshot_every == 0 or self.step == self.total_steps):
+                    yield Snapshot(self.step, self.step / self.steps_per_epoch, self.trace())
                 if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                     yield Progress(self.step, self.step / self.steps_per_epoch, self.lr,
                                    (loss_sum / since_log).cpu().numpy(), self.weighting.state())
@@ -207,10 +213,6 @@ class TrainingRun:
                         yield diverged
                         if len(reported) == members:
                             return
-                if self.step % eval_every == 0 and self.step != self.total_steps:
-                    yield Evaluation(self.step, self.step / self.steps_per_epoch, self.evaluate())
-                if snapshot_every and (self.step % snapshot_every == 0 or self.step == self.total_steps):
-                    yield Snapshot(self.step, self.step / self.steps_per_epoch, self.trace())
         yield Finished(self.step, time.perf_counter() - started, self.evaluate())
 
     def _newly_diverged(self, first_bad: torch.Tensor, reported: set[int]) -> Diverged | None:

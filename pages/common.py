@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from mtl_core.charts import ARCH_LABELS
 from mtl_core.config import ConfigError
 from mtl_core.data import DataConfig
 from mtl_core.device import available_devices
@@ -33,6 +34,7 @@ LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 HIDDEN = (8, 16, 32, 64, 128)
 BATCHES = (64, 128, 256, 512, 1024)
 DEVICES = ("auto", "cpu", "cuda", "mps")
+ARCH_BY_LABEL = {label: arch for arch, label in ARCH_LABELS.items()}  # links say ?arch=MMoE
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ KNOBS = {
     "samples": Knob(int, lambda v: v in SAMPLES, f"one of {', '.join(map(str, SAMPLES))}"),
     "noise": Knob(float, lambda v: 0 <= v <= 1, "a noise level between 0 and 1"),
     "seed": Knob(int, lambda v: 0 <= v <= 1_000_000, "a whole number from 0 to 1000000"),
-    "arch": Knob(str, lambda v: v in ARCHITECTURES, f"architectures among {', '.join(ARCHITECTURES)}", multi=True),
+    "arch": Knob(str, lambda v: v in ARCH_BY_LABEL, f"architectures among {', '.join(ARCH_BY_LABEL)}", multi=True),
     "experts": Knob(int, lambda v: 1 <= v <= 32, "1 to 32 experts"),
     "hidden": Knob(int, lambda v: v in HIDDEN, f"one of {', '.join(map(str, HIDDEN))} units"),
     "lr": Knob(float, lambda v: v in LEARNING_RATES, f"one of {', '.join(map(str, LEARNING_RATES))}"),
@@ -79,7 +81,7 @@ def check_link(keys) -> None:
                 good = False
             if not good:
                 st.warning(f"The link sets **{key}={raw}**, which is not allowed here: {key} must be {knob.allowed}. "
-                           "Using the default instead.", icon="⚠️")
+                           "Using the default instead.", icon=":material/warning:")
 
 
 def hidden(key: str) -> bool:
@@ -118,6 +120,13 @@ def data_knobs(where=st) -> DataConfig | None:
     except ConfigError as error:
         st.error(f"These settings do not make a valid task set: {error}")
         return None
+
+
+def arch_knob(where=st) -> list[str]:
+    """The architectures to race, shown and linked by their names (?arch=Shared-Bottom&arch=MMoE)."""
+    check_link(("arch",))
+    labels = _bound(where.multiselect, "architectures", "arch", options=list(ARCH_BY_LABEL), default=["Shared-Bottom", "MMoE"])
+    return [ARCH_BY_LABEL[label] for label in labels]
 
 
 def model_knobs(where=st) -> dict:
@@ -173,10 +182,11 @@ class LiveRun:
         return self.status in ("finished", "diverged", "stopped")
 
     def pull(self, until: float, max_step: int | None = None) -> None:
-        """Consume events until the wall clock passes `until` (or the run reaches `max_step`)."""
+        """Consume events until the wall clock passes `until`, or until the Progress event of
+        `max_step` or later (the trainer emits a step's other events before its Progress)."""
         names, binary = self.run.datasets[0].config.task_names, self.run.is_binary
         started = time.perf_counter()
-        while not self.done and time.perf_counter() < until and (max_step is None or self.run.step < max_step):
+        while not self.done and time.perf_counter() < until:
             self.status = "training"
             try:
                 event = next(self.events)
@@ -186,6 +196,8 @@ class LiveRun:
             if isinstance(event, Progress):
                 self.history += [dict(arch=self.arch, task=t, split="train", step=event.step, loss=float(v))
                                  for t, v in zip(names, event.train_loss[0])]
+                if max_step is not None and max_step <= event.step < self.run.total_steps:
+                    break
             elif isinstance(event, (Evaluation, Finished)):
                 self.metrics = event.metrics[event.metrics.split == "test"]
                 for t, b in zip(names, binary):
@@ -213,14 +225,16 @@ class Race:
         return all(r.done for r in self.runs.values())
 
     def advance(self, budget: float) -> None:
-        """Train every unfinished run for its share of `budget` seconds."""
+        """Move every unfinished run forward by the same number of steps (a fair race), as many as
+        fit in about `budget` seconds given how long a step of each has taken so far."""
         active = [r for r in self.runs.values() if not r.done]
-        for r in active:
-            r.pull(time.perf_counter() + budget / len(active))
+        per_step = sum(r.seconds / r.run.step if r.run.step else 0.002 for r in active)
+        self.step(max(1, int(budget / per_step)))
 
     def step(self, steps: int) -> None:
+        target = max(r.run.step for r in self.runs.values()) + steps
         for r in self.runs.values():
-            r.pull(float("inf"), max_step=r.run.step + steps)
+            r.pull(float("inf"), max_step=target)
 
     def stop(self) -> None:
         for r in self.runs.values():

@@ -7,10 +7,9 @@ import streamlit as st
 
 from mtl_core import charts
 from mtl_core.diagnostics import expert_statistics, gate_utilisation
-from mtl_core.models import ARCHITECTURES
 from mtl_core.training import TrainConfig
-from pages.common import (BATCHES, LEARNING_RATES, Race, _bound, check_link, data_knobs, device_knob, keep, model_knobs,
-                          record, start_race)
+from pages.common import (BATCHES, LEARNING_RATES, Race, _bound, arch_knob, check_link, data_knobs, device_knob, keep,
+                          model_knobs, record, start_race)
 
 TICK = 0.25          # seconds between chart updates while playing (4 per second)
 TRAIN_BUDGET = 0.16  # seconds of training per tick, shared by the racing models
@@ -26,9 +25,8 @@ with st.sidebar:
     st.header("Tasks")
     data = data_knobs()
     st.header("Models")
-    check_link(("arch", "lr", "epochs", "batch"))
-    archs = _bound(st.multiselect, "architectures", "arch", options=ARCHITECTURES, default=["shared_bottom", "mmoe"],
-                   format_func=charts.ARCH_LABELS.get)
+    check_link(("lr", "epochs", "batch"))
+    archs = arch_knob()
     knobs = model_knobs()
     st.header("Training")
     lr = _bound(st.select_slider, "learning rate (live)", "lr", options=LEARNING_RATES, value=1e-3)
@@ -71,17 +69,17 @@ for live in race.runs.values():
 
 playing = st.session_state.setdefault("playing", False)
 play, pause, step, reset = st.columns(4)
-if play.button("▶ Play", disabled=playing or race.done, use_container_width=True):
+if play.button("Play", icon=":material/play_arrow:", disabled=playing or race.done, use_container_width=True):
     st.session_state.playing = True
     st.rerun()
-if pause.button("⏸ Pause", disabled=not playing, use_container_width=True):
+if pause.button("Pause", icon=":material/pause:", disabled=not playing, use_container_width=True):
     st.session_state.playing = False
     archive(race)
     st.rerun()
-if step.button(f"⏭ Step {STEP}", disabled=playing or race.done, use_container_width=True):
+if step.button(f"Step {STEP}", icon=":material/skip_next:", disabled=playing or race.done, use_container_width=True):
     race.step(STEP)
     archive(race)
-if reset.button("⟲ Reset", use_container_width=True):
+if reset.button("Reset", icon=":material/restart_alt:", use_container_width=True):
     race.stop()
     archive(race)
     st.session_state.playing = False
@@ -90,10 +88,11 @@ if reset.button("⟲ Reset", use_container_width=True):
 
 
 def thin(history: pd.DataFrame, points: int = 200) -> pd.DataFrame:
-    """Keep at most `points` per curve so the chart stays small."""
-    def every(group):
-        return group.iloc[:: max(1, len(group) // points)]
-    return history.groupby(["arch", "task", "split"], group_keys=False).apply(every)
+    """Keep at most about `points` rows per curve (and always its last) so the chart stays small."""
+    curves = history.groupby(["arch", "task", "split"])
+    position, size = curves.cumcount(), curves["step"].transform("size")
+    stride = (size // points).clip(lower=1)
+    return history[(position % stride == 0) | (position == size - 1)]
 
 
 @st.fragment(run_every=TICK if playing else None)
@@ -118,7 +117,7 @@ def live_view():
     if len(history):
         st.altair_chart(charts.loss_chart(thin(history), data.tasks), key="loss_chart")
     else:
-        st.info("Press ▶ Play (or Step) to start training.")
+        st.info("Press Play (or Step) to start training.")
 
     inside = st.selectbox("look inside", list(race.runs), format_func=charts.ARCH_LABELS.get, key="inside")
     trace = race.runs[inside].recorder.latest

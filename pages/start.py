@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+import pages  # noqa: F401  (see pages/__init__.py: app.py must handle deep links)
+
 from mtl_core import charts
 from mtl_core.models import ARCHITECTURES, ModelConfig, build_plan
 
@@ -38,25 +40,25 @@ st.header("Lessons")
 st.write("Each lesson opens the Playground with a preset. **Predict before you press Play**, then open the explanation.")
 LESSONS = [
     ("Lower the task correlation: which model suffers first?",
-     "playground?arch=shared_bottom&arch=omoe&arch=mmoe&corr=0.2&samples=20000&epochs=15&hide=arch",
+     "playground?arch=Shared-Bottom&arch=OMoE&arch=MMoE&corr=0.2&samples=20000&epochs=15&hide=arch",
      "Shared-Bottom's test loss ends highest, and in our measured sweep its runs are far more often poor "
      "(30% of seeds more than twice the best model on the same data, against 0-5% for OMoE and MMoE). The per-task "
      "gates of MMoE let each task take a different mix, so weakly related tasks fight less. "
      "See docs/EXPERIMENTS.md, section 1-2, and the Correlation sweep page."),
     ("Identical tasks (p = 1): does MMoE still beat OMoE?",
-     "playground?arch=omoe&arch=mmoe&corr=1.0&samples=20000&epochs=15",
+     "playground?arch=OMoE&arch=MMoE&corr=1.0&samples=20000&epochs=15",
      "Barely. When the tasks are the same, one gate is as good as two: in our trainability study MMoE beat OMoE on about "
      "half of the seeds at p = 1 but on most seeds at p = 0.5."),
     ("Turn off HoME's expert normalisation: what happens to the experts?",
-     "playground?arch=home&norm=false&samples=20000&hide=arch",
+     "playground?arch=HoME&norm=false&samples=20000&hide=arch",
      "With ReLU and no normalisation, a third of the experts' outputs are exactly zero (the red bars) and their output "
      "scales drift apart; shared experts are more often taken over by a single task. Compare on the HoME ablation page."),
     ("A sparse task (5% positives) next to a dense one: whose experts does it use?",
-     "playground?arch=cgc&arch=home&tasks=2&dense=0&sparse=1&rate=0.05&samples=20000",
+     "playground?arch=CGC&arch=HoME&tasks=2&dense=0&sparse=1&rate=0.05&samples=20000",
      "Open *Inside the experts* after training and look at 'own vs shared': the sparse task's gate leans on shared "
      "experts, which the dense task trains. This is what HoME calls expert underfitting."),
     ("Raise the learning rate to 0.1 during training: what breaks?",
-     "playground?arch=mmoe&lr=0.001",
+     "playground?arch=MMoE",
      "Press Play, then move the learning rate to 0.1 while it runs: the loss jumps and may become NaN; the run then "
      "stops and says at which step, and suggests a lower rate."),
 ]

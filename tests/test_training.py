@@ -51,7 +51,7 @@ def test_holding_the_iterator_pauses_and_closing_cancels():
 def test_learning_rate_changes_live():
     run = run_for()
     events = run.events()
-    first = next(events)
+    first = next(e for e in events if isinstance(e, Progress))
     run.lr = 0.01
     second = next(e for e in events if isinstance(e, Progress))
     assert first.lr == 1e-3 and second.lr == 0.01
