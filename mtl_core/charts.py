@@ -17,6 +17,7 @@ ARCH_LABELS = {"single_task": "Single-task", "shared_bottom": "Shared-Bottom", "
 ARCH_COLORS = ["#7f7f7f", "#8c564b", "#ff7f0e", "#1f77b4", "#2ca02c", "#17becf", "#d62728"]
 TASK_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 KIND_COLORS = {"shared": "#4c78a8", "group": "#f58518", "task": "#54a24b"}
+LEVEL_HEADER = alt.Header(labelExpr="'level ' + datum.label", title=None)
 
 
 def arch_color(present=None, field: str = "arch") -> alt.Color:
@@ -39,7 +40,7 @@ def routing_chart(plan: RoutingPlan) -> alt.Chart:
     for number, level in enumerate(plan.levels, start=1):
         for g, gate in enumerate(level.gate_names):
             for e, expert in enumerate(level.expert_names):
-                rows.append(dict(level=f"level {number}", gate=gate, expert=expert, kind=level.expert_kinds[e],
+                rows.append(dict(level=number, gate=gate, expert=expert, kind=level.expert_kinds[e],
                                  sees=bool(level.mask[g, e]), order=e))
     frame = pd.DataFrame(rows)
     return alt.Chart(frame).mark_rect(stroke="white", strokeWidth=1).encode(
@@ -49,7 +50,7 @@ def routing_chart(plan: RoutingPlan) -> alt.Chart:
                                                     scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values()))),
                             alt.value("#eeeeee")),
         tooltip=["gate", "expert", "kind", "sees"],
-    ).properties(width=alt.Step(16), height=alt.Step(18)).facet(column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+    ).properties(width=alt.Step(16), height=alt.Step(18)).facet(column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
 
 
 def loss_chart(history: pd.DataFrame, tasks: int) -> alt.Chart:
@@ -69,7 +70,7 @@ def gate_heatmap(gates: pd.DataFrame) -> alt.Chart:
     text = base.mark_text(fontSize=9).encode(text=alt.Text("mean:Q", format=".2f"),
                                              color=alt.condition("datum.mean > 0.5", alt.value("white"), alt.value("black")))
     return (cells + text).properties(width=alt.Step(30), height=alt.Step(22)).facet(
-        column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+        column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
 
 
 def utilisation_bars(gates: pd.DataFrame) -> alt.Chart:
@@ -81,7 +82,7 @@ def utilisation_bars(gates: pd.DataFrame) -> alt.Chart:
                                   tooltip=["gate", "expert", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("std:Q", format=".3f")])
     rules = base.mark_rule().encode(y="low:Q", y2="high:Q")
     return (bars + rules).transform_calculate(low="max(datum.mean - datum.std, 0)", high="datum.mean + datum.std").properties(
-        width=alt.Step(18), height=140).facet(row=alt.Row("gate:N", title=None), column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+        width=alt.Step(18), height=140).facet(row=alt.Row("gate:N", title=None), column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
 
 
 def sparsity_bars(experts: pd.DataFrame) -> alt.Chart:
@@ -94,7 +95,7 @@ def sparsity_bars(experts: pd.DataFrame) -> alt.Chart:
         color=alt.Color("measure:N", scale=alt.Scale(domain=["zero_fraction", "near_zero_fraction"], range=["#d62728", "#ff9896"]),
                         legend=alt.Legend(title=None, labelExpr="datum.label == 'zero_fraction' ? 'exactly 0' : '|x| < 0.01'")),
         tooltip=["expert", "measure", alt.Tooltip("share:Q", format=".2f")],
-    ).properties(width=alt.Step(14), height=150).facet(column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+    ).properties(width=alt.Step(14), height=150).facet(column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
 
 
 def output_distribution(experts: pd.DataFrame) -> alt.Chart:
@@ -105,7 +106,7 @@ def output_distribution(experts: pd.DataFrame) -> alt.Chart:
     box = base.mark_bar(size=10).encode(y="q25:Q", y2="q75:Q", tooltip=["expert", "mean", "std", "q05", "q50", "q95"])
     median = base.mark_tick(color="black", size=10).encode(y="q50:Q")
     return (whisker + box + median).properties(width=alt.Step(16), height=160).facet(
-        column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+        column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
 
 
 def occupancy_chart(occupancy: pd.DataFrame) -> alt.Chart:
@@ -113,7 +114,7 @@ def occupancy_chart(occupancy: pd.DataFrame) -> alt.Chart:
     bars = alt.Chart(occupancy).mark_bar().encode(
         x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)), y=alt.Y("share:Q", stack="normalize", title="share of gate mass"),
         color=alt.Color("consumer:N", title="used by"), tooltip=["expert", "consumer", alt.Tooltip("share:Q", format=".2f"), "taken_over"])
-    return bars.properties(width=alt.Step(18), height=150).facet(column=alt.Column("level:N", title=None)).resolve_scale(x="independent")
+    return bars.properties(width=alt.Step(18), height=150).facet(column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
 
 
 def reliance_chart(reliance: pd.DataFrame) -> alt.Chart:
@@ -127,7 +128,7 @@ def reliance_chart(reliance: pd.DataFrame) -> alt.Chart:
         color=alt.Color("experts:N", scale=alt.Scale(domain=["task", "own", "group", "shared"][1:],
                                                      range=[KIND_COLORS["task"], KIND_COLORS["group"], KIND_COLORS["shared"]])),
         tooltip=["task", "experts", alt.Tooltip("weight:Q", format=".2f")],
-    ).properties(width=320, height=alt.Step(20)).facet(row=alt.Row("level:N", title=None))
+    ).properties(width=320, height=alt.Step(20)).facet(row=alt.Row("level:N", header=LEVEL_HEADER))
 
 
 def conflict_chart(conflict: pd.DataFrame) -> alt.Chart:

@@ -9,6 +9,7 @@ never in a shared cache.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -214,33 +215,64 @@ class LiveRun:
 
 @dataclass
 class Race:
-    """Several architectures trained on the same data and seed; `signature` is what restarts it."""
+    """Several architectures trained on the same data and seed, in lockstep, by a background thread.
+
+    The page only draws: `play()` starts the thread, which trains every model by the same few steps
+    at a time under `lock` while the page keeps calling `alive()`; when the page stops doing so
+    (the student left it) the thread pauses itself within `PATIENCE` seconds. `signature` is what
+    restarts the race when it changes.
+    """
 
     signature: str
     runs: dict[str, LiveRun]
     data: DataConfig
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    playing: bool = False
+    heartbeat: float = 0.0
+    thread: threading.Thread | None = None
+
+    PATIENCE = 10.0  # seconds without a draw before the thread pauses itself (a slow first draw must not stop it)
+    CHUNK = 10       # steps per model between chances for the page to draw
 
     @property
     def done(self) -> bool:
         return all(r.done for r in self.runs.values())
 
-    def advance(self, budget: float) -> None:
-        """Move every unfinished run forward by the same number of steps (a fair race), as many as
-        fit in about `budget` seconds given how long a step of each has taken so far."""
-        active = [r for r in self.runs.values() if not r.done]
-        per_step = sum(r.seconds / r.run.step if r.run.step else 0.002 for r in active)
-        self.step(max(1, int(budget / per_step)))
-
     def step(self, steps: int) -> None:
-        target = max(r.run.step for r in self.runs.values()) + steps
-        for r in self.runs.values():
-            r.pull(float("inf"), max_step=target)
+        """Move every unfinished run to the same step, `steps` past the furthest one."""
+        with self.lock:
+            target = max(r.run.step for r in self.runs.values()) + steps
+            for r in self.runs.values():
+                r.pull(float("inf"), max_step=target)
+
+    def alive(self) -> None:
+        self.heartbeat = time.monotonic()
+
+    def play(self) -> None:
+        self.alive()
+        self.playing = True
+        if self.thread is None or not self.thread.is_alive():
+            self.thread = threading.Thread(target=self._train, daemon=True, name="mtl-race")
+            self.thread.start()
+
+    def pause(self) -> None:
+        self.playing = False
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+    def _train(self) -> None:
+        while self.playing and not self.done and time.monotonic() - self.heartbeat < self.PATIENCE:
+            self.step(self.CHUNK)
+            time.sleep(0.002)  # let the page's drawing take the interpreter
+        self.playing = False
 
     def stop(self) -> None:
-        for r in self.runs.values():
-            r.events.close()
-            if not r.done:
-                r.status = "stopped"
+        self.pause()
+        with self.lock:
+            for r in self.runs.values():
+                r.events.close()
+                if not r.done:
+                    r.status = "stopped"
 
 
 def start_race(archs, data: DataConfig, knobs: dict, train: TrainConfig, signature: str) -> Race:

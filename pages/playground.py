@@ -11,9 +11,8 @@ from mtl_core.training import TrainConfig
 from pages.common import (BATCHES, LEARNING_RATES, Race, _bound, arch_knob, check_link, data_knobs, device_knob, keep,
                           model_knobs, record, start_race)
 
-TICK = 0.25          # seconds between chart updates while playing (4 per second)
-TRAIN_BUDGET = 0.16  # seconds of training per tick, shared by the racing models
-STEP = 50            # steps per press of "Step"
+TICK = 0.2   # seconds from the end of one chart update to the start of the next (training runs meanwhile)
+STEP = 50    # steps per press of "Step"
 
 st.title("Playground")
 st.write("Pick one or several architectures and race them on the **same tasks and seed**. "
@@ -55,7 +54,6 @@ race: Race | None = st.session_state.get("race")
 if race is not None and race.signature != signature:
     race.stop()
     archive(race)
-    st.session_state.playing = False
     st.toast("Settings changed: the race restarted (the old runs are kept).")
     race = None
 if race is None:
@@ -67,27 +65,26 @@ if race is None:
 for live in race.runs.values():
     live.run.lr = lr  # live knob
 
-playing = st.session_state.setdefault("playing", False)
 play, pause, step, reset = st.columns(4)
-if play.button("Play", icon=":material/play_arrow:", disabled=playing or race.done, use_container_width=True):
-    st.session_state.playing = True
+if play.button("Play", icon=":material/play_arrow:", disabled=race.playing or race.done, use_container_width=True):
+    race.play()
     st.rerun()
-if pause.button("Pause", icon=":material/pause:", disabled=not playing, use_container_width=True):
-    st.session_state.playing = False
+if pause.button("Pause", icon=":material/pause:", disabled=not race.playing, use_container_width=True):
+    race.pause()
     archive(race)
     st.rerun()
-if step.button(f"Step {STEP}", icon=":material/skip_next:", disabled=playing or race.done, use_container_width=True):
+if step.button(f"Step {STEP}", icon=":material/skip_next:", disabled=race.playing or race.done, use_container_width=True):
     race.step(STEP)
     archive(race)
 if reset.button("Reset", icon=":material/restart_alt:", use_container_width=True):
     race.stop()
     archive(race)
-    st.session_state.playing = False
     del st.session_state["race"]
     st.rerun()
+playing = race.playing
 
 
-def thin(history: pd.DataFrame, points: int = 200) -> pd.DataFrame:
+def thin(history: pd.DataFrame, points: int = 120) -> pd.DataFrame:
     """Keep at most about `points` rows per curve (and always its last) so the chart stays small."""
     curves = history.groupby(["arch", "task", "split"])
     position, size = curves.cumcount(), curves["step"].transform("size")
@@ -95,14 +92,31 @@ def thin(history: pd.DataFrame, points: int = 200) -> pd.DataFrame:
     return history[(position % stride == 0) | (position == size - 1)]
 
 
+def inside_specs(live) -> tuple[dict, dict] | None:
+    """Gate heatmap and sparsity chart of a run's latest snapshot, built once per snapshot (they only
+    change every 50 steps, while the loss chart changes every update)."""
+    trace = live.recorder.latest
+    if trace is None:
+        return None
+    cache = st.session_state.setdefault("inside_specs", {})
+    key = (id(live), len(live.recorder.tables["gates"]))
+    if key not in cache:
+        cache.clear()
+        cache[key] = (charts.gate_heatmap(gate_utilisation(trace)).to_dict(),
+                      charts.sparsity_bars(expert_statistics(trace)).to_dict())
+    return cache[key]
+
+
 @st.fragment(run_every=TICK if playing else None)
 def live_view():
-    if st.session_state.get("playing"):
-        race.advance(TRAIN_BUDGET)
-        if race.done:
-            st.session_state.playing = False
-            archive(race)
-            st.rerun()
+    race.alive()  # the training thread pauses itself when the page stops drawing
+    if playing and not race.playing:  # finished (or paused itself): redraw the buttons
+        archive(race)
+        st.rerun()
+    with race.lock:  # a consistent picture: the thread trains between draws
+        history = pd.DataFrame([row for live in race.runs.values() for row in live.history])
+        specs = inside_specs(race.runs.get(st.session_state.get("inside")) or next(iter(race.runs.values())))
+        metrics = [live.metrics.assign(arch=live.arch) for live in race.runs.values() if live.metrics is not None]
     total = race.runs[archs[0]].run.total_steps
     cols = st.columns(len(race.runs))
     for col, live in zip(cols, race.runs.values()):
@@ -110,7 +124,6 @@ def live_view():
         if live.message:
             col.error(live.message)
 
-    history = pd.DataFrame([row for live in race.runs.values() for row in live.history])
     st.subheader("Loss per task")
     st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks, log loss for binary ones). "
                "Look for the model whose test curve flattens highest: it is the one that shares badly.")
@@ -119,29 +132,27 @@ def live_view():
     else:
         st.info("Press Play (or Step) to start training.")
 
-    inside = st.selectbox("look inside", list(race.runs), format_func=charts.ARCH_LABELS.get, key="inside")
-    trace = race.runs[inside].recorder.latest
+    st.selectbox("look inside", list(race.runs), format_func=charts.ARCH_LABELS.get, key="inside")
     left, right = st.columns(2)
     with left:
         st.subheader("Gate weights")
         st.caption("Each row is a gate (usually one per task); each cell the mean weight it gives an expert. "
                    "Rows that look alike mean the tasks share; a row on one expert means a polarised gate.")
-        if trace is not None:
-            st.altair_chart(charts.gate_heatmap(gate_utilisation(trace)), key="gate_heatmap")
+        if specs:
+            st.vega_lite_chart(spec=specs[0], key="gate_heatmap")
     with right:
         st.subheader("Expert sparsity")
         st.caption("Share of each expert's outputs that are exactly zero (dead ReLU units) or nearly zero. "
                    "High bars are HoME's 'expert collapse'; Swish experts are never exactly zero.")
-        if trace is not None:
-            stats = expert_statistics(trace).rename(columns={"expert": "expert"})
-            st.altair_chart(charts.sparsity_bars(stats), key="sparsity")
-    metrics = [live.metrics.assign(arch=live.arch) for live in race.runs.values() if live.metrics is not None]
-    if metrics:
+        if specs:
+            st.vega_lite_chart(spec=specs[1], key="sparsity")
+    if metrics and not playing:  # a table is costly to redraw several times a second
         st.subheader("Test metrics")
-        st.caption("The latest evaluation on the held-out test split.")
+        st.caption("The latest evaluation on the held-out test split (shown while paused or finished).")
         table = pd.concat(metrics).pivot_table(index=["arch", "task"], columns="metric", values="value").reset_index()
         st.dataframe(table, hide_index=True)
 
 
 live_view()
-st.caption(f"Charts refresh every {TICK:.2f} s while playing; each refresh trains about {TRAIN_BUDGET:.2f} s.")
+st.caption(f"While playing, training runs continuously in the background and the charts redraw {TICK:.1f} s after "
+           "each update lands. Leaving the page pauses training.")

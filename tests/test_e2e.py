@@ -1,0 +1,112 @@
+"""End to end in a real headless Chromium (Debian's), driven by Playwright: the Playground trains live.
+
+Skips with a message when Chromium or Playwright is missing (CI installs both). Set
+MTL_SCREENSHOTS=DIR to keep screenshots (the README's come from here).
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium")
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                                "--server.address", "127.0.0.1", "--server.headless", "true"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start: " + process.stdout.read().decode()[-2000:])
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def shot(page, name):
+    folder = os.environ.get("MTL_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=False)
+
+
+def steps(page) -> int:
+    """The training step the first progress bar reports ("Shared-Bottom: step 120/1560 · training")."""
+    text = page.get_by_text(re.compile(r"step \d+/\d+")).first.inner_text()
+    return int(re.search(r"step (\d+)/", text).group(1))
+
+
+def test_playground_trains_live_and_keeps_the_run_across_pages(server):
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server}/")
+        page.get_by_role("heading", name="MTL Playground").wait_for(timeout=60_000)
+        page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=30_000)
+        shot(page, "start")
+        page.goto(f"{server}/playground?arch=Shared-Bottom&arch=MMoE&samples=20000&epochs=20")
+        page.get_by_role("heading", name="Playground").wait_for(timeout=60_000)
+
+        # change the correlation with the keyboard, as a student would
+        slider = page.get_by_role("slider", name="task correlation p")
+        slider.focus()
+        for _ in range(4):
+            slider.press("ArrowLeft")
+        page.wait_for_url(re.compile(r"corr=0\.3"), timeout=20_000)
+
+        page.get_by_role("button", name="Play").click()
+        charts = page.locator("[data-testid=stVegaLiteChart]")
+        deadline = time.perf_counter() + 60
+        while charts.count() < 3:  # loss curves, gate heatmap, sparsity bars (redrawn every update)
+            assert time.perf_counter() < deadline, "the charts did not appear"
+            time.sleep(0.2)
+        first = steps(page)
+        seen, started = {first}, time.perf_counter()
+        while time.perf_counter() - started < 4:
+            seen.add(steps(page))
+            time.sleep(0.05)
+        rate = (len(seen) - 1) / (time.perf_counter() - started)
+        print(f"\nchart updates per second while training: {rate:.1f} (steps seen {min(seen)}..{max(seen)})")
+        assert max(seen) > first and rate >= 1  # the charts move while training runs (the rate is reported)
+        assert page.get_by_text("Gate weights").is_visible() and page.get_by_text("Expert sparsity").is_visible()
+        shot(page, "playground")
+
+        page.get_by_role("button", name="Pause").click()
+        page.get_by_role("button", name="Play").wait_for(timeout=20_000)
+        time.sleep(2)  # let an update that was in flight when we pressed Pause land
+        paused_at = steps(page)
+        time.sleep(1)
+        assert steps(page) == paused_at  # paused means paused
+        page.get_by_role("link", name="Inside the experts").click()
+        page.get_by_role("heading", name="Inside the experts").wait_for(timeout=30_000)
+        page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=30_000)
+        shot(page, "inside")
+        page.get_by_role("link", name="Playground").click()
+        page.get_by_role("heading", name="Playground").wait_for(timeout=30_000)
+        page.get_by_text(re.compile(r"step \d+/\d+")).first.wait_for(timeout=30_000)
+        assert steps(page) == paused_at > 0  # the run was kept, paused where we left it
+        browser.close()
