@@ -162,6 +162,55 @@ def device_knob(where=st) -> str:
     return device
 
 
+def settings_file(where=st) -> None:
+    """Download the current knobs as JSON, and load such a file again (it sets the knobs)."""
+    current = {key: st.session_state[key] for key in KNOBS if key in st.session_state}
+    where.download_button("Download settings (JSON)", json.dumps(current, indent=1), "mtl-playground-settings.json",
+                          mime="application/json")
+    upload = where.file_uploader("Load settings (JSON)", type=["json"], key="settings_upload")
+    if upload is None or st.session_state.get("loaded_settings") == upload.file_id:
+        return
+    st.session_state.loaded_settings = upload.file_id
+    try:
+        values = parse_settings(upload.getvalue().decode("utf-8", errors="replace"))
+    except ValueError as error:
+        where.error(f"Could not load {upload.name}: {error} Your current settings were kept.")
+        return
+    st.session_state.pending_settings = values  # knobs are already drawn: set them at the top of the next run
+    st.rerun()
+
+
+def apply_pending_settings() -> None:
+    """Set knobs from a loaded settings file; call before any knob is drawn."""
+    for key, value in st.session_state.pop("pending_settings", {}).items():
+        st.session_state[key] = value
+
+
+def parse_settings(text: str) -> dict:
+    """Knob values from a settings file; ValueError naming the first bad entry and what is allowed."""
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"The file is not valid JSON ({error.msg} at line {error.lineno}).") from None
+    if not isinstance(values, dict):
+        raise ValueError("A settings file is a JSON object of knob names and values.")
+    for key, value in values.items():
+        knob = KNOBS.get(key)
+        if knob is None:
+            raise ValueError(f"Unknown setting '{key}'. Known settings: {', '.join(KNOBS)}.")
+        items = value if knob.multi and isinstance(value, list) else [value]
+        if knob.multi != isinstance(value, list) or not all(_fits(knob, v) for v in items):
+            raise ValueError(f"'{key}': {value!r} is not allowed; {key} must be {knob.allowed}.")
+    return values
+
+
+def _fits(knob: Knob, value) -> bool:
+    try:
+        return knob.ok(knob.parse(str(value)) if not isinstance(value, bool) else value)
+    except ValueError:
+        return False
+
+
 # ---------------------------------------------------------------- live runs (the Playground race)
 
 @dataclass

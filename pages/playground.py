@@ -8,8 +8,8 @@ import streamlit as st
 from mtl_core import charts
 from mtl_core.diagnostics import expert_statistics, gate_utilisation
 from mtl_core.training import TrainConfig
-from pages.common import (BATCHES, LEARNING_RATES, Race, _bound, arch_knob, check_link, data_knobs, device_knob, keep,
-                          model_knobs, record, start_race)
+from pages.common import (BATCHES, LEARNING_RATES, Race, _bound, apply_pending_settings, arch_knob, check_link, data_knobs, device_knob, keep,
+                          model_knobs, record, settings_file, start_race)
 
 TICK = 0.2   # seconds from the end of one chart update to the start of the next (training runs meanwhile)
 STEP = 50    # steps per press of "Step"
@@ -20,6 +20,7 @@ st.write("Pick one or several architectures and race them on the **same tasks an
          "applies **live**, as in TensorFlow Playground. Finished (or interrupted) runs are kept for the "
          "*Inside the experts* page and can be downloaded.")
 
+apply_pending_settings()
 with st.sidebar:
     st.header("Tasks")
     data = data_knobs()
@@ -32,6 +33,8 @@ with st.sidebar:
     epochs = _bound(st.number_input, "epochs", "epochs", min_value=1, max_value=200, value=10)
     batch = _bound(st.select_slider, "batch size", "batch", options=BATCHES, value=256)
     device = device_knob()
+    st.header("Share")
+    settings_file()
 
 if data is None:
     st.stop()
@@ -151,6 +154,8 @@ def live_view():
         st.caption("The latest evaluation on the held-out test split (shown while paused or finished).")
         table = pd.concat(metrics).pivot_table(index=["arch", "task"], columns="metric", values="value").reset_index()
         st.dataframe(table, hide_index=True)
+        st.download_button("Download curves and metrics (CSV)", history.to_csv(index=False), "mtl-playground-curves.csv",
+                           mime="text/csv")
 
 
 live_view()

@@ -120,3 +120,24 @@ def test_malformed_uploads_are_refused_with_a_clear_message():
         parse_upload(json.dumps({"id": "x", "arch": "moe", "history": [], "metrics": [], "diagnostics": {}}))
     good = {"id": "x", "arch": "mmoe", "history": [], "metrics": [], "diagnostics": {}}
     assert parse_upload(json.dumps(good)) == [good]
+
+
+def test_settings_files_are_checked_before_they_change_anything():
+    from pages.common import parse_settings
+
+    assert parse_settings('{"corr": 0.2, "arch": ["MMoE", "OMoE"], "groups": true}') == {
+        "corr": 0.2, "arch": ["MMoE", "OMoE"], "groups": True}
+    with pytest.raises(ValueError, match="'corr': 7 is not allowed; corr must be a correlation between -1 and 1"):
+        parse_settings('{"corr": 7}')
+    with pytest.raises(ValueError, match="Unknown setting 'colour'"):
+        parse_settings('{"colour": "red"}')
+    with pytest.raises(ValueError, match="'arch': 'MMoE' is not allowed"):
+        parse_settings('{"arch": "MMoE"}')
+
+
+def test_loaded_settings_set_the_knobs_on_the_next_run():
+    at = open_page("pages/playground.py")
+    at.session_state["pending_settings"] = {"corr": 0.2, "arch": ["OMoE"]}
+    at.run()
+    assert at.slider(key="corr").value == 0.2 and at.multiselect(key="arch").value == ["OMoE"]
+    assert not at.exception
