@@ -8,7 +8,7 @@ import streamlit as st
 
 from mtl_core import charts
 from mtl_core.experiments import HOME_DATA, HOME_TRAIN, ablation_arm, ablation_summary
-from pages.common import _bound, check_link
+from pages.common import bound, check_link
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 MODEL = {"experts": 4, "group_experts": 2, "task_experts": 1}
@@ -32,10 +32,10 @@ st.caption("Without expert normalisation a third of the outputs are exactly zero
 st.subheader("Your setting against full HoME")
 check_link(("norm", "mask", "fgate", "sgate"))
 cols = st.columns(4)
-switches = dict(expert_norm=_bound(cols[0].toggle, "expert norm + Swish", "norm", value=True),
-                hierarchy_mask=_bound(cols[1].toggle, "hierarchy mask", "mask", value=True),
-                feature_gate=_bound(cols[2].toggle, "feature gate", "fgate", value=True),
-                self_gate=_bound(cols[3].toggle, "self-gate", "sgate", value=True))
+switches = dict(expert_norm=bound(cols[0].toggle, "expert norm + Swish", "norm", value=True),
+                hierarchy_mask=bound(cols[1].toggle, "hierarchy mask", "mask", value=True),
+                feature_gate=bound(cols[2].toggle, "feature gate", "fgate", value=True),
+                self_gate=bound(cols[3].toggle, "self-gate", "sgate", value=True))
 samples = st.select_slider("training samples", [5_000, 10_000, 20_000, 50_000], value=10_000, key="abl_samples")
 seed = st.number_input("seed", 0, 1_000_000, 0, key="abl_seed")
 if st.button("Run against the pinned baseline", type="primary"):

@@ -20,12 +20,11 @@ import torch
 
 from mtl_core.charts import ARCH_LABELS
 from mtl_core.config import ConfigError
-from mtl_core.data import DataConfig
+from mtl_core.data import DataConfig, make_dataset
 from mtl_core.device import available_devices
 from mtl_core.diagnostics import DiagnosticsRecorder
 from mtl_core.models import ARCHITECTURES, ModelConfig, build_model
 from mtl_core.runs import sized_model_config
-from mtl_core.data import make_dataset
 from mtl_core.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainConfig, TrainingRun
 
 torch.set_num_threads(min(2, torch.get_num_threads()))  # several students share a server: 2 threads each
@@ -90,28 +89,28 @@ def hidden(key: str) -> bool:
     return key in ",".join(st.query_params.get_all("hide")).split(",")
 
 
-def _bound(widget, label, key, **kw):
+def bound(widget, label, key, **kw):
     return widget(label, key=key, bind="query-params", disabled=hidden(key), **kw)
 
 
 def data_knobs(where=st) -> DataConfig | None:
     """The generator's knobs; returns the DataConfig, or None (with a message) when invalid."""
     check_link(("tasks", "corr", "groups", "between", "dense", "sparse", "rate", "samples", "noise", "seed"))
-    tasks = _bound(where.number_input, "tasks", "tasks", min_value=1, max_value=8, value=2,
+    tasks = bound(where.number_input, "tasks", "tasks", min_value=1, max_value=8, value=2,
                    help="How many tasks the network learns at once.")
-    corr = _bound(where.slider, "task correlation p", "corr", min_value=-1.0, max_value=1.0, value=0.5, step=0.05,
+    corr = bound(where.slider, "task correlation p", "corr", min_value=-1.0, max_value=1.0, value=0.5, step=0.05,
                   help="Cosine between the tasks' weight vectors (within a group when groups are on).")
-    groups = _bound(where.toggle, "two task groups", "groups", value=False,
+    groups = bound(where.toggle, "two task groups", "groups", value=False,
                     help="Split the tasks into two halves: p within a group, the value below between groups.")
-    between = _bound(where.slider, "correlation between groups", "between", min_value=-1.0, max_value=1.0, value=0.0,
+    between = bound(where.slider, "correlation between groups", "between", min_value=-1.0, max_value=1.0, value=0.0,
                      step=0.05) if groups else 0.0
     options = list(range(tasks))
-    dense = _bound(where.multiselect, "binary tasks, dense (50% positive)", "dense", options=options, default=[])
-    sparse = _bound(where.multiselect, "binary tasks, sparse", "sparse", options=[k for k in options if k not in dense], default=[])
-    rate = _bound(where.slider, "sparse positive rate", "rate", min_value=0.01, max_value=0.5, value=0.05, step=0.01) if sparse else 0.05
-    samples = _bound(where.select_slider, "training samples", "samples", options=SAMPLES, value=10_000)
-    noise = _bound(where.slider, "label noise (std)", "noise", min_value=0.0, max_value=1.0, value=0.1, step=0.05)
-    seed = _bound(where.number_input, "seed", "seed", min_value=0, max_value=1_000_000, value=0)
+    dense = bound(where.multiselect, "binary tasks, dense (50% positive)", "dense", options=options, default=[])
+    sparse = bound(where.multiselect, "binary tasks, sparse", "sparse", options=[k for k in options if k not in dense], default=[])
+    rate = bound(where.slider, "sparse positive rate", "rate", min_value=0.01, max_value=0.5, value=0.05, step=0.01) if sparse else 0.05
+    samples = bound(where.select_slider, "training samples", "samples", options=SAMPLES, value=10_000)
+    noise = bound(where.slider, "label noise (std)", "noise", min_value=0.0, max_value=1.0, value=0.1, step=0.05)
+    seed = bound(where.number_input, "seed", "seed", min_value=0, max_value=1_000_000, value=0)
     types = tuple("binary" if k in dense or k in sparse else "regression" for k in range(tasks))
     rates = tuple(rate if k in sparse else 0.5 for k in range(tasks))
     try:
@@ -126,20 +125,20 @@ def data_knobs(where=st) -> DataConfig | None:
 def arch_knob(where=st) -> list[str]:
     """The architectures to race, shown and linked by their names (?arch=Shared-Bottom&arch=MMoE)."""
     check_link(("arch",))
-    labels = _bound(where.multiselect, "architectures", "arch", options=list(ARCH_BY_LABEL), default=["Shared-Bottom", "MMoE"])
+    labels = bound(where.multiselect, "architectures", "arch", options=list(ARCH_BY_LABEL), default=["Shared-Bottom", "MMoE"])
     return [ARCH_BY_LABEL[label] for label in labels]
 
 
 def model_knobs(where=st) -> dict:
     """Sizes and HoME switches shared by every architecture of a race (overrides for ModelConfig.for_arch)."""
     check_link(("experts", "hidden", "norm", "mask", "fgate", "sgate"))
-    experts = _bound(where.number_input, "shared experts", "experts", min_value=1, max_value=32, value=8)
-    hidden_units = _bound(where.select_slider, "units per expert", "hidden", options=HIDDEN, value=16)
+    experts = bound(where.number_input, "shared experts", "experts", min_value=1, max_value=32, value=8)
+    hidden_units = bound(where.select_slider, "units per expert", "hidden", options=HIDDEN, value=16)
     where.caption("HoME's components (used by HoME only)")
-    switches = dict(expert_norm=_bound(where.toggle, "expert normalisation + Swish", "norm", value=True),
-                    hierarchy_mask=_bound(where.toggle, "hierarchy mask", "mask", value=True),
-                    feature_gate=_bound(where.toggle, "feature gate", "fgate", value=True),
-                    self_gate=_bound(where.toggle, "self-gate", "sgate", value=True))
+    switches = dict(expert_norm=bound(where.toggle, "expert normalisation + Swish", "norm", value=True),
+                    hierarchy_mask=bound(where.toggle, "hierarchy mask", "mask", value=True),
+                    feature_gate=bound(where.toggle, "feature gate", "fgate", value=True),
+                    self_gate=bound(where.toggle, "self-gate", "sgate", value=True))
     return dict(experts=experts, expert_hidden=(hidden_units,), home=switches)
 
 
@@ -154,7 +153,7 @@ def model_config(arch: str, knobs: dict, data: DataConfig) -> ModelConfig:
 def device_knob(where=st) -> str:
     check_link(("device",))
     found = available_devices()
-    device = _bound(where.selectbox, "device", "device", options=DEVICES, index=0,
+    device = bound(where.selectbox, "device", "device", options=DEVICES, index=0,
                     help=f"Available on this server: {', '.join(found)}. auto picks {found[0]}.")
     if device != "auto" and device not in found:
         where.warning(f"{device} is not available on this server (available: {', '.join(found)}); using {found[0]}.")
@@ -231,12 +230,12 @@ class LiveRun:
     def done(self) -> bool:
         return self.status in ("finished", "diverged", "stopped")
 
-    def pull(self, until: float, max_step: int | None = None) -> None:
-        """Consume events until the wall clock passes `until`, or until the Progress event of
-        `max_step` or later (the trainer emits a step's other events before its Progress)."""
+    def pull(self, max_step: int) -> None:
+        """Consume events up to the Progress event of `max_step` or later (the trainer emits a step's
+        other events before its Progress), or to the end of the run."""
         names, binary = self.run.datasets[0].config.task_names, self.run.is_binary
         started = time.perf_counter()
-        while not self.done and time.perf_counter() < until:
+        while not self.done:
             self.status = "training"
             try:
                 event = next(self.events)
@@ -246,7 +245,7 @@ class LiveRun:
             if isinstance(event, Progress):
                 self.history += [dict(arch=self.arch, task=t, split="train", step=event.step, loss=float(v))
                                  for t, v in zip(names, event.train_loss[0])]
-                if max_step is not None and max_step <= event.step < self.run.total_steps:
+                if max_step <= event.step < self.run.total_steps:
                     break
             elif isinstance(event, (Evaluation, Finished)):
                 self.metrics = event.metrics[event.metrics.split == "test"]
@@ -292,7 +291,7 @@ class Race:
         with self.lock:
             target = max(r.run.step for r in self.runs.values()) + steps
             for r in self.runs.values():
-                r.pull(float("inf"), max_step=target)
+                r.pull(target)
 
     def alive(self) -> None:
         self.heartbeat = time.monotonic()

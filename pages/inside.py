@@ -13,7 +13,10 @@ st.write("Pick a run from the Playground. Every chart is computed from snapshots
          "512 validation samples); move the timeline to scrub back through training.")
 
 race = st.session_state.get("race")
-live = {f"{r.arch} · live race · step {r.run.step}": record(r, {}) for r in race.runs.values()} if race else {}
+live = {}
+if race is not None:
+    with race.lock:  # its thread may still be finishing a chunk
+        live = {f"{r.arch} · live race · step {r.run.step}": record(r, {}) for r in race.runs.values()}
 runs = {**{r["id"]: r for r in saved_runs()}, **live}
 
 with st.sidebar:

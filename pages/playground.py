@@ -8,7 +8,7 @@ import streamlit as st
 from mtl_core import charts
 from mtl_core.diagnostics import expert_statistics, gate_utilisation
 from mtl_core.training import TrainConfig
-from pages.common import (BATCHES, LEARNING_RATES, Race, _bound, apply_pending_settings, arch_knob, check_link, data_knobs, device_knob, keep,
+from pages.common import (BATCHES, LEARNING_RATES, Race, bound, apply_pending_settings, arch_knob, check_link, data_knobs, device_knob, keep,
                           model_knobs, record, settings_file, start_race)
 
 TICK = 0.2   # seconds from the end of one chart update to the start of the next (training runs meanwhile)
@@ -29,9 +29,9 @@ with st.sidebar:
     archs = arch_knob()
     knobs = model_knobs()
     st.header("Training")
-    lr = _bound(st.select_slider, "learning rate (live)", "lr", options=LEARNING_RATES, value=1e-3)
-    epochs = _bound(st.number_input, "epochs", "epochs", min_value=1, max_value=200, value=10)
-    batch = _bound(st.select_slider, "batch size", "batch", options=BATCHES, value=256)
+    lr = bound(st.select_slider, "learning rate (live)", "lr", options=LEARNING_RATES, value=1e-3)
+    epochs = bound(st.number_input, "epochs", "epochs", min_value=1, max_value=200, value=10)
+    batch = bound(st.select_slider, "batch size", "batch", options=BATCHES, value=256)
     device = device_knob()
     st.header("Share")
     settings_file()
