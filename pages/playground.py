@@ -11,7 +11,7 @@ from mtl_core.training import TrainConfig
 from pages.common import (BATCHES, LEARNING_RATES, Race, bound, apply_pending_settings, arch_knob, check_link, data_knobs, device_knob, keep,
                           model_knobs, record, settings_file, start_race)
 
-TICK = 0.2   # seconds from the end of one chart update to the start of the next (training runs meanwhile)
+TICK = 0.1   # seconds from the end of one chart update to the start of the next (training runs meanwhile)
 STEP = 50    # steps per press of "Step"
 
 st.title("Playground")
