@@ -64,12 +64,10 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{server}/")
-        page.get_by_role("heading", name="MTL Playground").wait_for(timeout=60_000)
-        page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=30_000)
-        shot(page, "start")
+        # first request to a fresh server is a deep link: app.py must still run (its menu, its layout)
         page.goto(f"{server}/playground?arch=Shared-Bottom&arch=MMoE&samples=20000&epochs=20")
         page.get_by_role("heading", name="Playground").wait_for(timeout=60_000)
+        assert page.get_by_role("link", name="Start & lessons").is_visible()
 
         # change the correlation with the keyboard, as a student would
         slider = page.get_by_role("slider", name="task correlation p")
@@ -109,4 +107,9 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
         page.get_by_role("heading", name="Playground").wait_for(timeout=30_000)
         page.get_by_text(re.compile(r"step \d+/\d+")).first.wait_for(timeout=30_000)
         assert steps(page) == paused_at > 0  # the run was kept, paused where we left it
+
+        page.get_by_role("link", name="Start & lessons").click()
+        page.get_by_role("heading", name="MTL Playground").wait_for(timeout=30_000)
+        page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=30_000)
+        shot(page, "start")
         browser.close()
