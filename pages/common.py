@@ -9,6 +9,7 @@ never in a shared cache.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,15 @@ from mtl_core.models import ARCHITECTURES, ModelConfig, build_model
 from mtl_core.runs import sized_model_config
 from mtl_core.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainConfig, TrainingRun
 
-torch.set_num_threads(min(2, torch.get_num_threads()))  # several students share a server: 2 threads each
+
+def torch_threads() -> int:
+    """Threads per student's training: MTL_TORCH_THREADS, else 1. The models are small, and the browser
+    and the page's drawing need the other cores: on 2 cores a race ran at half the speed with 2 threads."""
+    value = os.environ.get("MTL_TORCH_THREADS", "1")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+torch.set_num_threads(torch_threads())
 
 SAMPLES = (2_000, 5_000, 10_000, 20_000, 50_000)
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
@@ -287,10 +296,11 @@ class Race:
         return all(r.done for r in self.runs.values())
 
     def step(self, steps: int) -> None:
-        """Move every unfinished run to the same step, `steps` past the furthest one."""
-        with self.lock:
-            target = max(r.run.step for r in self.runs.values()) + steps
-            for r in self.runs.values():
+        """Move every unfinished run to the same step, `steps` past the furthest one. The lock is
+        taken per model, so a draw waits for one model's few steps, not the whole race's."""
+        target = max(r.run.step for r in self.runs.values()) + steps
+        for r in self.runs.values():
+            with self.lock:
                 r.pull(target)
 
     def alive(self) -> None:
