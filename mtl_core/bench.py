@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .data import DataConfig
 from .device import resolve_device
+from .memory import keep_freed_memory
 from .models import ModelConfig, build_model
 from .models.reference import LoopedModel
 from .runs import sized_model_config, sweep, train_grid
@@ -133,6 +134,7 @@ def bench_sweep(device: str, quick: bool) -> None:
 
 def run_bench(device_name: str = "auto", quick: bool = False) -> None:
     device = resolve_device(device_name)
+    keep_freed_memory()  # as TrainingRun does, for the batched and the looped models alike
     seconds = 0.3 if quick else 1.5
     peak = matmul_rate(device, seconds)
     print(f"device {device}, torch threads {torch.get_num_threads()}, torch {torch.__version__}")

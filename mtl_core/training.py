@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from .config import check
 from .data import Dataset
 from .device import DEVICES, resolve_device
+from .memory import keep_freed_memory
 from .metrics import task_metrics
 from .models import LevelTrace, MultiTaskModel
 from .weighting import WEIGHTINGS, make_weighting
@@ -132,6 +133,7 @@ class TrainingRun:
     def __init__(self, model: MultiTaskModel, data: Dataset | Sequence[Dataset], config: TrainConfig,
                  member_seeds: Sequence[int] | None = None):
         datasets = [data] if isinstance(data, Dataset) else list(data)
+        keep_freed_memory()
         check(len(datasets) == model.members, f"Give one dataset per model member ({model.members}), got {len(datasets)}.")
         self.datasets, self.config = datasets, config
         self.device = resolve_device(config.device)

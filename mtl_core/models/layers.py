@@ -39,10 +39,28 @@ class BatchedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         members, units, fan_in, fan_out = self.weight.shape
         if x.shape[1] == 1 and units > 1:
-            wide = self.weight.transpose(1, 2).reshape(members, fan_in, units * fan_out)
-            out = torch.matmul(x[:, 0], wide).view(members, -1, units, fan_out).transpose(1, 2)
-            return out + self.bias
-        return torch.matmul(x, self.weight) + self.bias
+            return wide_matmul(x, self.weight, self.bias)
+        batch = x.shape[2]
+        out = torch.baddbmm(self.bias.reshape(members * units, 1, fan_out),
+                            x.expand(members, units, batch, fan_in).reshape(members * units, batch, fan_in),
+                            self.weight.reshape(members * units, fan_in, fan_out))
+        return out.view(members, units, batch, fan_out)
+
+
+def wide_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Every unit reads the same input: x `[members, 1, batch, in]`, weight `[members, units, in, out]`,
+    bias `[members, units, 1, out]` -> `[members, units, batch, out]` from one wide matmul (bias fused).
+
+    The result is a transposed view of a contiguous `[members, batch, units, out]` tensor, the layout
+    the per-sample gate mix reads without a copy.
+    """
+    members, units, fan_in, fan_out = weight.shape
+    wide = weight.transpose(1, 2).reshape(members, fan_in, units * fan_out)
+    if bias is None:
+        out = torch.bmm(x[:, 0], wide)
+    else:
+        out = torch.baddbmm(bias.reshape(members, 1, units * fan_out), x[:, 0], wide)
+    return out.view(members, -1, units, fan_out).transpose(1, 2)
 
 
 class BatchedNorm(nn.Module):
@@ -89,7 +107,8 @@ class FeatureGate(nn.Module):
         self.up = nn.Parameter(torch.zeros(members, units, rank, features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * 2 * torch.sigmoid(torch.matmul(torch.matmul(x, self.down), self.up))
+        down = wide_matmul(x, self.down) if x.shape[1] == 1 else torch.matmul(x, self.down)
+        return x * 2 * torch.sigmoid(torch.matmul(down, self.up))
 
 
 def activation_fn(name: str):
