@@ -53,10 +53,19 @@ def routing_chart(plan: RoutingPlan) -> alt.Chart:
     ).properties(width=alt.Step(16), height=alt.Step(18)).facet(column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
 
 
-def loss_chart(history: pd.DataFrame, tasks: int) -> alt.Chart:
-    """Loss curves: history rows (arch, task, split, step, loss); colour = model, dash = split, one panel per task."""
-    return alt.Chart(history).mark_line().encode(
-        x=alt.X("step:Q"), y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="loss (log)"),
+def loss_chart(history: pd.DataFrame, tasks: int, total_steps: int) -> alt.Chart:
+    """Loss curves: history rows (arch, task, split, step, loss); colour = model, dash = split, one panel per task.
+
+    Axes stay put while the curves grow: x spans the whole run, y the powers of ten around the losses.
+    """
+    losses = history["loss"][history["loss"] > 0]
+    decades = None
+    if len(losses):
+        low = np.floor(np.log10(losses.min()))
+        decades = [10.0 ** low, 10.0 ** max(np.ceil(np.log10(losses.max())), low + 1)]
+    return alt.Chart(history).mark_line(clip=True).encode(
+        x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps])),
+        y=alt.Y("loss:Q", scale=alt.Scale(type="log", domain=decades), title="loss (log)"),
         color=arch_color(history["arch"].unique()), strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["train", "test"], range=[[1, 0], [4, 3]])),
         tooltip=["arch", "task", "split", "step", alt.Tooltip("loss:Q", format=".4f")],
     ).properties(width=260, height=180).facet(column=alt.Column("task:N", sort=[f"task {k}" for k in range(tasks)], title=None))

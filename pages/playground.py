@@ -131,7 +131,7 @@ def live_view():
     st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks, log loss for binary ones). "
                "Look for the model whose test curve flattens highest: it is the one that shares badly.")
     if len(history):
-        st.altair_chart(charts.loss_chart(thin(history), data.tasks), key="loss_chart")
+        st.altair_chart(charts.loss_chart(thin(history), data.tasks, total), key="loss_chart")
     else:
         st.info("Press Play (or Step) to start training.")
 
