@@ -2,7 +2,9 @@
 is what the charts claim, bad links get a notice."""
 
 import json
+import re
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pyarrow as pa
 import pytest
@@ -141,3 +143,21 @@ def test_loaded_settings_set_the_knobs_on_the_next_run():
     at.run()
     assert at.slider(key="corr").value == 0.2 and at.multiselect(key="arch").value == ["OMoE"]
     assert not at.exception
+
+
+def test_every_lesson_link_opens_the_playground_with_its_preset():
+    start = open_page("pages/start.py")
+    links = [m for md in start.markdown for m in re.findall(r"\]\(/playground\?([^)]*)\)", md.value)]
+    assert len(links) >= 5
+    for link in links:
+        query = parse_qs(link)
+        at = AppTest.from_file(APP, default_timeout=120)
+        for key, values in query.items():
+            at.query_params[key] = values if len(values) > 1 else values[0]
+        at.run()
+        at.switch_page("pages/playground.py").run()
+        assert not at.exception and not at.warning and not at.error, link
+        chosen = list(at.multiselect(key="arch").value)  # display names, as in links
+        assert chosen == query.get("arch", chosen), link  # the preset's architectures were taken
+        if "corr" in query:
+            assert at.slider(key="corr").value == float(query["corr"][0]), link
