@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -19,8 +20,9 @@ MMAP_THRESHOLD = 32 * 2 ** 20  # glibc's largest allowed value on 64-bit
 TRIM_THRESHOLD = 2 ** 30
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
-    """Tune glibc's malloc once for the process; True when it applied."""
+    """Tune glibc's malloc, once per process (later calls return the first answer); True when it applied."""
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import uniform_, wide_matmul
+from .layers import uniform_, units_matmul
 
 
 class GateBank(nn.Module):
@@ -49,7 +49,7 @@ class GateBank(nn.Module):
         if self.weight is None:
             weights = self.mask.to(x.dtype).expand(members, -1, batch, -1)
         else:
-            logits = _logits(x, self.weight)
+            logits = units_matmul(x, self.weight)
             if self.temperature != 1:
                 logits = logits / self.temperature
             mask = self.mask
@@ -64,12 +64,8 @@ class GateBank(nn.Module):
     def _self_weights(self, x: torch.Tensor) -> torch.Tensor | None:
         if self.self_weight is None:
             return None
-        logits = _logits(x, self.self_weight)
+        logits = units_matmul(x, self.self_weight)
         softmax = torch.softmax(logits.masked_fill(~self.own, float("-inf")), dim=-1).nan_to_num(0.0)
         sigmoid = torch.sigmoid(logits) * self.own
         return torch.where(self.own_is_single, sigmoid, softmax)
 
-
-def _logits(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """x `[members, gates or 1, batch, in]` @ weight `[members, gates, in, experts]` -> `[members, gates, batch, experts]`."""
-    return wide_matmul(x, weight) if x.shape[1] == 1 and weight.shape[1] > 1 else torch.matmul(x, weight)

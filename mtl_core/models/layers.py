@@ -63,6 +63,12 @@ def wide_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return out.view(members, -1, units, fan_out).transpose(1, 2)
 
 
+def units_matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x `[members, units or 1, batch, in]` @ weight `[members, units, in, out]` -> `[members, units, batch, out]`,
+    as one wide matmul when every unit reads the same input."""
+    return wide_matmul(x, weight) if x.shape[1] == 1 and weight.shape[1] > 1 else torch.matmul(x, weight)
+
+
 class BatchedNorm(nn.Module):
     """Batch normalisation per (member, unit, feature), statistics over the batch.
 
@@ -107,8 +113,7 @@ class FeatureGate(nn.Module):
         self.up = nn.Parameter(torch.zeros(members, units, rank, features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        down = wide_matmul(x, self.down) if x.shape[1] == 1 else torch.matmul(x, self.down)
-        return x * 2 * torch.sigmoid(torch.matmul(down, self.up))
+        return x * 2 * torch.sigmoid(torch.matmul(units_matmul(x, self.down), self.up))
 
 
 def activation_fn(name: str):
