@@ -64,6 +64,13 @@ def test_batched_norm_matches_batchnorm1d_per_unit():
     torch.testing.assert_close(norm(x)[0, 1], ref(x[0, 1]), rtol=1e-4, atol=1e-5)
 
 
+def test_batched_norm_trains_on_a_batch_of_one():
+    norm = BatchedNorm(members=2, units=3, features=4)  # an epoch's last batch can hold one sample
+    out = norm(torch.randn(2, 3, 1, 4))
+    torch.testing.assert_close(out, norm.bias.expand(2, 3, 1, 4))
+    assert torch.isfinite(norm.running_var).all()
+
+
 def test_feature_gate_starts_as_identity_and_learns():
     torch.manual_seed(4)
     gate = FeatureGate(members=1, units=3, features=10, rank=4)

@@ -96,7 +96,12 @@ def test_binary_tasks_get_auc_and_gauc():
 
 
 def test_grid_member_equals_solo_run():
-    """Members trained together give the same result as each trained alone with its seed."""
+    """Members trained together give the same result as each trained alone with its seed.
+
+    To float rounding, not bitwise: fused kernels (batch norm) vectorise across the members'
+    channels, so the last bit of a gradient can differ and two epochs amplify it to ~1e-4 in the
+    metrics (MSE ~1, R2 near 0). A wiring mistake (a member seeing another's data or gradient)
+    moves them by far more than the tolerance."""
     configs = [DataConfig(tasks=2, correlation=p, features=16, samples=512, holdout=128, seed=s)
                for p, s in ((0.2, 1), (0.9, 2))]
     model_config = ModelConfig.for_arch("home", experts=2, expert_hidden=(8,))
@@ -111,7 +116,7 @@ def test_grid_member_equals_solo_run():
     for m, c in enumerate(configs):
         solo_final = list(TrainingRun(model(c), make_dataset(c), train, member_seeds=[c.seed]).events())[-1].metrics
         got = grid_final[grid_final.member == m].value.to_numpy()
-        np.testing.assert_allclose(got, solo_final.value.to_numpy(), rtol=1e-3, atol=1e-5)
+        np.testing.assert_allclose(got, solo_final.value.to_numpy(), rtol=1e-3, atol=5e-4)
 
 
 def test_missing_device_is_a_clear_error():

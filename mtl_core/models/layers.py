@@ -73,7 +73,12 @@ class BatchedNorm(nn.Module):
     """Batch normalisation per (member, unit, feature), statistics over the batch.
 
     The expert normalisation of HoME: every expert's output is put on a comparable scale.
-    x `[members, units, batch, features]` -> same shape. Running statistics for evaluation.
+    x `[members, units, batch, features]` -> same shape, as a view of a batch-major
+    `[batch, members, units, features]` tensor (the layout the gate mix reads). Running statistics
+    (unbiased variance, as nn.BatchNorm1d) for evaluation.
+
+    Computed by one `F.batch_norm` over `[batch, members * units * features]` channels: its fused
+    kernel is several times faster than reducing over the batch dimension in place.
     """
 
     def __init__(self, members: int, units: int, features: int, momentum: float = 0.1, eps: float = 1e-5):
@@ -85,15 +90,13 @@ class BatchedNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(members, units, 1, features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            var, mean = torch.var_mean(x, dim=2, keepdim=True, unbiased=False)
-            with torch.no_grad():
-                n = x.shape[2]
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
-        else:
-            mean, var = self.running_mean, self.running_var
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        members, units, batch, features = x.shape
+        if self.training and batch == 1:  # one sample has no batch statistics: it normalises to the shift
+            return self.bias.expand_as(x)
+        channels = x.permute(2, 0, 1, 3).reshape(batch, members * units * features)
+        out = F.batch_norm(channels, self.running_mean.view(-1), self.running_var.view(-1), self.weight.view(-1),
+                           self.bias.view(-1), self.training, self.momentum, self.eps)
+        return out.view(batch, members, units, features).permute(1, 2, 0, 3)
 
 
 class FeatureGate(nn.Module):
