@@ -13,17 +13,24 @@ from .layers import FeatureGate, MLPBank
 from .routing import LevelPlan, RoutingPlan
 
 
-def select_streams(streams: torch.Tensor, index: tuple[int, ...]) -> torch.Tensor:
-    """streams `[members, streams, batch, features]` -> the stream each unit reads, `[members, units, batch, features]`.
+class StreamSelect(nn.Module):
+    """Which stream each unit reads: streams `[members, streams, batch, features]` -> `[members, units, batch, features]`.
 
     When every unit reads the same stream, returns that stream with a units-dimension of 1 (it is
     broadcast by the batched matmul instead of being copied per unit).
     """
-    if len(set(index)) == 1:
-        return streams[:, index[0]:index[0] + 1]
-    if index == tuple(range(streams.shape[1])):
-        return streams
-    return streams[:, list(index)]
+
+    def __init__(self, index: tuple[int, ...]):
+        super().__init__()
+        self.index = tuple(int(i) for i in index)
+        self.register_buffer("positions", torch.tensor(self.index, dtype=torch.long), persistent=False)
+
+    def forward(self, streams: torch.Tensor) -> torch.Tensor:
+        if len(set(self.index)) == 1:
+            return streams[:, self.index[0]:self.index[0] + 1]
+        if self.index == tuple(range(streams.shape[1])):
+            return streams
+        return streams.index_select(1, self.positions)  # its backward is an index_add, far cheaper than an index_put
 
 
 class ExpertBank(nn.Module):
@@ -34,13 +41,13 @@ class ExpertBank(nn.Module):
 
     def __init__(self, members: int, in_features: int, plan: LevelPlan, config: ModelConfig):
         super().__init__()
-        self.stream = plan.expert_stream
+        self.select = StreamSelect(plan.expert_stream)
         self.feature_gate = FeatureGate(members, plan.n_experts, in_features, config.feature_gate_rank) \
             if config.feature_gate else None
         self.mlp = MLPBank(members, plan.n_experts, (in_features, *plan.hidden), config.activation, config.expert_norm)
 
     def forward(self, streams: torch.Tensor) -> torch.Tensor:
-        x = select_streams(streams, self.stream)
+        x = self.select(streams)
         if self.feature_gate is not None:
             x = self.feature_gate(x)
         return self.mlp(x)
@@ -55,12 +62,17 @@ class Level(nn.Module):
         self.experts = ExpertBank(members, in_features, plan, config)
         self.gates = GateBank(members, in_features, plan.mask, plan.own, config.gate_temperature,
                               config.gate_dropout, config.gate_init_scale, config.self_gate)
+        self.gate_input = StreamSelect(plan.gate_stream)
+        # When each gate sees one expert and has no self-gate, its mix is that expert's output.
+        self.passed_through = StreamSelect(plan.mask.argmax(1)) if not (self.gates.learned or config.self_gate) else None
 
     def forward(self, streams: torch.Tensor):
         """streams `[members, S, batch, in]` -> (next streams `[members, gates, batch, hidden]`,
         gate weights `[members, gates, batch, experts]`, self-gate weights or None, expert outputs)."""
         outputs = self.experts(streams)
-        weights, self_weights = self.gates(select_streams(streams, self.plan.gate_stream))
+        weights, self_weights = self.gates(self.gate_input(streams))
+        if self.passed_through is not None:
+            return self.passed_through(outputs), weights, self_weights, outputs
         mix = weights if self_weights is None else weights + self_weights
         return torch.matmul(mix.transpose(1, 2), outputs.transpose(1, 2)).transpose(1, 2), weights, self_weights, outputs
 
@@ -93,6 +105,7 @@ class MultiTaskModel(nn.Module):
             levels.append(Level(members, width, level_plan, config))
             width = level_plan.hidden[-1]
         self.levels = nn.ModuleList(levels)
+        self.tower_input = StreamSelect(plan.tower_stream)
         self.towers = MLPBank(members, len(plan.tower_stream), (width, *config.tower_hidden, 1), activate_last=False)
 
     @property
@@ -107,7 +120,7 @@ class MultiTaskModel(nn.Module):
             streams, weights, self_weights, outputs = level(streams)
             if trace:
                 traces.append(LevelTrace(level.plan, *(_batch_first(t, single) for t in (weights, self_weights, outputs))))
-        predictions = self.towers(select_streams(streams, self.plan.tower_stream))[..., 0].transpose(1, 2)
+        predictions = self.towers(self.tower_input(streams))[..., 0].transpose(1, 2)
         predictions = predictions[0] if single else predictions
         return (predictions, traces) if trace else predictions
 
