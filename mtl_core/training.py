@@ -171,7 +171,9 @@ class TrainingRun:
         members, n = x.shape[:2]
         is_binary = torch.tensor(self.is_binary, device=self.device)
         generators = [torch.Generator().manual_seed(s) for s in self.seeds]
-        member_index = torch.arange(members, device=self.device)[:, None]
+        # A batch is one index_select of rows of the members' data laid end to end.
+        x_rows, y_rows = x.reshape(members * n, -1), y.reshape(members * n, -1)
+        member_offset = torch.arange(members, device=self.device)[:, None] * n
         loss_sum = torch.zeros(members, len(self.is_binary), device=self.device)
         first_bad = torch.full((members,), -1, device=self.device)
         reported: set[int] = set()
@@ -180,7 +182,7 @@ class TrainingRun:
         started, since_log = time.perf_counter(), 0
         model.train()
         while self.step < self.total_steps:
-            order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(self.device)
+            order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(self.device) + member_offset
             for start in range(0, n, cfg.batch_size):
                 if self.step >= self.total_steps:
                     break
@@ -188,8 +190,9 @@ class TrainingRun:
                     for p in model.gate_parameters():
                         p.requires_grad_(False)
                         p.grad = None
-                index = order[:, start:start + cfg.batch_size]
-                losses = task_losses(model(x[member_index, index]), y[member_index, index], is_binary)
+                rows = order[:, start:start + cfg.batch_size].flatten()
+                losses = task_losses(model(x_rows.index_select(0, rows).view(members, -1, x.shape[2])),
+                                     y_rows.index_select(0, rows).view(members, -1, y.shape[2]), is_binary)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.weighting(losses).sum().backward()
                 self.optimizer.step()
