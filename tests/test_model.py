@@ -6,6 +6,7 @@ import torch
 from mtl_core.config import ConfigError
 from mtl_core.models import (ARCHITECTURES, ModelConfig, build_model, count_parameters, match_bottom_to,
                              stack_members)
+from mtl_core.models.gates import softmax_experts
 
 TASKS = ("a", "b", "c")
 GROUPS = (0, 0, 1)
@@ -60,6 +61,21 @@ def test_gate_dropout_drops_and_renormalises_only_in_training():
     torch.testing.assert_close(weights.sum(-1), torch.ones(200, 3))
     model.eval()
     assert (model(x, trace=True)[1][0].gate_weights > 0).all()
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 256, 8), (15, 2, 256, 12), (4, 3, 1024, 16)])  # torch's path, ours, torch's
+def test_softmax_experts_equals_torch_softmax_with_masks(shape):
+    torch.manual_seed(5)
+    logits = (torch.randn(shape) * 5).masked_fill(torch.rand(shape) < 0.3, float("-inf"))
+    logits[..., 0] = 1.0  # every row keeps an allowed expert
+    logits.requires_grad_(True)
+    ours = softmax_experts(logits)
+    grad = torch.randn(shape)
+    (ours_grad,) = torch.autograd.grad(ours, logits, grad)
+    ref = torch.softmax(logits, dim=-1)
+    (ref_grad,) = torch.autograd.grad(ref, logits, grad)
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(ours_grad, ref_grad)
 
 
 def test_fixed_routing_has_no_gate_parameters():

@@ -9,6 +9,21 @@ from torch import nn
 from .layers import uniform_, units_matmul
 
 
+def softmax_experts(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dimension (the experts), -inf for forbidden experts.
+
+    PyTorch's CPU softmax is slow when that dimension is shorter than 16 (measured, forward and
+    backward: 590 us for 8,192 rows of 8 experts against 94 us for rows of 16). From 2,048 such rows
+    on (stacked gates) exp and a sum are faster (210 us), so we use them there. The max is detached:
+    softmax does not change when all logits shift, so the shift needs no gradient.
+    """
+    experts = logits.shape[-1]
+    if logits.device.type != "cpu" or experts >= 16 or logits.numel() < 2048 * experts:
+        return torch.softmax(logits, dim=-1)
+    exp = (logits - logits.detach().amax(-1, keepdim=True)).exp()
+    return exp / exp.sum(-1, keepdim=True)
+
+
 class GateBank(nn.Module):
     """The gates of one level: logits from each gate's input stream, a mask, a softmax.
 
@@ -58,14 +73,14 @@ class GateBank(nn.Module):
                 mask = torch.where(kept.any(-1, keepdim=True), kept, mask)
             if self.masks_anything or self.training and self.dropout > 0:
                 logits = logits.masked_fill(~mask, float("-inf"))
-            weights = torch.softmax(logits, dim=-1)
+            weights = softmax_experts(logits)
         return weights, self._self_weights(x)
 
     def _self_weights(self, x: torch.Tensor) -> torch.Tensor | None:
         if self.self_weight is None:
             return None
         logits = units_matmul(x, self.self_weight)
-        softmax = torch.softmax(logits.masked_fill(~self.own, float("-inf")), dim=-1).nan_to_num(0.0)
+        softmax = softmax_experts(logits.masked_fill(~self.own, float("-inf"))).nan_to_num(0.0)
         sigmoid = torch.sigmoid(logits) * self.own
         return torch.where(self.own_is_single, sigmoid, softmax)
 
