@@ -45,7 +45,7 @@ else:
         bar.progress(1.0, text="done")
         st.session_state.sweep_runs = pd.concat(frames, ignore_index=True)
     if "sweep_runs" not in st.session_state:
-        st.info("Choose a grid and press *Run the sweep*. A 3 x 3 x 3 grid at 10,000 samples takes about 10 seconds on a 2-core server.")
+        st.info("Choose a grid and press *Run the sweep*. A 3 x 3 x 3 grid at 10,000 samples takes about 6 seconds on a 2-core server.")
         st.stop()
     runs = histogram_runs = st.session_state.sweep_runs
 
