@@ -78,6 +78,17 @@ def test_softmax_experts_equals_torch_softmax_with_masks(shape):
     torch.testing.assert_close(ours_grad, ref_grad)
 
 
+@pytest.mark.parametrize("arch, sizes", [("mmoe", dict(experts=1)), ("cgc", dict(experts=1, task_experts=0)),
+                                         ("ple", dict(experts=1, task_experts=0)),
+                                         ("home", dict(experts=1, group_experts=0, self_gate=False))])
+def test_gates_that_share_one_expert_pass_it_to_every_task(arch, sizes):
+    model = make(arch, **sizes)
+    x = torch.randn(8, 20)
+    predictions, trace = model(x, trace=True)
+    assert predictions.shape == (8, len(TASKS))
+    assert (trace[0].gate_weights == 1).all()  # every gate of the first level sees one expert
+
+
 def test_fixed_routing_has_no_gate_parameters():
     assert make("shared_bottom").gate_parameters() == []
     assert make("single_task").gate_parameters() == []

@@ -72,7 +72,8 @@ class Level(nn.Module):
         outputs = self.experts(streams)
         weights, self_weights = self.gates(self.gate_input(streams))
         if self.passed_through is not None:
-            return self.passed_through(outputs), weights, self_weights, outputs
+            # expand: several gates may pass the same expert on (e.g. MMoE with one expert)
+            return self.passed_through(outputs).expand(-1, self.plan.n_gates, -1, -1), weights, self_weights, outputs
         mix = weights if self_weights is None else weights + self_weights
         return torch.matmul(mix.transpose(1, 2), outputs.transpose(1, 2)).transpose(1, 2), weights, self_weights, outputs
 
