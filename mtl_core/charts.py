@@ -10,11 +10,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .models import ARCHITECTURES, RoutingPlan
-
-ARCH_LABELS = {"single_task": "Single-task", "shared_bottom": "Shared-Bottom", "omoe": "OMoE", "mmoe": "MMoE",
-               "cgc": "CGC", "ple": "PLE", "home": "HoME"}
-ARCH_COLORS = ["#7f7f7f", "#8c564b", "#ff7f0e", "#1f77b4", "#2ca02c", "#17becf", "#d62728"]
+from .models import ARCHITECTURES, REGISTRY, RoutingPlan
 TASK_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 KIND_COLORS = {"shared": "#4c78a8", "group": "#f58518", "task": "#54a24b"}
 LEVEL_HEADER = alt.Header(labelExpr="'level ' + datum.label", title=None)
@@ -22,9 +18,9 @@ LEVEL_HEADER = alt.Header(labelExpr="'level ' + datum.label", title=None)
 
 def arch_color(present=None, field: str = "arch") -> alt.Color:
     """Fixed colour per architecture on every page; the legend lists the `present` ones, by their names."""
-    names = " ".join(f"datum.label == '{a}' ? '{label}' :" for a, label in ARCH_LABELS.items()) + " datum.label"
+    names = " ".join(f"datum.label == '{a.name}' ? '{a.label}' :" for a in REGISTRY.values()) + " datum.label"
     values = [a for a in ARCHITECTURES if present is None or a in set(present)]
-    return alt.Color(f"{field}:N", title="model", scale=alt.Scale(domain=list(ARCHITECTURES), range=ARCH_COLORS),
+    return alt.Color(f"{field}:N", title="model", scale=alt.Scale(domain=list(ARCHITECTURES), range=[a.color for a in REGISTRY.values()]),
                      legend=alt.Legend(labelExpr=names, values=values))
 
 
@@ -130,7 +126,7 @@ def reliance_chart(reliance: pd.DataFrame) -> alt.Chart:
     """Per task gate: weight on own / group / shared experts, tasks ordered by positive rate."""
     long = reliance.melt(id_vars=["level", "task", "positive_rate"], value_vars=["own", "group", "shared"],
                          var_name="experts", value_name="weight")
-    long["label"] = long.apply(lambda r: r.task if np.isnan(r.positive_rate) else f"{r.task} (rate {r.positive_rate:.2f})", axis=1)
+    long["label"] = long.apply(lambda r: r.task if pd.isna(r.positive_rate) else f"{r.task} (rate {r.positive_rate:.2f})", axis=1)
     return alt.Chart(long).mark_bar().encode(
         y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("positive_rate")),
         x=alt.X("weight:Q", stack="zero", scale=alt.Scale(domain=[0, 1]), title="gate weight"),

@@ -6,9 +6,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+import pages
 from mtl_core import charts
 from mtl_core.experiments import HOME_DATA, HOME_TRAIN, ablation_arm, ablation_summary
-from pages.common import bound, check_link
+from mtl_core.knobs import HOME_KNOBS
+from pages.common import knob_panel
+
+pages.start_page()
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 MODEL = {"experts": 4, "group_experts": 2, "task_experts": 1}
@@ -30,14 +34,9 @@ st.caption("Without expert normalisation a third of the outputs are exactly zero
            "the task metrics move much less than that. These are our measurements on synthetic data, not the paper's.")
 
 st.subheader("Your setting against full HoME")
-check_link(("norm", "mask", "fgate", "sgate"))
-cols = st.columns(4)
-switches = dict(expert_norm=bound(cols[0].toggle, "expert norm + Swish", "norm", value=True),
-                hierarchy_mask=bound(cols[1].toggle, "hierarchy mask", "mask", value=True),
-                feature_gate=bound(cols[2].toggle, "feature gate", "fgate", value=True),
-                self_gate=bound(cols[3].toggle, "self-gate", "sgate", value=True))
-samples = st.select_slider("training samples", [5_000, 10_000, 20_000, 50_000], value=10_000, key="abl_samples")
-seed = st.number_input("seed", 0, 1_000_000, 0, key="abl_seed")
+s = knob_panel("ablation", {"": [*HOME_KNOBS, "samples", "seed"]}, where=st.container(), implied={"arch": ("HoME",)})
+switches = {switch: s[url] for url, switch in HOME_KNOBS.items()}
+samples, seed = s["samples"], s["seed"]
 if st.button("Run against the pinned baseline", type="primary"):
     data, train = replace(HOME_DATA, samples=samples, holdout=5_000, seed=seed), replace(HOME_TRAIN, epochs=5)
     off = [name for name, on in switches.items() if not on]

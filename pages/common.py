@@ -1,222 +1,190 @@
-"""What the pages share: knobs bound to the URL, link checking, and the per-student run store.
+"""What the pages share: the knob panel (bound to the URL), notices that echo nothing raw, settings
+files, and each browser's kept runs.
 
-Every knob is a widget bound to a query parameter (`bind="query-params"`), so the URL is the whole
-setup and a teacher can share it. Streamlit drops a bad value silently; `check_link` first tells
-the student what was wrong and what is allowed. Runs live in `st.session_state` (per student),
-never in a shared cache.
+The knobs come from one table (`mtl_core.knobs`). The student's settings live in
+`st.session_state["settings"]`; widgets are drawn from them and write back to them. The URL mirrors
+the settings so a teacher can share it; a link is read once, when a session starts or a lesson opens,
+and every value in it is checked (and a bad one dropped with a notice) before any widget sees it.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator, Sequence
 
 import pandas as pd
 import streamlit as st
-import torch
-
-from mtl_core.charts import ARCH_LABELS
+from mtl_core import knobs
 from mtl_core.config import ConfigError
 from mtl_core.data import DataConfig, make_dataset
 from mtl_core.device import available_devices
 from mtl_core.diagnostics import DiagnosticsRecorder
-from mtl_core.models import ARCHITECTURES, ModelConfig, build_model
+from mtl_core.knobs import KNOBS, Notice, Settings
+from mtl_core.models import build_model
+from mtl_core.models.registry import label
+from mtl_core.records import clean, dumps, read_records
 from mtl_core.runs import sized_model_config
+from mtl_core.shelf import Locker, Shelf
 from mtl_core.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainConfig, TrainingRun
 
 
-def torch_threads() -> int:
-    """Threads per student's training: MTL_TORCH_THREADS, else 1. The models are small, and the browser
-    and the page's drawing need the other cores: on 2 cores a race ran at half the speed with 2 threads."""
-    value = os.environ.get("MTL_TORCH_THREADS", "1")
-    return int(value) if value.isdigit() and int(value) > 0 else 1
+# ---------------------------------------------------------------- echo nothing raw
+
+def code(text: Any, limit: int = knobs.SHOWN) -> str:
+    """A user's text as inline code: shortened to one line, shown literally (no Markdown, links, images or HTML)."""
+    flat = knobs.shorten(str(text), limit).replace("\n", " ")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
 
 
-torch.set_num_threads(torch_threads())
-
-SAMPLES = (2_000, 5_000, 10_000, 20_000, 50_000)
-LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-HIDDEN = (8, 16, 32, 64, 128)
-BATCHES = (64, 128, 256, 512, 1024)
-DEVICES = ("auto", "cpu", "cuda", "mps")
-ARCH_BY_LABEL = {label: arch for arch, label in ARCH_LABELS.items()}  # links say ?arch=MMoE
+def show_notices(notices: Sequence[Notice], source: str, where=st) -> None:
+    for n in notices:
+        where.warning(f"{source} sets {code(n.knob)} to {code(n.value)}, which was not used: {n.problem}.",
+                      icon=":material/warning:")
 
 
-@dataclass(frozen=True)
-class Knob:
-    """A URL-bound setting: how to read it from a link and what is allowed."""
+# ---------------------------------------------------------------- the knob panel
 
-    parse: Callable[[str], Any]
-    ok: Callable[[Any], bool]
-    allowed: str
-    multi: bool = False
+def settings() -> Settings:
+    """The student's settings (every knob), created with the defaults."""
+    return st.session_state.setdefault("settings", knobs.defaults())
 
 
-KNOBS = {
-    "tasks": Knob(int, lambda v: 1 <= v <= 8, "a whole number of tasks from 1 to 8"),
-    "corr": Knob(float, lambda v: -1 <= v <= 1, "a correlation between -1 and 1"),
-    "groups": Knob(lambda s: s.lower() == "true", lambda v: True, "true or false"),
-    "between": Knob(float, lambda v: -1 <= v <= 1, "a correlation between -1 and 1"),
-    "dense": Knob(int, lambda v: 0 <= v < 8, "task numbers 0-7", multi=True),
-    "sparse": Knob(int, lambda v: 0 <= v < 8, "task numbers 0-7", multi=True),
-    "rate": Knob(float, lambda v: 0.01 <= v <= 0.5, "a positive rate between 0.01 and 0.5"),
-    "samples": Knob(int, lambda v: v in SAMPLES, f"one of {', '.join(map(str, SAMPLES))}"),
-    "noise": Knob(float, lambda v: 0 <= v <= 1, "a noise level between 0 and 1"),
-    "seed": Knob(int, lambda v: 0 <= v <= 1_000_000, "a whole number from 0 to 1000000"),
-    "arch": Knob(str, lambda v: v in ARCH_BY_LABEL, f"architectures among {', '.join(ARCH_BY_LABEL)}", multi=True),
-    "experts": Knob(int, lambda v: 1 <= v <= 32, "1 to 32 experts"),
-    "hidden": Knob(int, lambda v: v in HIDDEN, f"one of {', '.join(map(str, HIDDEN))} units"),
-    "lr": Knob(float, lambda v: v in LEARNING_RATES, f"one of {', '.join(map(str, LEARNING_RATES))}"),
-    "epochs": Knob(int, lambda v: 1 <= v <= 200, "1 to 200 epochs"),
-    "batch": Knob(int, lambda v: v in BATCHES, f"one of {', '.join(map(str, BATCHES))}"),
-    "device": Knob(str, lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
-    **{switch: Knob(lambda s: s.lower() == "true", lambda v: True, "true or false") for switch in ("norm", "mask", "fgate", "sgate")},
-}
+def open_link(page: str, query: dict[str, list[str]]) -> None:
+    """Switch to `page` with a link's settings (a lesson): the link is read as on a fresh start."""
+    st.session_state.follow_link = True
+    st.switch_page(page, query_params=query)
 
 
-def check_link(keys) -> None:
-    """Warn about every bad value this page's knobs would receive from the URL; the widget then
-    falls back to its default (Streamlit removes the bad value from the URL)."""
-    for key in keys:
-        knob, raws = KNOBS[key], st.query_params.get_all(key)
-        for raw in raws if knob.multi else raws[-1:]:
-            try:
-                good = knob.ok(knob.parse(raw))
-            except ValueError:
-                good = False
-            if not good:
-                st.warning(f"The link sets **{key}={raw}**, which is not allowed here: {key} must be {knob.allowed}. "
-                           "Using the default instead.", icon=":material/warning:")
+def _widget_changed(name: str) -> None:
+    value = st.session_state[f"knob.{name}"]
+    settings()[name] = tuple(value) if KNOBS[name].multi else value
 
 
-def hidden(key: str) -> bool:
-    """A lesson link can lock chosen knobs: `?hide=corr,arch`."""
-    return key in ",".join(st.query_params.get_all("hide")).split(",")
+def _draw(knob: knobs.Knob, s: Settings, disabled: bool, where) -> None:
+    key = f"knob.{knob.name}"
+    value = list(s[knob.name]) if knob.multi else s[knob.name]
+    options = knob.options
+    if knob.name in ("dense", "sparse"):  # task numbers that exist (sparse: not already dense)
+        options = tuple(k for k in range(s["tasks"]) if knob.name == "dense" or k not in s["dense"])
+    if st.session_state.get(key) != value:
+        st.session_state[key] = value
+    label = knob.label + (" (live)" if knob.live else "")
+    kw = dict(key=key, help=knob.help or None, disabled=disabled, on_change=_widget_changed, args=(knob.name,))
+    if knob.widget == "toggle":
+        where.toggle(label, **kw)
+    elif knob.widget == "number":
+        where.number_input(label, min_value=int(knob.low), max_value=int(knob.high), step=1, **kw)
+    elif knob.widget == "slider":
+        where.slider(label, min_value=knob.low, max_value=knob.high, step=knob.step, **kw)
+    elif knob.widget == "select_slider":
+        where.select_slider(label, options=options, **kw)
+    elif knob.widget == "selectbox":
+        where.selectbox(label, options=options, **kw)
+    else:
+        where.multiselect(label, options=options, **kw)
 
 
-def bound(widget, label, key, **kw):
-    return widget(label, key=key, bind="query-params", disabled=hidden(key), **kw)
+def knob_panel(page: str, groups: dict[str, Sequence[str]], where=st.sidebar, implied: Settings | None = None) -> Settings:
+    """Draw this page's knobs under their headers (`groups`: header -> knob names) and return the
+    settings. `implied` are settings the page fixes (HoME on the ablation page) for deciding which knobs
+    apply. The link is read when a session starts or a lesson opens; afterwards the URL only follows."""
+    fresh = "settings" not in st.session_state
+    s = settings()
+    implied = implied or {}
+    allowed = [name for names in groups.values() for name in names]
+    if fresh or st.session_state.pop("follow_link", False):
+        reading = knobs.read_link({k: st.query_params.get_all(k) for k in st.query_params}, allowed)
+        base = {**s, **{name: KNOBS[name].default for name in allowed}}  # a link is the whole experiment of its page
+        merged, dropped = knobs.apply(base, reading.values, implied=implied)
+        s.update(merged)
+        st.session_state.hidden = (page, reading.hidden)
+        show_notices(reading.notices + dropped, "The link")
+    merged, dropped = knobs.apply(s, {}, explicit=False)  # the rules between knobs, after any widget change
+    s.update(merged)
+    show_notices(dropped, "Your settings")
+    locked_page, locked = st.session_state.get("hidden", (None, ()))
+    locked = locked if locked_page == page else ()
+    for header, names in groups.items():
+        if header:
+            where.header(header)
+        for name in names:
+            if KNOBS[name].applies({**s, **implied}):
+                _draw(KNOBS[name], s, name in locked, where)
+    link = knobs.to_link({**s, **implied}, allowed) | ({knobs.HIDE: [",".join(locked)]} if locked else {})
+    if link != {k: st.query_params.get_all(k) for k in st.query_params}:
+        st.query_params.from_dict(link)
+    return s
 
 
-def data_knobs(where=st) -> DataConfig | None:
-    """The generator's knobs; returns the DataConfig, or None (with a message) when invalid."""
-    check_link(("tasks", "corr", "groups", "between", "dense", "sparse", "rate", "samples", "noise", "seed"))
-    tasks = bound(where.number_input, "tasks", "tasks", min_value=1, max_value=8, value=2,
-                   help="How many tasks the network learns at once.")
-    corr = bound(where.slider, "task correlation p", "corr", min_value=-1.0, max_value=1.0, value=0.5, step=0.05,
-                  help="Cosine between the tasks' weight vectors (within a group when groups are on).")
-    groups = bound(where.toggle, "two task groups", "groups", value=False,
-                    help="Split the tasks into two halves: p within a group, the value below between groups.")
-    between = bound(where.slider, "correlation between groups", "between", min_value=-1.0, max_value=1.0, value=0.0,
-                     step=0.05) if groups else 0.0
-    options = list(range(tasks))
-    dense = bound(where.multiselect, "binary tasks, dense (50% positive)", "dense", options=options, default=[])
-    sparse = bound(where.multiselect, "binary tasks, sparse", "sparse", options=[k for k in options if k not in dense], default=[])
-    rate = bound(where.slider, "sparse positive rate", "rate", min_value=0.01, max_value=0.5, value=0.05, step=0.01) if sparse else 0.05
-    samples = bound(where.select_slider, "training samples", "samples", options=SAMPLES, value=10_000)
-    noise = bound(where.slider, "label noise (std)", "noise", min_value=0.0, max_value=1.0, value=0.1, step=0.05)
-    seed = bound(where.number_input, "seed", "seed", min_value=0, max_value=1_000_000, value=0)
-    types = tuple("binary" if k in dense or k in sparse else "regression" for k in range(tasks))
-    rates = tuple(rate if k in sparse else 0.5 for k in range(tasks))
-    try:
-        return DataConfig(tasks=tasks, correlation=corr, groups=tuple(k * 2 // tasks for k in range(tasks)) if groups and tasks > 1 else None,
-                          between_correlation=between, task_types=types, positive_rates=rates, samples=samples,
-                          holdout=2_000, noise=noise, seed=seed)
-    except ConfigError as error:
-        st.error(f"These settings do not make a valid task set: {error}")
-        return None
-
-
-def arch_knob(where=st) -> list[str]:
-    """The architectures to race, shown and linked by their names (?arch=Shared-Bottom&arch=MMoE)."""
-    check_link(("arch",))
-    labels = bound(where.multiselect, "architectures", "arch", options=list(ARCH_BY_LABEL), default=["Shared-Bottom", "MMoE"])
-    return [ARCH_BY_LABEL[label] for label in labels]
-
-
-def model_knobs(where=st) -> dict:
-    """Sizes and HoME switches shared by every architecture of a race (overrides for ModelConfig.for_arch)."""
-    check_link(("experts", "hidden", "norm", "mask", "fgate", "sgate"))
-    experts = bound(where.number_input, "shared experts", "experts", min_value=1, max_value=32, value=8)
-    hidden_units = bound(where.select_slider, "units per expert", "hidden", options=HIDDEN, value=16)
-    where.caption("HoME's components (used by HoME only)")
-    switches = dict(expert_norm=bound(where.toggle, "expert normalisation + Swish", "norm", value=True),
-                    hierarchy_mask=bound(where.toggle, "hierarchy mask", "mask", value=True),
-                    feature_gate=bound(where.toggle, "feature gate", "fgate", value=True),
-                    self_gate=bound(where.toggle, "self-gate", "sgate", value=True))
-    return dict(experts=experts, expert_hidden=(hidden_units,), home=switches)
-
-
-def model_config(arch: str, knobs: dict, data: DataConfig) -> ModelConfig:
-    overrides = dict(experts=knobs["experts"], expert_hidden=knobs["expert_hidden"])
-    if arch == "home":
-        overrides.update(knobs["home"])
-    config = ModelConfig.for_arch(arch, **overrides)
-    return sized_model_config(config, data, "mmoe") if arch in ("shared_bottom", "single_task") else config
-
-
-def device_knob(where=st) -> str:
-    check_link(("device",))
-    found = available_devices()
-    device = bound(where.selectbox, "device", "device", options=DEVICES, index=0,
-                    help=f"Available on this server: {', '.join(found)}. auto picks {found[0]}.")
-    if device != "auto" and device not in found:
-        where.warning(f"{device} is not available on this server (available: {', '.join(found)}); using {found[0]}.")
-        return found[0]
-    return device
-
-
-def settings_file(where=st) -> None:
-    """Download the current knobs as JSON, and load such a file again (it sets the knobs)."""
-    current = {key: st.session_state[key] for key in KNOBS if key in st.session_state}
-    where.download_button("Download settings (JSON)", json.dumps(current, indent=1), "mtl-playground-settings.json",
+def settings_file(where=st.sidebar) -> None:
+    """Download the settings as JSON, and load such a file: checked whole, so a bad file changes nothing."""
+    s = settings()
+    where.download_button("Download settings (JSON)", dumps({name: s[name] for name in KNOBS}), "mtl-playground-settings.json",
                           mime="application/json")
     upload = where.file_uploader("Load settings (JSON)", type=["json"], key="settings_upload")
     if upload is None or st.session_state.get("loaded_settings") == upload.file_id:
         return
     st.session_state.loaded_settings = upload.file_id
     try:
-        values = parse_settings(upload.getvalue().decode("utf-8", errors="replace"))
+        if upload.size > knobs.MAX_SETTINGS_FILE:
+            raise ValueError(f"The file is {upload.size:,} bytes; settings files are at most {knobs.MAX_SETTINGS_FILE:,} bytes.")
+        merged, dropped = knobs.apply(s, knobs.read_file(upload.getvalue()))
+        if dropped:
+            raise ValueError("; ".join(n.text() for n in dropped) + ".")
     except ValueError as error:
-        where.error(f"Could not load {upload.name}: {error} Your current settings were kept.")
+        where.error(f"Could not load {code(upload.name)}: {code(error, 600)} Your settings were kept.")
         return
-    st.session_state.pending_settings = values  # knobs are already drawn: set them at the top of the next run
+    s.update(merged)
     st.rerun()
 
 
-def apply_pending_settings() -> None:
-    """Set knobs from a loaded settings file; call before any knob is drawn."""
-    for key, value in st.session_state.pop("pending_settings", {}).items():
-        st.session_state[key] = value
+# ---------------------------------------------------------------- each browser's kept runs
+
+SHELF = Shelf()
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
-def parse_settings(text: str) -> dict:
-    """Knob values from a settings file; ValueError naming the first bad entry and what is allowed."""
+def browser_token() -> str:
+    """A random token per browser, kept in a cookie (so a reload finds the runs again). A new browser
+    gets one for this session, and the page asks it to keep it."""
+    token = st.context.cookies.get("mtl_browser")
+    if isinstance(token, str) and TOKEN.fullmatch(token):
+        return token
+    if "browser_token" not in st.session_state:
+        st.session_state.browser_token = secrets.token_urlsafe(18)
+        st.html(f"<script>document.cookie='mtl_browser={st.session_state.browser_token}; path=/; max-age=2592000; "
+                "samesite=strict';</script>", unsafe_allow_javascript=True)
+    return st.session_state.browser_token
+
+
+def locker() -> Locker:
+    """This browser's kept runs (and its live race)."""
+    return SHELF.locker(browser_token())
+
+
+def keep(records: list[dict], update: bool = False) -> list[dict]:
+    """Keep records for this browser; a record whose id is taken gets a new id, or with `update` (a live
+    run archived again) replaces it. Returns them as kept."""
+    return SHELF.keep(browser_token(), records, update)
+
+
+def load_runs(upload) -> None:
+    """Check an uploaded run file whole and keep its runs, or say why not (nothing changes then)."""
     try:
-        values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"The file is not valid JSON ({error.msg} at line {error.lineno}).") from None
-    if not isinstance(values, dict):
-        raise ValueError("A settings file is a JSON object of knob names and values.")
-    for key, value in values.items():
-        knob = KNOBS.get(key)
-        if knob is None:
-            raise ValueError(f"Unknown setting '{key}'. Known settings: {', '.join(KNOBS)}.")
-        items = value if knob.multi and isinstance(value, list) else [value]
-        if knob.multi != isinstance(value, list) or not all(_fits(knob, v) for v in items):
-            raise ValueError(f"'{key}': {value!r} is not allowed; {key} must be {knob.allowed}.")
-    return values
-
-
-def _fits(knob: Knob, value) -> bool:
-    try:
-        return knob.ok(knob.parse(str(value)) if not isinstance(value, bool) else value)
-    except ValueError:
-        return False
+        records = read_records(upload.getvalue())
+    except ValueError as error:
+        st.error(f"Could not load {code(upload.name)}: {code(error, 300)} Nothing in your session was changed.")
+        return
+    added = keep(records)
+    renamed = [r["id"] for r, a in zip(records, added) if r["id"] != a["id"]]
+    st.success(f"Loaded {len(added)} run(s) from {code(upload.name)}."
+               + (f" {len(renamed)} had the name of a run you already have and got a new one." if renamed else ""))
 
 
 # ---------------------------------------------------------------- live runs (the Playground race)
@@ -226,6 +194,7 @@ class LiveRun:
     """One architecture training in the race: its event stream, and everything charted from it."""
 
     arch: str
+    name: str
     run: TrainingRun
     events: Iterator
     recorder: DiagnosticsRecorder
@@ -333,56 +302,27 @@ class Race:
                     r.status = "stopped"
 
 
-def start_race(archs, data: DataConfig, knobs: dict, train: TrainConfig, signature: str) -> Race:
+def start_race(s: Settings, signature: str, number: int) -> Race:
+    """A race of the settings' architectures on their data (ConfigError when the settings cannot make one)."""
+    data = knobs.data_config(s)
+    train = knobs.train_config(s, log_every=10, eval_every=50, snapshot_every=50, snapshot_samples=512)
     dataset = make_dataset(data)
     runs = {}
-    for arch in archs:
-        model = build_model(model_config(arch, knobs, data), data.task_names, data.task_groups, data.features, seed=data.seed)
+    for arch in knobs.archs(s):
+        config = knobs.model_config(arch, s)
+        if arch in ("shared_bottom", "single_task"):
+            config = sized_model_config(config, data, "mmoe")
+        model = build_model(config, data.task_names, data.task_groups, data.features, seed=data.seed)
         run = TrainingRun(model, dataset, train, member_seeds=[data.seed])
-        runs[arch] = LiveRun(arch, run, run.events(), DiagnosticsRecorder(run))
+        name = f"{label(arch)} · seed {data.seed} · race {number}"
+        runs[arch] = LiveRun(arch, name, run, run.events(), DiagnosticsRecorder(run))
     return Race(signature, runs, data)
 
 
-# ---------------------------------------------------------------- finished runs, kept for the session
-
-def saved_runs() -> list[dict]:
-    """The student's kept runs (JSON-ready records), newest last."""
-    return st.session_state.setdefault("saved_runs", [])
-
-
-def record(live: LiveRun, settings: dict) -> dict:
+def record(live: LiveRun, s: Settings) -> dict:
     """A JSON-ready record of a live run: settings, curves, final test metrics and diagnostics."""
-    tables = {name: live.recorder.frame(name).to_dict(orient="records") for name in live.recorder.tables}
-    return dict(id=f"{live.arch} · seed {live.run.datasets[0].config.seed} · step {live.run.step}", arch=live.arch,
-                status=live.status, step=live.run.step, settings=settings, history=live.history,
-                metrics=[] if live.metrics is None else live.metrics.to_dict(orient="records"),
-                positive_rate=live.run.datasets[0].positive_rate.tolist(), diagnostics=tables)
-
-
-def keep(records: list[dict]) -> None:
-    """Add records to the session store, replacing a record with the same id."""
-    store = saved_runs()
-    ids = {r["id"] for r in records}
-    store[:] = [r for r in store if r["id"] not in ids] + records
-
-
-REQUIRED = {"id": str, "arch": str, "history": list, "metrics": list, "diagnostics": dict}
-
-
-def parse_upload(text: str) -> list[dict]:
-    """Records from an uploaded JSON file; ValueError with a clear message when it is not one of ours."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"The file is not valid JSON ({error.msg} at line {error.lineno}).") from None
-    records = data if isinstance(data, list) else [data]
-    for i, r in enumerate(records):
-        if not isinstance(r, dict):
-            raise ValueError(f"Entry {i} is not a run record (expected an object with {', '.join(REQUIRED)}).")
-        wrong = [k for k, t in REQUIRED.items() if not isinstance(r.get(k), t)]
-        if wrong:
-            raise ValueError(f"Entry {i} is missing or has the wrong type for: {', '.join(wrong)}. "
-                             "Upload a file downloaded from this app.")
-        if r["arch"] not in ARCHITECTURES:
-            raise ValueError(f"Entry {i} has an unknown architecture '{r['arch']}'.")
-    return records
+    tables = {name: live.recorder.frame(name).drop(columns="member", errors="ignore").to_dict(orient="records") for name in live.recorder.tables}
+    return clean(dict(id=live.name,
+                      arch=live.arch, status=live.status, step=live.run.step, settings=s, history=live.history,
+                      metrics=[] if live.metrics is None else live.metrics.drop(columns="member", errors="ignore").to_dict(orient="records"),
+                      positive_rate=live.run.datasets[0].positive_rate.tolist(), diagnostics=tables))

@@ -4,18 +4,24 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mtl_core import charts
+import pages
+from mtl_core import charts, knobs
+from mtl_core.config import ConfigError
 from mtl_core.data import DataConfig, label_correlation_curve, make_dataset
-from pages.common import data_knobs
+from pages.common import knob_panel
+
+pages.start_page()
 
 st.title("Data")
 st.write("Tasks come from the MMoE paper's generator: each task k has a weight vector w_k, and its label is "
          "`w_k·x + Σ sin(α_i w_k·x + β_i) + noise`. The knob **p** sets the cosine between the weight vectors; "
          "the sinusoids make the labels' real correlation differ from p, so we measure it.")
 
-with st.sidebar:
-    data = data_knobs()
-if data is None:
+s = knob_panel("data", {"Tasks": knobs.names(["tasks"])})
+try:
+    data = knobs.data_config(s)
+except ConfigError as error:
+    st.error(f"These settings do not make a valid task set: {error}")
     st.stop()
 
 

@@ -1,45 +1,45 @@
 """Inside the experts: what a trained (or training) model's gates and experts are doing."""
 
-import json
-
 import pandas as pd
 import streamlit as st
 
+import pages
 from mtl_core import charts
-from pages.common import keep, parse_upload, record, saved_runs
+from mtl_core.records import dumps
+from pages.common import load_runs, locker, record
+
+pages.start_page()
 
 st.title("Inside the experts")
 st.write("Pick a run from the Playground. Every chart is computed from snapshots of that run (every 50 steps, on "
          "512 validation samples); move the timeline to scrub back through training.")
 
-race = st.session_state.get("race")
+with st.sidebar:
+    st.header("Your runs")
+    upload = st.file_uploader("Load runs (JSON from this app)", type=["json"])
+    if upload is not None and st.session_state.get("loaded_upload") != upload.file_id:
+        st.session_state.loaded_upload = upload.file_id
+        load_runs(upload)
+    kept = locker()
+    st.download_button("Download all runs (JSON)", dumps(kept.runs), "mtl-playground-runs.json",
+                       mime="application/json", disabled=not kept.runs)
+    if kept.dropped:
+        st.caption(f"This browser keeps your newest {len(kept.runs)} runs; {kept.dropped} older ones were let go. "
+                   "Download runs to keep more.")
+
+race = kept.race
 live = {}
 if race is not None:
     with race.lock:  # its thread may still be finishing a chunk
-        live = {f"{r.arch} · live race · step {r.run.step}": record(r, {}) for r in race.runs.values()}
-runs = {**{r["id"]: r for r in saved_runs()}, **live}
-
-with st.sidebar:
-    st.header("Your runs")
-    st.download_button("Download all runs (JSON)", json.dumps(saved_runs()), "mtl-playground-runs.json",
-                       mime="application/json", disabled=not saved_runs())
-    upload = st.file_uploader("Load runs (JSON from this app)", type=["json"])
-    if upload is not None and st.session_state.get("loaded_upload") != upload.file_id:
-        try:
-            records = parse_upload(upload.getvalue().decode("utf-8", errors="replace"))
-        except ValueError as error:
-            st.error(f"Could not load {upload.name}: {error} Nothing in your session was changed.")
-        else:
-            keep(records)
-            st.session_state.loaded_upload = upload.file_id
-            st.success(f"Loaded {len(records)} run(s) from {upload.name}.")
-            runs = {**{r["id"]: r for r in saved_runs()}, **live}
+        live = {r.name: record(r, {}) for r in race.runs.values() if r.run.step > 0}
+runs = {**{r["id"]: r for r in kept.runs}, **live}  # the live race's latest state wins over its archived copy
 
 if not runs:
     st.info("No runs yet: train something in the Playground (or load a file in the sidebar).")
     st.stop()
 
-chosen = runs[st.selectbox("run", list(runs), index=len(runs) - 1)]
+chosen = runs[st.selectbox("run", list(runs), index=len(runs) - 1,
+                            format_func=lambda rid: f"{rid} · step {runs[rid]['step']}" + (" · live" if rid in live else ""))]
 tables = {name: pd.DataFrame(rows) for name, rows in chosen["diagnostics"].items()}
 if "gates" not in tables or tables["gates"].empty:
     st.info("This run has no snapshots yet: let it train for at least 50 steps.")

@@ -5,86 +5,81 @@ import json
 import pandas as pd
 import streamlit as st
 
-from mtl_core import charts
+import pages
+from mtl_core import charts, knobs
+from mtl_core.config import ConfigError
+from mtl_core.device import available_devices
 from mtl_core.diagnostics import expert_statistics, gate_utilisation
-from mtl_core.training import TrainConfig
-from pages.common import (BATCHES, LEARNING_RATES, Race, bound, apply_pending_settings, arch_knob, check_link, data_knobs, device_knob, keep,
-                          model_knobs, record, settings_file, start_race)
+from mtl_core.models.registry import label
+from pages.common import Race, keep, knob_panel, locker, record, settings_file, start_race
+
+pages.start_page()
 
 TICK = 0.1   # seconds from the end of one chart update to the start of the next (training runs meanwhile)
 STEP = 50    # steps per press of "Step"
 
 st.title("Playground")
 st.write("Pick one or several architectures and race them on the **same tasks and seed**. "
-         "Knobs in the sidebar that change the data or the models **restart** the race; the learning rate "
-         "applies **live**, as in TensorFlow Playground. Finished (or interrupted) runs are kept for the "
+         "Knobs in the sidebar that change the data or the models **restart** the race; knobs marked *(live)* "
+         "apply while it runs, as in TensorFlow Playground. Finished (or interrupted) runs are kept for the "
          "*Inside the experts* page and can be downloaded.")
 
-apply_pending_settings()
+s = knob_panel("playground", {"Tasks": knobs.names(["tasks"]), "Models": knobs.names(["models"]),
+                              "Training": knobs.names(["training"])})
 with st.sidebar:
-    st.header("Tasks")
-    data = data_knobs()
-    st.header("Models")
-    check_link(("lr", "epochs", "batch"))
-    archs = arch_knob()
-    knobs = model_knobs()
-    st.header("Training")
-    lr = bound(st.select_slider, "learning rate (live)", "lr", options=LEARNING_RATES, value=1e-3)
-    epochs = bound(st.number_input, "epochs", "epochs", min_value=1, max_value=200, value=10)
-    batch = bound(st.select_slider, "batch size", "batch", options=BATCHES, value=256)
-    device = device_knob()
+    found = available_devices()
+    if s["device"] != "auto" and s["device"] not in found:
+        st.warning(f"{s['device']} is not available on this server (available: {', '.join(found)}); using {found[0]}.")
     st.header("Share")
     settings_file()
 
-if data is None:
-    st.stop()
-if not archs:
+if not s["arch"]:
     st.info("Choose at least one architecture in the sidebar.")
     st.stop()
-
-train = TrainConfig(lr=lr, batch_size=batch, epochs=epochs, log_every=10, eval_every=50, snapshot_every=50,
-                    snapshot_samples=512, device=device, seed=data.seed)
-settings = dict(data=json.loads(json.dumps(data.__dict__)), archs=archs, knobs=knobs, epochs=epochs, batch=batch, device=device)
-signature = json.dumps(settings, sort_keys=True, default=str)
+race_settings = {**s, "device": s["device"] if s["device"] in ("auto", *found) else found[0]}
+signature = json.dumps({name: value for name, value in race_settings.items() if not knobs.KNOBS[name].live}, sort_keys=True)
 
 
 def archive(race: Race) -> None:
     """Keep every run of a race that learned something, so a knob change loses nothing."""
-    keep([record(r, settings) for r in race.runs.values() if r.run.step > 0])
+    with race.lock:
+        keep([record(r, race_settings) for r in race.runs.values() if r.run.step > 0], update=True)
 
 
-race: Race | None = st.session_state.get("race")
+race: Race | None = locker().race
 if race is not None and race.signature != signature:
     race.stop()
     archive(race)
     st.toast("Settings changed: the race restarted (the old runs are kept).")
-    race = None
+    race = locker().race = None
 if race is None:
     try:
-        race = st.session_state["race"] = start_race(archs, data, knobs, train, signature)
-    except Exception as error:  # a bad combination must never show a traceback
-        st.error(f"Could not build these models: {error}")
+        locker().races += 1
+        race = locker().race = start_race(race_settings, signature, locker().races)
+    except ConfigError as error:
+        st.error(f"These settings do not make a valid task set: {error}")
         st.stop()
 for live in race.runs.values():
-    live.run.lr = lr  # live knob
+    live.run.lr = s["lr"]  # live knob
 
 play, pause, step, reset = st.columns(4)
-if play.button("Play", icon=":material/play_arrow:", disabled=race.playing or race.done, use_container_width=True):
+if play.button("Play", icon=":material/play_arrow:", disabled=race.playing or race.done, width="stretch"):
     race.play()
     st.rerun()
-if pause.button("Pause", icon=":material/pause:", disabled=not race.playing, use_container_width=True):
+if pause.button("Pause", icon=":material/pause:", disabled=not race.playing, width="stretch"):
     race.pause()
     archive(race)
     st.rerun()
-if step.button(f"Step {STEP}", icon=":material/skip_next:", disabled=race.playing or race.done, use_container_width=True):
+if step.button(f"Step {STEP}", icon=":material/skip_next:", disabled=race.playing or race.done, width="stretch"):
     race.step(STEP)
     archive(race)
-if reset.button("Reset", icon=":material/restart_alt:", use_container_width=True):
+if reset.button("Reset", icon=":material/restart_alt:", width="stretch"):
     race.stop()
     archive(race)
-    del st.session_state["race"]
+    locker().race = None
     st.rerun()
 playing = race.playing
+archs = list(race.runs)
 
 
 def thin(history: pd.DataFrame, points: int = 120) -> pd.DataFrame:
@@ -102,7 +97,7 @@ def inside_specs(live) -> tuple[dict, dict] | None:
     if trace is None:
         return None
     cache = st.session_state.setdefault("inside_specs", {})
-    key = (id(live), len(live.recorder.tables["gates"]))
+    key = (race.signature, live.arch, len(live.recorder.tables["gates"]))
     if key not in cache:
         cache.clear()
         cache[key] = (charts.gate_heatmap(gate_utilisation(trace)).to_dict(),
@@ -123,7 +118,7 @@ def live_view():
     total = race.runs[archs[0]].run.total_steps
     cols = st.columns(len(race.runs))
     for col, live in zip(cols, race.runs.values()):
-        col.progress(min(live.run.step / total, 1.0), text=f"{charts.ARCH_LABELS[live.arch]}: step {live.run.step}/{total} · {live.status}")
+        col.progress(min(live.run.step / total, 1.0), text=f"{label(live.arch)}: step {live.run.step}/{total} · {live.status}")
         if live.message:
             col.error(live.message)
 
@@ -131,11 +126,11 @@ def live_view():
     st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks, log loss for binary ones). "
                "Look for the model whose test curve flattens highest: it is the one that shares badly.")
     if len(history):
-        st.altair_chart(charts.loss_chart(thin(history), data.tasks, total), key="loss_chart")
+        st.altair_chart(charts.loss_chart(thin(history), race.data.tasks, total), key="loss_chart")
     else:
         st.info("Press Play (or Step) to start training.")
 
-    st.selectbox("look inside", list(race.runs), format_func=charts.ARCH_LABELS.get, key="inside")
+    st.selectbox("look inside", list(race.runs), format_func=label, key="inside")
     left, right = st.columns(2)
     with left:
         st.subheader("Gate weights")

@@ -1,11 +1,16 @@
 """Start: what multi-task learning is, every architecture as a picture, and guided lessons."""
 
+from urllib.parse import parse_qs
+
 import streamlit as st
 
-import pages  # noqa: F401  (see pages/__init__.py: app.py must handle deep links)
-
+import pages
 from mtl_core import charts
-from mtl_core.models import ARCHITECTURES, ModelConfig, build_plan
+from mtl_core.models import ARCHITECTURES, REGISTRY, ModelConfig, build_plan
+from mtl_core.models.registry import label
+from pages.common import open_link
+
+pages.start_page()
 
 st.title("MTL Playground")
 st.write(
@@ -19,22 +24,13 @@ st.write(
 st.header("Every architecture is a routing of experts to gates")
 st.write("Each picture shows, for one level of the network, which experts (columns) each gate (rows) may mix. "
          "Blue experts are shared by everyone, orange ones by a task group, green ones belong to one task.")
-arch = st.segmented_control("architecture", ARCHITECTURES, default="mmoe", format_func=charts.ARCH_LABELS.get, key="start_arch")
+arch = st.segmented_control("architecture", ARCHITECTURES, default="mmoe", format_func=label, key="start_arch")
 arch = arch or "mmoe"
 tasks = ("click", "like", "watch", "comment")
 config = ModelConfig.for_arch(arch, experts=4, task_experts=1, group_experts=1)
 plan = build_plan(config, tasks, (0, 0, 1, 1))
 st.altair_chart(charts.routing_chart(plan))
-st.caption({
-    "single_task": "One bottom per task; nothing is shared. The baseline every MTL model must beat.",
-    "shared_bottom": "One bottom shared by all tasks (weight 1, no gate). Cheap, but tasks that disagree fight over it.",
-    "omoe": "Several experts but one gate for everyone: all towers get the same mix.",
-    "mmoe": "One gate per task over the same shared experts: each task picks its own mix (Ma et al., KDD 2018).",
-    "cgc": "Shared experts plus experts owned by one task; a task's gate never sees another task's experts.",
-    "ple": "CGC stacked: on lower levels an extra shared gate over all experts feeds the next level's shared experts.",
-    "home": "Two levels: global and per-group experts, then per-task ones; a task's gates never see another group's experts "
-            "(tasks here: click and like in group 0, watch and comment in group 1).",
-}[arch])
+st.caption(REGISTRY[arch].caption + (" (Tasks here: click and like in group 0, watch and comment in group 1.)" if arch == "home" else ""))
 
 st.header("Lessons")
 st.write("Each lesson opens the Playground with a preset. **Predict before you press Play**, then open the explanation.")
@@ -62,9 +58,13 @@ LESSONS = [
      "Press Play, then move the learning rate to 0.1 while it runs: the loss jumps and may become NaN; the run then "
      "stops and says at which step, and suggests a lower rate."),
 ]
-for question, link, answer in LESSONS:
+for number, (question, link, answer) in enumerate(LESSONS):
     with st.container(border=True):
-        st.markdown(f"**{question}**  \n[Open this lesson in the Playground](/{link})")
+        st.markdown(f"**{question}**")
+        page, _, query = link.partition("?")
+        if st.button("Open this lesson in the Playground", key=f"lesson {number}", icon=":material/play_circle:"):
+            open_link(f"pages/{page}.py", parse_qs(query))
+        st.caption(f"The lesson's link, to share: `/{link}`")
         with st.expander("Explanation (after you ran it)"):
             st.write(answer)
 

@@ -5,12 +5,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+import pages
 from mtl_core import charts
 from mtl_core.data import DataConfig
 from mtl_core.experiments import correlation_summary, final_loss, trainability_summary
 from mtl_core.models import ARCHITECTURES
+from mtl_core.models.registry import label
 from mtl_core.runs import sweep
 from mtl_core.training import TrainConfig
+
+pages.start_page()
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -27,7 +31,7 @@ if source.startswith("bundled"):
     histogram_runs = pd.read_csv(DATA / "trainability.csv")[["arch", "correlation", "seed", "loss"]]
 else:
     with st.form("sweep"):
-        archs = st.multiselect("architectures", ARCHITECTURES, default=["shared_bottom", "omoe", "mmoe"], format_func=charts.ARCH_LABELS.get)
+        archs = st.multiselect("architectures", ARCHITECTURES, default=["shared_bottom", "omoe", "mmoe"], format_func=label)
         correlations = st.multiselect("correlations", [0.0, 0.25, 0.5, 0.75, 0.9, 1.0], default=[0.0, 0.5, 1.0])
         seeds = st.slider("seeds per setting", 1, 10, 3)
         samples = st.select_slider("training samples", [2_000, 5_000, 10_000, 20_000], value=10_000)
@@ -40,7 +44,7 @@ else:
         bar, frames = st.progress(0.0, text="starting"), []
         base, train = DataConfig(samples=samples, holdout=2_000), TrainConfig(epochs=epochs, eval_every=0, log_every=10_000)
         for i, arch in enumerate(archs):
-            bar.progress(i / len(archs), text=f"training {charts.ARCH_LABELS[arch]}: {len(correlations) * seeds} runs at once")
+            bar.progress(i / len(archs), text=f"training {label(arch)}: {len(correlations) * seeds} runs at once")
             frames.append(final_loss(sweep([arch], sorted(correlations), range(seeds), base, train)))
         bar.progress(1.0, text="done")
         st.session_state.sweep_runs = pd.concat(frames, ignore_index=True)

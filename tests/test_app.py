@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.common import parse_upload
+from pages.common import SHELF
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["pages/start.py", "pages/data.py", "pages/playground.py", "pages/inside.py", "pages/sweep.py", "pages/ablation.py"]
@@ -30,6 +30,11 @@ def chart_data(at) -> list:
     return [pa.ipc.open_stream(ds.data.data).read_pandas() for chart in at.get("vega_lite_chart") for ds in chart.proto.datasets]
 
 
+def locker(at):
+    """The browser's kept runs and live race (AppTest has no cookies: the session's token)."""
+    return SHELF.locker(at.session_state["browser_token"])
+
+
 def find(frames, *columns):
     return next(f for f in frames if set(columns) <= set(f.columns))
 
@@ -43,7 +48,7 @@ def test_every_page_renders_without_exception(page):
 
 def test_data_page_shows_the_knob_and_the_measured_correlation():
     at = open_page("pages/data.py")
-    at.slider(key="corr").set_value(0.9).run()
+    at.slider(key="knob.corr").set_value(0.9).run()
     target, measured = [f for f in chart_data(at) if {"row", "col", "value"} <= set(f.columns)][:2]
     assert target[(target.row == "task 0") & (target.col == "task 1")].value.item() == pytest.approx(0.9)
     off = measured[(measured.row == "task 0") & (measured.col == "task 1")].value.item()
@@ -53,15 +58,15 @@ def test_data_page_shows_the_knob_and_the_measured_correlation():
 def test_bad_link_values_get_a_notice_and_fall_back():
     at = open_page("pages/playground.py", corr="7", arch="foo")
     warnings = " ".join(w.value for w in at.warning)
-    assert "corr=7" in warnings and "between -1 and 1" in warnings
-    assert "arch=foo" in warnings and "MMoE" in warnings
-    assert at.slider(key="corr").value == 0.5 and not at.exception
+    assert "`corr` to `7`" in warnings and "from -1 to 1" in warnings
+    assert "`arch` to `foo`" in warnings and "MMoE" in warnings
+    assert at.slider(key="knob.corr").value == 0.5 and not at.exception
 
 
 def test_lesson_links_lock_chosen_knobs():
     at = open_page("pages/playground.py", hide="arch,corr")
-    assert at.multiselect(key="arch").disabled and at.slider(key="corr").disabled
-    assert not at.number_input(key="tasks").disabled
+    assert at.multiselect(key="knob.arch").disabled and at.slider(key="knob.corr").disabled
+    assert not at.number_input(key="knob.tasks").disabled
 
 
 def step(at):
@@ -71,7 +76,7 @@ def step(at):
 def test_playground_step_trains_and_draws_gates_that_sum_to_one():
     at = open_page("pages/playground.py", samples="5000", arch="MMoE")
     step(at)
-    race = at.session_state["race"]
+    race = locker(at).race
     assert race.runs["mmoe"].run.step == 50
     frames = chart_data(at)
     gates = find(frames, "gate", "expert", "mean")
@@ -85,12 +90,12 @@ def test_playground_step_trains_and_draws_gates_that_sum_to_one():
 def test_learning_rate_applies_live_and_data_knobs_restart_keeping_runs():
     at = open_page("pages/playground.py", samples="5000", arch="MMoE")
     step(at)
-    first = at.session_state["race"]
-    at.select_slider(key="lr").set_value(0.01).run()
-    assert at.session_state["race"] is first and first.runs["mmoe"].run.lr == 0.01
-    at.slider(key="corr").set_value(0.2).run()
-    assert at.session_state["race"] is not first
-    assert [r["arch"] for r in at.session_state["saved_runs"]] == ["mmoe"]  # nothing lost
+    first = locker(at).race
+    at.select_slider(key="knob.lr").set_value(0.01).run()
+    assert locker(at).race is first and first.runs["mmoe"].run.lr == 0.01
+    at.slider(key="knob.corr").set_value(0.2).run()
+    assert locker(at).race is not first
+    assert [r["arch"] for r in locker(at).runs] == ["mmoe"]  # nothing lost
 
 
 def test_inside_page_charts_a_kept_run_and_its_timeline():
@@ -113,51 +118,26 @@ def test_sweep_and_ablation_pages_load_the_bundled_results():
     assert "HoME" in at.dataframe[0].value.arm.tolist()
 
 
-def test_malformed_uploads_are_refused_with_a_clear_message():
-    with pytest.raises(ValueError, match="not valid JSON"):
-        parse_upload("{oops")
-    with pytest.raises(ValueError, match="missing or has the wrong type for: id, arch"):
-        parse_upload(json.dumps([{"history": []}]))
-    with pytest.raises(ValueError, match="unknown architecture 'moe'"):
-        parse_upload(json.dumps({"id": "x", "arch": "moe", "history": [], "metrics": [], "diagnostics": {}}))
-    good = {"id": "x", "arch": "mmoe", "history": [], "metrics": [], "diagnostics": {}}
-    assert parse_upload(json.dumps(good)) == [good]
-
-
-def test_settings_files_are_checked_before_they_change_anything():
-    from pages.common import parse_settings
-
-    assert parse_settings('{"corr": 0.2, "arch": ["MMoE", "OMoE"], "groups": true}') == {
-        "corr": 0.2, "arch": ["MMoE", "OMoE"], "groups": True}
-    with pytest.raises(ValueError, match="'corr': 7 is not allowed; corr must be a correlation between -1 and 1"):
-        parse_settings('{"corr": 7}')
-    with pytest.raises(ValueError, match="Unknown setting 'colour'"):
-        parse_settings('{"colour": "red"}')
-    with pytest.raises(ValueError, match="'arch': 'MMoE' is not allowed"):
-        parse_settings('{"arch": "MMoE"}')
-
-
 def test_loaded_settings_set_the_knobs_on_the_next_run():
     at = open_page("pages/playground.py")
-    at.session_state["pending_settings"] = {"corr": 0.2, "arch": ["OMoE"]}
+    at.session_state["settings"] = {**at.session_state["settings"], "corr": 0.2, "arch": ("OMoE",)}
     at.run()
-    assert at.slider(key="corr").value == 0.2 and at.multiselect(key="arch").value == ["OMoE"]
+    assert at.slider(key="knob.corr").value == 0.2 and at.multiselect(key="knob.arch").value == ["OMoE"]
     assert not at.exception
 
 
-def test_every_lesson_link_opens_the_playground_with_its_preset():
+def test_every_lesson_opens_the_playground_with_its_preset():
     start = open_page("pages/start.py")
-    links = [m for md in start.markdown for m in re.findall(r"\]\(/playground\?([^)]*)\)", md.value)]
-    assert len(links) >= 5
-    for link in links:
-        query = parse_qs(link)
-        at = AppTest.from_file(APP, default_timeout=120)
-        for key, values in query.items():
-            at.query_params[key] = values if len(values) > 1 else values[0]
-        at.run()
-        at.switch_page("pages/playground.py").run()
-        assert not at.exception and not at.warning and not at.error, link
-        chosen = list(at.multiselect(key="arch").value)  # display names, as in links
-        assert chosen == query.get("arch", chosen), link  # the preset's architectures were taken
+    buttons = [b for b in start.button if b.label.startswith("Open this lesson")]
+    assert len(buttons) >= 5
+    for number in range(len(buttons)):
+        at = open_page("pages/start.py")
+        caption = [c.value for c in at.caption if "lesson's link" in c.value][number]
+        query = parse_qs(caption.split("?", 1)[1].rstrip("`"))
+        next(b for b in at.button if b.key == f"lesson {number}").click().run()
+        assert not at.exception and not at.warning and not at.error, query
+        assert at.title[0].value == "Playground", query
+        chosen = list(at.multiselect(key="knob.arch").value)
+        assert chosen == query.get("arch", chosen), query  # the preset's architectures were taken
         if "corr" in query:
-            assert at.slider(key="corr").value == float(query["corr"][0]), link
+            assert at.slider(key="knob.corr").value == float(query["corr"][0]), query

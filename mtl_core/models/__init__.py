@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from .config import ARCHITECTURES, HOME_SWITCHES, ModelConfig
+from .config import HOME_SWITCHES, ModelConfig
 from .model import LevelTrace, MultiTaskModel
-from .routing import LevelPlan, RoutingPlan, build_plan
+from .registry import ARCHITECTURES, REGISTRY, build_plan
+from .routing import LevelPlan, RoutingPlan
 
-__all__ = ["ARCHITECTURES", "HOME_SWITCHES", "LevelPlan", "LevelTrace", "ModelConfig", "MultiTaskModel",
+__all__ = ["ARCHITECTURES", "REGISTRY", "HOME_SWITCHES", "LevelPlan", "LevelTrace", "ModelConfig", "MultiTaskModel",
            "RoutingPlan", "build_model", "build_plan", "count_parameters", "match_bottom_to", "stack_members"]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..config import check
+from .registry import ARCHITECTURES
 
-ARCHITECTURES = ("single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "home")
 ACTIVATIONS = ("relu", "swish")
 HOME_SWITCHES = ("expert_norm", "hierarchy_mask", "feature_gate", "self_gate")
 

@@ -10,10 +10,12 @@ architecture.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import ModelConfig
+if TYPE_CHECKING:
+    from .config import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -86,15 +88,7 @@ class _Level:
             gate_kinds=tuple(g[1] for g in self.gates), gate_stream=tuple(g[2] for g in self.gates), mask=mask, own=own, hidden=self.hidden)
 
 
-def build_plan(config: ModelConfig, task_names: tuple[str, ...], task_groups: tuple[int, ...]) -> RoutingPlan:
-    """The routing of `config.arch` for these tasks (and task groups, used by HoME)."""
-    builder = {"single_task": _single_task, "shared_bottom": _shared_bottom, "omoe": _omoe, "mmoe": _mmoe,
-               "cgc": _ple, "ple": _ple, "home": _home}[config.arch]
-    levels, tower_stream = builder(config, list(task_names), list(task_groups))
-    return RoutingPlan(arch=config.arch, levels=tuple(level.build() for level in levels), tower_stream=tuple(tower_stream))
-
-
-def _single_task(config, tasks, groups):
+def single_task_plan(config, tasks, groups):
     level = _Level(config.bottom_hidden or config.expert_hidden)
     for k, task in enumerate(tasks):
         own = level.add_experts(1, f"{task} bottom", "task", 0)
@@ -102,21 +96,21 @@ def _single_task(config, tasks, groups):
     return [level], range(len(tasks))
 
 
-def _shared_bottom(config, tasks, groups):
+def shared_bottom_plan(config, tasks, groups):
     level = _Level(config.bottom_hidden or config.expert_hidden)
     bottom = level.add_experts(1, "shared bottom", "shared", 0)
     level.add_gate("all tasks", "shared", 0, bottom)
     return [level], [0] * len(tasks)
 
 
-def _omoe(config, tasks, groups):
+def omoe_plan(config, tasks, groups):
     level = _Level(config.expert_hidden)
     shared = level.add_experts(config.experts, "shared", "shared", 0)
     level.add_gate("all tasks", "shared", 0, shared)
     return [level], [0] * len(tasks)
 
 
-def _mmoe(config, tasks, groups):
+def mmoe_plan(config, tasks, groups):
     level = _Level(config.expert_hidden)
     shared = level.add_experts(config.experts, "shared", "shared", 0)
     for task in tasks:
@@ -124,7 +118,7 @@ def _mmoe(config, tasks, groups):
     return [level], range(len(tasks))
 
 
-def _ple(config, tasks, groups):
+def ple_plan(config, tasks, groups):
     """CGC is PLE with one level. At level j, task k's experts and gate read task k's level j-1
     output; shared experts and the shared gate read the shared output (stream K). Non-last levels
     have a shared gate over all experts of the level; the last level has none (papers.md §2.2)."""
@@ -144,7 +138,7 @@ def _ple(config, tasks, groups):
     return levels, range(K)
 
 
-def _home(config, tasks, groups):
+def home_plan(config, tasks, groups):
     """HoME (papers.md §3; wiring beyond the abstract is [U], these are our choices):
 
     meta level: global experts + `group_experts` per task group; a gate per group over the global

@@ -1,0 +1,375 @@
+"""Every setting a student can turn, as one typed table: the widgets, the link check, settings files,
+the lesson presets and the configs are all derived from it.
+
+A setting arrives from three places, and each is checked here the same way:
+  a link        `?corr=0.2&arch=MMoE&arch=OMoE` (text, parsed by the knob's type)
+  a file        `{"corr": 0.2, "arch": ["MMoE", "OMoE"]}` (JSON, which must already have the type)
+  a widget      (the page writes what the student chose)
+A value that does not fit is never used: it is dropped with a `Notice` that names the knob, the value
+(shortened) and what is allowed, and the knob keeps its previous value. Rules between knobs (`cross_check`)
+are applied to every source alike. Nothing here imports Streamlit; the pages draw the widgets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .data import DataConfig
+from .device import DEVICES
+from .models import HOME_SWITCHES, ModelConfig
+from .models.registry import BY_LABEL
+from .training import TrainConfig
+
+Settings = dict[str, Any]
+
+SAMPLES = (2_000, 5_000, 10_000, 20_000, 50_000)
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+HIDDEN = (8, 16, 32, 64, 128)
+BATCHES = (64, 128, 256, 512, 1024)
+MAX_TASKS = 8
+MAX_TEXT = 40          # longest link value we parse (a 10,000-digit number is refused before any conversion)
+SHOWN = 40             # characters of a bad value echoed back in a notice
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A value that was not used: which knob, the value as given (shortened), and why."""
+
+    knob: str
+    value: str
+    problem: str
+
+    def text(self) -> str:
+        return f"{self.knob} = {self.value}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting. `kind` is the type of a value (of each item when `multi`); a knob has either a
+    range (`low`..`high`) or a list of `options`. `when` says when the knob has an effect (it is hidden
+    otherwise, and a value given for it by a link or file gets a notice); `live` knobs apply while
+    training, the others restart the race."""
+
+    name: str
+    label: str
+    section: str
+    kind: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    options: tuple = ()
+    multi: bool = False
+    live: bool = False
+    help: str = ""
+    when: Callable[[Settings], bool] | None = None
+    when_text: str = ""
+
+    @property
+    def widget(self) -> str:
+        """toggle, multiselect, select_slider (numeric options), selectbox, slider (float) or number (int)."""
+        if self.kind is bool:
+            return "toggle"
+        if self.multi:
+            return "multiselect"
+        if self.options:
+            return "selectbox" if self.kind is str else "select_slider"
+        return "slider" if self.kind is float else "number"
+
+    def applies(self, settings: Settings) -> bool:
+        return self.when is None or self.when(settings)
+
+    def allowed(self) -> str:
+        """What a value must be, in words."""
+        if self.kind is bool:
+            return "true or false"
+        if self.options:
+            what = f"one of {', '.join(map(_text, self.options))}"
+        elif self.kind is int:
+            what = f"a whole number from {self.low:g} to {self.high:g}"
+        else:
+            what = f"a number from {self.low:g} to {self.high:g}"
+        return f"a list, each item {what}, without repeats" if self.multi else what
+
+    def check(self, value: Any) -> Any:
+        """`value` if it has this knob's type and range, else KnobError. Lists become tuples."""
+        if self.multi:
+            if not isinstance(value, (list, tuple)):
+                raise KnobError(f"must be {self.allowed()}")
+            items = tuple(self._check_one(v) for v in value)
+            if len(set(items)) != len(items):
+                raise KnobError("repeats an item")
+            return items
+        return self._check_one(value)
+
+    def _check_one(self, value: Any) -> Any:
+        ok = {bool: lambda v: type(v) is bool,
+              int: lambda v: type(v) is int,
+              float: lambda v: type(v) in (int, float) and math.isfinite(v),
+              str: lambda v: type(v) is str}[self.kind](value)
+        if ok and self.kind is float:
+            value = float(value)
+        if ok and self.options:
+            ok = value in self.options
+        elif ok and self.low is not None:
+            ok = self.low <= value <= self.high
+        if not ok:
+            raise KnobError(f"must be {self.allowed()}")
+        return value
+
+    def parse(self, texts: Sequence[str]) -> Any:
+        """The value of link parameters (every occurrence of the key), or KnobError."""
+        if not self.multi and len(texts) != 1:
+            raise KnobError(f"is given {len(texts)} times; give it once")
+        values = [self._parse_one(t) for t in texts]
+        return self.check(values if self.multi else values[0])
+
+    def _parse_one(self, text: str) -> Any:
+        if len(text) > MAX_TEXT:
+            raise KnobError(f"is too long; it must be {self.allowed()}")
+        if self.kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise KnobError(f"must be true or false (not 0, 1, yes or empty)")
+            return text.lower() == "true"
+        if self.kind is int:
+            if not re.fullmatch(r"[+-]?\d+", text):
+                raise KnobError(f"must be {self.allowed()}")
+            return int(text)
+        if self.kind is float:
+            if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", text) or not math.isfinite(float(text)):
+                raise KnobError(f"must be {self.allowed()}")
+            return float(text)
+        return text
+
+    def to_link(self, value: Any) -> list[str]:
+        """Link texts for a value (one per item of a list)."""
+        return [_text(v) for v in value] if self.multi else [_text(value)]
+
+
+class KnobError(ValueError):
+    """A value does not fit its knob; the message says what is allowed."""
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def shorten(text: str, limit: int = SHOWN) -> str:
+    """A user's text, one line and at most `limit` characters (for echoing it back)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
+def _has_home(s: Settings) -> bool:
+    return "HoME" in s["arch"]
+
+
+KNOBS: dict[str, Knob] = {k.name: k for k in (
+    # tasks: the synthetic generator (data.py)
+    Knob("tasks", "tasks", "tasks", int, 2, 1, MAX_TASKS, help="How many tasks the network learns at once."),
+    Knob("corr", "task correlation p", "tasks", float, 0.5, -1.0, 1.0, 0.05,
+         help="Cosine between the tasks' weight vectors (within a group when groups are on)."),
+    Knob("groups", "two task groups", "tasks", bool, False, when=lambda s: s["tasks"] >= 2, when_text="needs at least two tasks",
+         help="Split the tasks into two halves: p within a group, the value below between groups."),
+    Knob("between", "correlation between groups", "tasks", float, 0.0, -1.0, 1.0, 0.05,
+         when=lambda s: s["groups"] and s["tasks"] >= 2, when_text="applies only with two task groups"),
+    Knob("dense", "binary tasks, dense (50% positive)", "tasks", int, (), 0, MAX_TASKS - 1, multi=True,
+         help="Task numbers that become binary tasks with half positives."),
+    Knob("sparse", "binary tasks, sparse", "tasks", int, (), 0, MAX_TASKS - 1, multi=True,
+         help="Task numbers that become binary tasks with few positives (the rate below)."),
+    Knob("rate", "sparse positive rate", "tasks", float, 0.05, 0.01, 0.5, 0.01,
+         when=lambda s: bool(s["sparse"]), when_text="applies only when some task is sparse"),
+    Knob("samples", "training samples", "tasks", int, 10_000, options=SAMPLES),
+    Knob("noise", "label noise (std)", "tasks", float, 0.1, 0.0, 1.0, 0.05),
+    Knob("seed", "seed", "tasks", int, 0, 0, 1_000_000, help="Seeds the data, the initial weights and the batch order."),
+    # models (models/)
+    Knob("arch", "architectures", "models", str, ("Shared-Bottom", "MMoE"), options=tuple(BY_LABEL), multi=True),
+    Knob("experts", "shared experts", "models", int, 8, 1, 32),
+    Knob("hidden", "units per expert", "models", int, 16, options=HIDDEN),
+    *(Knob(url, label, "models", bool, True, when=_has_home, when_text="switches a HoME component; HoME is not in this race")
+      for url, label in (("norm", "expert normalisation + Swish"), ("mask", "hierarchy mask"), ("fgate", "feature gate"),
+                         ("sgate", "self-gate"))),
+    # training (training.py)
+    Knob("lr", "learning rate", "training", float, 1e-3, options=LEARNING_RATES, live=True),
+    Knob("epochs", "epochs", "training", int, 10, 1, 200),
+    Knob("batch", "batch size", "training", int, 256, options=BATCHES),
+    Knob("device", "device", "training", str, "auto", options=DEVICES),
+)}
+HOME_KNOBS = dict(zip(("norm", "mask", "fgate", "sgate"), HOME_SWITCHES))
+SECTIONS = ("tasks", "models", "training")
+HIDE = "hide"    # link parameter that locks knobs: ?hide=arch,corr
+
+
+def defaults() -> Settings:
+    return {name: knob.default for name, knob in KNOBS.items()}
+
+
+def names(sections: Iterable[str]) -> tuple[str, ...]:
+    """The knobs of some sections, in table order."""
+    wanted = set(sections)
+    return tuple(name for name, knob in KNOBS.items() if knob.section in wanted)
+
+
+@dataclass
+class Reading:
+    """What a link or a file said: the values that fit, the knobs it locks, and a notice per value dropped."""
+
+    values: Settings = field(default_factory=dict)
+    hidden: tuple[str, ...] = ()
+    notices: list[Notice] = field(default_factory=list)
+
+
+def read_link(query: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> Reading:
+    """Typed values from link parameters (each key with all its values), for the knobs `allowed` on
+    this page. Unknown keys, knobs of other pages, bad values and repeats get a notice."""
+    reading = Reading()
+    for key, texts in query.items():
+        shown = shorten(", ".join(texts))
+        if key == HIDE:
+            locked = [k for t in texts for k in t.split(",") if k]
+            unknown = [k for k in locked if k not in allowed]
+            if unknown:
+                reading.notices.append(Notice(HIDE, shorten(", ".join(unknown)), "these are not settings of this page"))
+            reading.hidden = tuple(k for k in locked if k in allowed)
+        elif key not in KNOBS:
+            reading.notices.append(Notice(shorten(key), shown, "is not a setting of this app"))
+        elif key not in allowed:
+            reading.notices.append(Notice(key, shown, "is not a setting of this page"))
+        else:
+            try:
+                reading.values[key] = KNOBS[key].parse(list(texts))
+            except KnobError as error:
+                reading.notices.append(Notice(key, shown, f"{KNOBS[key].label} {error}"))
+    return reading
+
+
+MAX_SETTINGS_FILE = 16_384   # bytes; a full settings file is under 1 KB
+MAX_DEPTH = 16               # JSON nesting; our files go 5 deep
+
+
+def load_json(text: str | bytes, max_bytes: int, what: str) -> Any:
+    """Parse a JSON file a user gave: size and nesting limits first, strict numbers (no NaN or
+    Infinity); ValueError with a message for the student otherwise."""
+    if len(text) > max_bytes:
+        raise ValueError(f"The file is {len(text):,} bytes; {what} files are at most {max_bytes:,} bytes.")
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    depth = _nesting(text)
+    if depth > MAX_DEPTH:
+        raise ValueError(f"The file nests {depth} levels deep; {what} files nest at most {MAX_DEPTH}.")
+
+    def refuse(constant: str):
+        raise ValueError(f"The file contains {constant}, which is not a number; {what} files have finite numbers only.")
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"The file is not valid JSON ({error.msg} at line {error.lineno}).") from None
+
+
+def _nesting(text: str) -> int:
+    """Deepest bracket nesting of a JSON text, outside strings (counted before parsing, so a file
+    nested 10,000 deep is refused without recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def read_file(text: str | bytes) -> Settings:
+    """Typed values from a settings file (a JSON object of knob names and values); ValueError naming
+    every bad entry and what is allowed. A file is taken whole or not at all."""
+    values = load_json(text, MAX_SETTINGS_FILE, "settings")
+    if not isinstance(values, dict):
+        raise ValueError("A settings file is a JSON object of setting names and values, e.g. {\"corr\": 0.2}.")
+    problems, good = [], {}
+    for key, value in values.items():
+        if key not in KNOBS:
+            problems.append(f"'{shorten(key)}' is not a setting (known: {', '.join(KNOBS)})")
+            continue
+        try:
+            good[key] = KNOBS[key].check(value)
+        except KnobError as error:
+            problems.append(f"'{key}': {shorten(json.dumps(value))} is not allowed; {KNOBS[key].label} {error}")
+    if problems:
+        raise ValueError("; ".join(problems) + ".")
+    return good
+
+
+def apply(settings: Settings, given: Settings, explicit: bool = True, implied: Settings | None = None
+          ) -> tuple[Settings, list[Notice]]:
+    """`settings` with `given` values on top, after the rules between knobs. With `explicit` (a link
+    or a file said so), a value for a knob that has no effect with the other settings (and the
+    `implied` ones a page fixes) is a mistake: it gets a notice and the knob keeps its previous value."""
+    merged = {**settings, **given}
+    notices = []
+    for name in ("dense", "sparse"):
+        missing = [k for k in merged[name] if k >= merged["tasks"]]
+        if missing:
+            notices.append(Notice(name, ", ".join(map(str, missing)),
+                                  f"there is no such task with {merged['tasks']} task(s) (tasks are numbered 0 to {merged['tasks'] - 1})"))
+            merged[name] = tuple(k for k in merged[name] if k < merged["tasks"])
+    both = sorted(set(merged["dense"]) & set(merged["sparse"]))
+    if both:
+        notices.append(Notice("sparse", ", ".join(map(str, both)), "a task cannot be both dense and sparse; kept as dense"))
+        merged["sparse"] = tuple(k for k in merged["sparse"] if k not in both)
+    if explicit:
+        for name in given:
+            knob = KNOBS[name]
+            if not knob.applies({**merged, **(implied or {})}) and given[name] != knob.default:
+                notices.append(Notice(name, _text(given[name]) if not knob.multi else ", ".join(knob.to_link(given[name])),
+                                      f"{knob.label} {knob.when_text}"))
+                merged[name] = settings[name]
+    return merged, notices
+
+
+def to_link(settings: Settings, allowed: Sequence[str]) -> dict[str, list[str]]:
+    """Link parameters for the knobs `allowed` that apply and differ from their default."""
+    return {name: KNOBS[name].to_link(settings[name]) for name in allowed
+            if KNOBS[name].applies(settings) and settings[name] != KNOBS[name].default}
+
+
+# ------------------------------------------------------------------ settings -> the library's configs
+
+def data_config(s: Settings) -> DataConfig:
+    """The task set of these settings (ConfigError when the combination is impossible)."""
+    tasks = s["tasks"]
+    binary = set(s["dense"]) | set(s["sparse"])
+    return DataConfig(tasks=tasks, correlation=s["corr"],
+                      groups=tuple(k * 2 // tasks for k in range(tasks)) if s["groups"] and tasks > 1 else None,
+                      between_correlation=s["between"],
+                      task_types=tuple("binary" if k in binary else "regression" for k in range(tasks)),
+                      positive_rates=tuple(s["rate"] if k in s["sparse"] else 0.5 for k in range(tasks)),
+                      samples=s["samples"], holdout=2_000, noise=s["noise"], seed=s["seed"])
+
+
+def archs(s: Settings) -> list[str]:
+    """Architecture names of the race, in the order chosen."""
+    return [BY_LABEL[label] for label in s["arch"]]
+
+
+def model_config(arch: str, s: Settings) -> ModelConfig:
+    """The architecture with these sizes (and HoME's switches, for HoME)."""
+    overrides = dict(experts=s["experts"], expert_hidden=(s["hidden"],))
+    if arch == "home":
+        overrides.update({switch: s[url] for url, switch in HOME_KNOBS.items()})
+    return ModelConfig.for_arch(arch, **overrides)
+
+
+def train_config(s: Settings, **changes) -> TrainConfig:
+    return TrainConfig(lr=s["lr"], batch_size=s["batch"], epochs=s["epochs"], device=s["device"], seed=s["seed"], **changes)
+

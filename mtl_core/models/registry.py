@@ -1,0 +1,53 @@
+"""The architectures, one table: what each is called, how it is drawn and explained, and its routing.
+
+Every page, chart, link, lesson and benchmark reads this table, so renaming a label or adding an
+architecture is one edit here. Links use the label (`?arch=MMoE`); the CLI and configs use the name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import routing
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str       # the id in configs and on the command line, e.g. "mmoe"
+    label: str      # what a student reads, in every chart, table and link, e.g. "MMoE"
+    color: str      # fixed on every chart
+    plan: Callable  # (ModelConfig, task names, task groups) -> (levels, tower stream per task), see routing.py
+    caption: str    # one or two sentences under its routing picture
+
+
+REGISTRY: dict[str, Architecture] = {a.name: a for a in (
+    Architecture("single_task", "Single-task", "#7f7f7f", routing.single_task_plan,
+                 "One bottom per task; nothing is shared. The baseline every MTL model must beat."),
+    Architecture("shared_bottom", "Shared-Bottom", "#8c564b", routing.shared_bottom_plan,
+                 "One bottom shared by all tasks (weight 1, no gate). Cheap, but tasks that disagree fight over it."),
+    Architecture("omoe", "OMoE", "#ff7f0e", routing.omoe_plan,
+                 "Several experts but one gate for everyone: all towers get the same mix."),
+    Architecture("mmoe", "MMoE", "#1f77b4", routing.mmoe_plan,
+                 "One gate per task over the same shared experts: each task picks its own mix (Ma et al., KDD 2018)."),
+    Architecture("cgc", "CGC", "#2ca02c", routing.ple_plan,
+                 "Shared experts plus experts owned by one task; a task's gate never sees another task's experts."),
+    Architecture("ple", "PLE", "#17becf", routing.ple_plan,
+                 "CGC stacked: on lower levels an extra shared gate over all experts feeds the next level's shared experts."),
+    Architecture("home", "HoME", "#d62728", routing.home_plan,
+                 "Two levels: global and per-group experts, then per-task ones; a task's gates never see another group's experts."),
+)}
+ARCHITECTURES = tuple(REGISTRY)
+LABELS = {a.name: a.label for a in REGISTRY.values()}
+BY_LABEL = {a.label: a.name for a in REGISTRY.values()}
+
+
+def label(arch: str) -> str:
+    """The label of an architecture name (the name itself when unknown, e.g. in an old file)."""
+    return LABELS.get(arch, arch)
+
+
+def build_plan(config, task_names: tuple[str, ...], task_groups: tuple[int, ...]) -> routing.RoutingPlan:
+    """The routing of `config.arch` for these tasks (and task groups, used by HoME)."""
+    levels, tower_stream = REGISTRY[config.arch].plan(config, list(task_names), list(task_groups))
+    return routing.RoutingPlan(arch=config.arch, levels=tuple(level.build() for level in levels), tower_stream=tuple(tower_stream))
