@@ -90,7 +90,7 @@ class Knob:
         if self.options:
             what = f"one of {', '.join(map(_text, self.options))}"
         elif self.kind is int:
-            what = f"a whole number from {self.low:g} to {self.high:g}"
+            what = f"a whole number from {int(self.low):,} to {int(self.high):,}"
         else:
             what = f"a number from {self.low:g} to {self.high:g}"
         return f"a list, each item {what}, without repeats" if self.multi else what
@@ -192,7 +192,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("arch", "architectures", "models", str, ("Shared-Bottom", "MMoE"), options=tuple(BY_LABEL), multi=True),
     Knob("experts", "shared experts", "models", int, 8, 1, 32),
     Knob("hidden", "units per expert", "models", int, 16, options=HIDDEN),
-    *(Knob(url, label, "models", bool, True, when=_has_home, when_text="switches a HoME component; HoME is not in this race")
+    *(Knob(url, label, "models", bool, True, when=_has_home, when_text="only matters for HoME, which is not among the architectures")
       for url, label in (("norm", "expert normalisation + Swish"), ("mask", "hierarchy mask"), ("fgate", "feature gate"),
                          ("sgate", "self-gate"))),
     # training (training.py)
@@ -235,12 +235,12 @@ def read_link(query: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> Rea
             locked = [k for t in texts for k in t.split(",") if k]
             unknown = [k for k in locked if k not in allowed]
             if unknown:
-                reading.notices.append(Notice(HIDE, shorten(", ".join(unknown)), "these are not settings of this page"))
+                reading.notices.append(Notice(HIDE, shorten(", ".join(unknown)), "only settings of this page can be locked"))
             reading.hidden = tuple(k for k in locked if k in allowed)
         elif key not in KNOBS:
-            reading.notices.append(Notice(shorten(key), shown, "is not a setting of this app"))
+            reading.notices.append(Notice(shorten(key), shown, "there is no setting of that name in this app"))
         elif key not in allowed:
-            reading.notices.append(Notice(key, shown, "is not a setting of this page"))
+            reading.notices.append(Notice(key, shown, f"{KNOBS[key].label} is not a setting of this page"))
         else:
             try:
                 reading.values[key] = KNOBS[key].parse(list(texts))

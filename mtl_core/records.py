@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .knobs import load_json, shorten
 from .models.registry import ARCHITECTURES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_FILE = 20_000_000     # bytes: the app's upload limit; a run is ~0.1-1 MB
 MAX_RECORDS = 200
@@ -82,6 +85,16 @@ def clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def run_record(name: str, arch: str, status: str, step: int, settings: dict, history: list[dict],
+               metrics: "pd.DataFrame | None", positive_rate: Iterable, tables: "dict[str, pd.DataFrame]") -> dict:
+    """A run as a record: `history` rows (arch, task, split, step, loss), the latest test `metrics`,
+    and the diagnostics `tables` (name -> frame, see diagnostics.DiagnosticsRecorder.frame)."""
+    rows = lambda frame: frame.drop(columns="member", errors="ignore").to_dict(orient="records")
+    return clean(dict(id=name, arch=arch, status=status, step=step, settings=settings, history=history,
+                      metrics=[] if metrics is None else rows(metrics), positive_rate=list(positive_rate),
+                      diagnostics={table: rows(frame) for table, frame in tables.items()}))
 
 
 def dumps(records: list[dict]) -> str:

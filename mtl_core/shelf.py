@@ -20,9 +20,10 @@ from .records import add_records
 
 @dataclass
 class Locker:
-    """One browser's kept runs (records, newest last) and the live race it was playing, if any."""
+    """One browser's kept runs (records, newest last), its settings and the live race it was playing, if any."""
 
     runs: list[dict] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
     race: Any = None
     dropped: int = 0       # runs let go because the locker was full (the page says so)
     races: int = 0         # races started, to name their runs

@@ -26,7 +26,7 @@ from mtl_core.diagnostics import DiagnosticsRecorder
 from mtl_core.knobs import KNOBS, Notice, Settings
 from mtl_core.models import build_model
 from mtl_core.models.registry import label
-from mtl_core.records import clean, dumps, read_records
+from mtl_core.records import dumps, read_records, run_record
 from mtl_core.runs import sized_model_config
 from mtl_core.shelf import Locker, Shelf
 from mtl_core.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainConfig, TrainingRun
@@ -98,6 +98,8 @@ def knob_panel(page: str, groups: dict[str, Sequence[str]], where=st.sidebar, im
     s = settings()
     implied = implied or {}
     allowed = [name for names in groups.values() for name in names]
+    if fresh:  # a reload (or a second tab) starts from this browser's last settings
+        s.update(locker().settings)
     if fresh or st.session_state.pop("follow_link", False):
         reading = knobs.read_link({k: st.query_params.get_all(k) for k in st.query_params}, allowed)
         base = {**s, **{name: KNOBS[name].default for name in allowed}}  # a link is the whole experiment of its page
@@ -119,6 +121,7 @@ def knob_panel(page: str, groups: dict[str, Sequence[str]], where=st.sidebar, im
     link = knobs.to_link({**s, **implied}, allowed) | ({knobs.HIDE: [",".join(locked)]} if locked else {})
     if link != {k: st.query_params.get_all(k) for k in st.query_params}:
         st.query_params.from_dict(link)
+    locker().settings = dict(s)
     return s
 
 
@@ -321,8 +324,5 @@ def start_race(s: Settings, signature: str, number: int) -> Race:
 
 def record(live: LiveRun, s: Settings) -> dict:
     """A JSON-ready record of a live run: settings, curves, final test metrics and diagnostics."""
-    tables = {name: live.recorder.frame(name).drop(columns="member", errors="ignore").to_dict(orient="records") for name in live.recorder.tables}
-    return clean(dict(id=live.name,
-                      arch=live.arch, status=live.status, step=live.run.step, settings=s, history=live.history,
-                      metrics=[] if live.metrics is None else live.metrics.drop(columns="member", errors="ignore").to_dict(orient="records"),
-                      positive_rate=live.run.datasets[0].positive_rate.tolist(), diagnostics=tables))
+    return run_record(live.name, live.arch, live.status, live.run.step, s, live.history, live.metrics,
+                      live.run.datasets[0].positive_rate.tolist(), {name: live.recorder.frame(name) for name in live.recorder.tables})

@@ -6,9 +6,10 @@ import streamlit as st
 import pages
 from mtl_core import charts
 from mtl_core.records import dumps
-from pages.common import load_runs, locker, record
+from pages.common import knob_panel, load_runs, locker, record
 
 pages.start_page()
+knob_panel("inside", {})  # no settings here: a link that sets any gets a notice
 
 st.title("Inside the experts")
 st.write("Pick a run from the Playground. Every chart is computed from snapshots of that run (every 50 steps, on "

@@ -8,9 +8,10 @@ import pages
 from mtl_core import charts
 from mtl_core.models import ARCHITECTURES, REGISTRY, ModelConfig, build_plan
 from mtl_core.models.registry import label
-from pages.common import open_link
+from pages.common import knob_panel, open_link
 
 pages.start_page()
+knob_panel("start", {})  # no settings here: a link that sets any gets a notice
 
 st.title("MTL Playground")
 st.write(

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import pages
+from pages.common import knob_panel
 from mtl_core import charts
 from mtl_core.data import DataConfig
 from mtl_core.experiments import correlation_summary, final_loss, trainability_summary
@@ -15,6 +16,7 @@ from mtl_core.runs import sweep
 from mtl_core.training import TrainConfig
 
 pages.start_page()
+knob_panel("sweep", {})  # no settings here: a link that sets any gets a notice
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -20,8 +20,7 @@ def open_page(page, **query):
     at = AppTest.from_file(APP, default_timeout=120)
     for key, value in query.items():
         at.query_params[key] = value
-    at.run()
-    at.switch_page(page).run()
+    at.switch_page(page).run()  # the first run is the page itself, as when a browser opens a deep link
     return at
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -103,6 +104,12 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
         page.get_by_role("heading", name="Inside the experts").wait_for(timeout=30_000)
         page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=30_000)
         shot(page, "inside")
+        page.reload()  # a new session: the runs come back from the server, found by this browser's cookie
+        page.get_by_role("heading", name="Inside the experts").wait_for(timeout=30_000)
+        page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=30_000)
+        chosen = page.locator("[data-testid=stSelectbox]").first.evaluate(
+            "box => box.textContent + [...box.querySelectorAll('input')].map(i => i.value).join(' ')")
+        assert re.search(r"MMoE · seed 0 · race \d+ · step [1-9]", chosen), chosen
         page.get_by_role("link", name="Playground").click()
         page.get_by_role("heading", name="Playground").wait_for(timeout=30_000)
         page.get_by_text(re.compile(r"step \d+/\d+")).first.wait_for(timeout=30_000)
@@ -112,4 +119,23 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
         page.get_by_role("heading", name="MTL Playground").wait_for(timeout=30_000)
         page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=30_000)
         shot(page, "start")
+        browser.close()
+
+
+def test_a_link_shows_bad_values_as_text_and_fetches_nothing(server):
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        requested = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{server}/data?tasks=%5Blog%20in%5D(http://evil.example/x)&seed=!%5Bx%5D(http://127.0.0.1:9/a.png)"
+                  "&noise=%3Cimg%20src%3Dhttp://127.0.0.1:9/b.png%3E")
+        page.get_by_role("heading", name="Data").wait_for(timeout=60_000)
+        alerts = page.locator("[data-testid=stAlert]")
+        alerts.nth(2).wait_for(timeout=30_000)
+        assert alerts.count() == 3
+        assert alerts.locator("a").count() == 0 and alerts.locator("img").count() == 0
+        assert "[log in](http://evil.example/x)" in alerts.first.inner_text()
+        time.sleep(1)
+        assert not [url for url in requested if urlsplit(url).netloc in ("127.0.0.1:9", "evil.example")]
         browser.close()

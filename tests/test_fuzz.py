@@ -1,0 +1,165 @@
+"""Links and files as a careless or hostile user makes them, through the real pages (AppTest): every page
+renders without an exception, every value not used gets a notice that echoes it shortened and as code,
+and nothing in the session is lost. `MTL_FUZZ_EXAMPLES=N` runs more generated cases (see README)."""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from streamlit.testing.v1 import AppTest
+
+from mtl_core import knobs
+from mtl_core.knobs import KNOBS
+from mtl_core.records import dumps
+from pages.common import SHELF
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = ["pages/start.py", "pages/data.py", "pages/playground.py", "pages/inside.py", "pages/sweep.py", "pages/ablation.py"]
+PAGE_EXAMPLES = max(1, int(os.environ.get("MTL_FUZZ_EXAMPLES", "300")) // 12)
+CODE = re.compile(r"(`+) ?(.*?) ?\1")
+
+
+def open_page(page, query=None):
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, values in (query or {}).items():
+        at.query_params[key] = values
+    at.switch_page(page).run()  # the first run is the page itself, as when a browser opens a deep link
+    return at
+
+
+def notices(at) -> list[str]:
+    return [w.value for w in at.warning]
+
+
+def echoed(notice: str) -> list[str]:
+    """The user's texts a notice echoes: inside code spans, nothing outside them."""
+    return [m.group(2) for m in CODE.finditer(notice)]
+
+
+def assert_sane(at):
+    assert not at.exception, at.exception
+    assert not [e for e in at.error if "did not expect" in e.value], [e.value for e in at.error]
+    if "settings" in at.session_state:
+        for name, value in at.session_state["settings"].items():
+            assert KNOBS[name].check(value) == value, name
+    for n in notices(at):
+        assert all(len(text) <= knobs.SHOWN for text in echoed(n)), n
+        assert "](" not in CODE.sub("", n) and "<" not in CODE.sub("", n), n  # no link, image or HTML outside code
+
+
+CRASHERS = ["inf", "-inf", "Infinity", "1e309", "9" * 10_000]
+
+
+@pytest.mark.parametrize("page", ["pages/playground.py", "pages/data.py"])
+@pytest.mark.parametrize("raw", CRASHERS)
+def test_numbers_that_crashed_pages_get_notices(page, raw):
+    query = {"tasks": raw, "seed": raw} | ({"experts": raw, "epochs": raw} if "playground" in page else {})
+    at = open_page(page, query)
+    assert_sane(at)
+    assert len(notices(at)) == len(query)
+    assert at.number_input(key="knob.tasks").value == 2 and at.number_input(key="knob.seed").value == 0
+
+
+def test_a_link_cannot_inject_markdown_links_or_images():
+    at = open_page("pages/data.py", {"tasks": "[log in](http://evil.example/x)", "seed": "![x](http://evil.example/a.png)",
+                                     "noise": "x" * 10_000})
+    assert_sane(at)
+    assert len(notices(at)) == 3
+    assert any("`[log in](http://evil.example/x)`" in n for n in notices(at))
+    assert any(echoed(n)[1].endswith("…") and len(echoed(n)[1]) == knobs.SHOWN for n in notices(at) if "noise" in n)
+
+
+def test_silent_fallbacks_now_speak():
+    at = open_page("pages/playground.py", {"norm": "0", "groups": "yes", "dense": ["0", "5"], "sparse": "0", "corr": ["0.2", "0.3"],
+                                           "rate": "0.2", "arch": "HoME"})
+    assert_sane(at)
+    said = " ".join(notices(at))
+    for key in ("norm", "groups", "dense", "sparse", "corr", "rate"):
+        assert f"`{key}`" in said, key
+    assert at.toggle(key="knob.norm").value is True and at.slider(key="knob.corr").value == 0.5
+    at = open_page("pages/playground.py", {"tasks": "1", "groups": "true"})
+    assert "`groups`" in " ".join(notices(at))
+
+
+def test_a_refused_settings_file_changes_nothing_and_a_good_one_sets_the_knobs():
+    at = open_page("pages/playground.py", {"corr": "0.2"})
+    before = dict(at.session_state["settings"])
+    for bad in ('{"corr": "0.5"}', '{"samples": "10000"}', '{"lr": "0.1"}', '{"groups": "yes"}', '{"tasks": true}',
+                "[" * 20_000 + "]" * 20_000, '{"rate": 0.2}'):
+        at.sidebar.file_uploader[0].upload("s.json", bad.encode(), "application/json").run()
+        assert_sane(at)
+        assert at.session_state["settings"] == before
+        assert "Your settings were kept" in at.sidebar.error[0].value
+    at.sidebar.file_uploader[0].upload("s.json", b'{"corr": 0.9, "arch": ["OMoE"]}', "application/json").run()
+    assert at.slider(key="knob.corr").value == 0.9 and at.multiselect(key="knob.arch").value == ["OMoE"]
+    assert_sane(at)
+
+
+def kept(at):
+    return SHELF.locker(at.session_state["browser_token"])
+
+
+def test_uploaded_runs_are_checked_renamed_not_replaced_and_downloadable_at_once(record_file):
+    at = open_page("pages/inside.py")
+    download = lambda: next(b for b in at.sidebar.get("download_button"))
+    assert download().proto.disabled
+    at.sidebar.file_uploader[0].upload("runs.json", record_file, "application/json").run()
+    assert_sane(at)
+    assert not download().proto.disabled  # the runs just loaded can be downloaded in the same run
+    at.sidebar.file_uploader[0].upload("again.json", record_file, "application/json").run()
+    assert [r["id"] for r in kept(at).runs] == ["PLE · seed 0 · race 1", "PLE · seed 0 · race 1 (2)"]
+    bad = json.loads(record_file)
+    bad[0]["diagnostics"]["gates"] = "abc"
+    at.sidebar.file_uploader[0].upload("bad.json", json.dumps(bad).encode(), "application/json").run()
+    assert "Nothing in your session was changed" in at.sidebar.error[0].value and len(kept(at).runs) == 2
+    assert_sane(at)
+
+
+@pytest.fixture(scope="module")
+def record_file():
+    at = open_page("pages/playground.py", {"samples": "2000", "arch": "PLE"})
+    next(b for b in at.button if b.label.startswith("Step")).click().run()
+    (record,) = kept(at).runs
+    return dumps([{**record, "id": "PLE · seed 0 · race 1"}]).encode()
+
+
+# ------------------------------------------------------------------ generated links through the pages
+
+def texts_for(knob):
+    good = st.sampled_from([*knob.to_link(knob.default)] or ["0"]) if not knob.multi or knob.default else st.just("0")
+    junk = st.sampled_from(["", "0", "1", "yes", "inf", "1e309", "NaN", "[a](http://e.x)", "<img src=x>", "9" * 300, "`", "MMoE"])
+    return st.one_of(good, junk, st.integers(-10**9, 10**9).map(str), st.text(max_size=30))
+
+
+link = st.dictionaries(st.sampled_from([*KNOBS, "hide", "nope"]), st.lists(st.one_of(*map(texts_for, KNOBS.values())), min_size=1,
+                                                                           max_size=2), max_size=6)
+
+
+@settings(max_examples=PAGE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(page=st.sampled_from(PAGES), query=link)
+def test_any_link_renders_any_page_with_notices(page, query):
+    at = open_page(page, query)
+    assert_sane(at)
+    said = " ".join(notices(at))
+    for key, texts in query.items():  # every value is used as given, or named in a notice
+        if key in PAGE_KNOBS[page]:
+            used = KNOBS[key].check(KNOBS[key].parse(texts)) == at.session_state["settings"][key] if _parses(key, texts) else False
+            assert used or f"`{key}`" in said, (key, texts, said)
+        elif key != "hide":
+            assert f"`{knobs.shorten(key)}`" in said, (key, said)
+
+
+PAGE_KNOBS = {"pages/data.py": knobs.names(["tasks"]), "pages/playground.py": knobs.names(knobs.SECTIONS),
+              "pages/ablation.py": ("norm", "mask", "fgate", "sgate", "samples", "seed")}
+PAGE_KNOBS.update({page: () for page in PAGES if page not in PAGE_KNOBS})
+
+
+def _parses(key, texts) -> bool:
+    try:
+        KNOBS[key].parse(texts)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,157 @@
+"""The knob table: typed values from links and files, notices for everything not used, rules between knobs."""
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from mtl_core import knobs
+from mtl_core.config import ConfigError
+from mtl_core.knobs import KNOBS
+
+PLAYGROUND = knobs.names(knobs.SECTIONS)
+DATA_PAGE = knobs.names(["tasks"])
+EXAMPLES = int(__import__("os").environ.get("MTL_FUZZ_EXAMPLES", "300"))
+
+
+def read(query, allowed=PLAYGROUND):
+    reading = knobs.read_link({k: v if isinstance(v, list) else [v] for k, v in query.items()}, allowed)
+    merged, dropped = knobs.apply(knobs.defaults(), reading.values)
+    return merged, reading.notices + dropped
+
+
+@pytest.mark.parametrize("knob", ["tasks", "seed", "experts", "epochs"])
+@pytest.mark.parametrize("raw", ["inf", "-inf", "Infinity", "1e309", "NaN", "9" * 10_000, "2.5", "", " 3"])
+def test_numbers_that_crashed_widgets_get_a_notice_and_keep_the_default(knob, raw):
+    merged, notices = read({knob: raw})
+    assert merged[knob] == KNOBS[knob].default
+    assert [n.knob for n in notices] == [knob] and len(notices[0].value) <= knobs.SHOWN
+
+
+@pytest.mark.parametrize("raw", ["0", "1", "yes", "", "TRUE ", "on"])
+def test_toggles_take_true_or_false_only(raw):
+    merged, notices = read({"groups": raw})
+    assert merged["groups"] is False and "true or false" in notices[0].problem
+    assert read({"groups": "TRUE"})[0]["groups"] is True
+
+
+def test_home_switch_off_is_used_when_home_races_and_noticed_when_it_does_not():
+    merged, notices = read({"norm": "false", "arch": ["HoME", "MMoE"]})
+    assert merged["norm"] is False and not notices
+    merged, notices = read({"norm": "false"})  # HoME not racing: the switch would do nothing
+    assert merged["norm"] is True and "HoME" in notices[0].problem
+    merged, notices = read({"norm": "0", "arch": "HoME"})
+    assert merged["norm"] is True and notices[0].knob == "norm"
+
+
+def test_rules_between_knobs_give_notices():
+    merged, notices = read({"tasks": "2", "dense": ["0", "5"], "sparse": ["0", "1"]})
+    assert merged["dense"] == (0,) and merged["sparse"] == (1,)
+    assert {n.knob for n in notices} == {"dense", "sparse"}
+    merged, notices = read({"tasks": "1", "groups": "true"})
+    assert merged["groups"] is False and notices[0].knob == "groups"
+    merged, notices = read({"rate": "0.2"})
+    assert merged["rate"] == 0.05 and "sparse" in notices[0].problem
+    merged, notices = read({"between": "0.3"})
+    assert merged["between"] == 0.0 and "groups" in notices[0].problem
+    merged, notices = read({"tasks": "3", "sparse": "2", "rate": "0.2", "groups": "true", "between": "0.3"})
+    assert (merged["rate"], merged["between"], notices) == (0.2, 0.3, [])
+
+
+def test_a_repeated_single_value_knob_is_refused():
+    merged, notices = read({"corr": ["0.2", "0.3"]})
+    assert merged["corr"] == 0.5 and "2 times" in notices[0].problem
+
+
+def test_unknown_keys_and_other_pages_knobs_are_noticed():
+    _, notices = read({"colour": "red", "arch": "MMoE"}, DATA_PAGE)
+    assert {n.knob for n in notices} == {"colour", "arch"}
+    reading = knobs.read_link({"hide": ["corr,nope"]}, DATA_PAGE)
+    assert reading.hidden == ("corr",) and reading.notices[0].value == "nope"
+
+
+def test_settings_files_must_have_the_types():
+    assert knobs.read_file('{"corr": 0.2, "arch": ["MMoE", "OMoE"], "groups": true, "tasks": 3}') == {
+        "corr": 0.2, "arch": ("MMoE", "OMoE"), "groups": True, "tasks": 3}
+    for bad in ('{"corr": "0.5"}', '{"samples": "10000"}', '{"lr": "0.1"}', '{"groups": "yes"}', '{"tasks": true}',
+                '{"tasks": 2.0}', '{"arch": "MMoE"}', '{"corr": NaN}', '{"colour": 1}', '[1]', '{"arch": ["MMoE", "MMoE"]}'):
+        with pytest.raises(ValueError):
+            knobs.read_file(bad)
+    with pytest.raises(ValueError, match="nests 5000 levels"):
+        knobs.read_file("[" * 5_000 + "]" * 5_000)
+    with pytest.raises(ValueError, match="at most"):
+        knobs.read_file(json.dumps({"x": "y" * 20_000}))
+
+
+def test_every_problem_of_a_file_is_named():
+    with pytest.raises(ValueError) as error:
+        knobs.read_file('{"corr": "0.5", "tasks": true}')
+    assert "'corr'" in str(error.value) and "'tasks'" in str(error.value)
+
+
+def test_link_round_trip_and_configs():
+    s = {**knobs.defaults(), "tasks": 4, "corr": 0.25, "groups": True, "between": -0.1, "sparse": (3,), "dense": (0,),
+         "rate": 0.1, "arch": ("HoME", "PLE"), "norm": False, "lr": 0.01}
+    link = knobs.to_link(s, PLAYGROUND)
+    merged, notices = read(link)
+    assert not notices and merged == s
+    data = knobs.data_config(s)
+    assert data.groups == (0, 0, 1, 1) and data.task_types == ("binary", "regression", "regression", "binary")
+    assert knobs.archs(s) == ["home", "ple"] and knobs.model_config("home", s).expert_norm is False
+    assert knobs.train_config(s).lr == 0.01
+
+
+# ------------------------------------------------------------------ generated cases
+
+def texts_for(knob):
+    """Link texts: values that fit, values just outside, and junk."""
+    good = st.sampled_from([knob.to_link(knob.default)[0] if not knob.multi else "0", *map(str, knob.options[:3])])
+    numbers = st.one_of(st.integers(-10**12, 10**12).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr))
+    junk = st.sampled_from(["", "true", "false", "0", "1", "yes", "inf", "-inf", "NaN", "1e309", "[x](http://e.x)",
+                            "![x](http://e.x/a.png)", "<b>b</b>", "9" * 500, "MMoE", "HoME", ":red[x]", "`x`"])
+    return st.one_of(good, numbers, junk, st.text(max_size=60))
+
+
+link_values = st.dictionaries(st.sampled_from([*KNOBS, "hide", "colour"]),
+                              st.lists(st.one_of(*[texts_for(k) for k in KNOBS.values()]), min_size=0, max_size=3), max_size=8)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(query=link_values, allowed=st.sampled_from([PLAYGROUND, DATA_PAGE]))
+def test_any_link_gives_valid_settings_and_a_notice_for_every_value_not_used(query, allowed):
+    reading = knobs.read_link(query, allowed)
+    merged, dropped = knobs.apply(knobs.defaults(), reading.values)
+    for name, value in merged.items():
+        assert KNOBS[name].check(value) == value  # every setting has its type and range
+    noticed = {n.knob for n in reading.notices + dropped}
+    for key, texts in query.items():
+        if key == "hide":
+            continue
+        used = key in reading.values and merged[key] == reading.values[key]
+        assert used or key in noticed or key not in KNOBS and knobs.shorten(key) in noticed, (key, texts)
+    for n in reading.notices + dropped:
+        assert len(n.value) <= knobs.SHOWN and "\n" not in n.value
+    try:
+        knobs.data_config(merged)
+    except ConfigError:
+        pass  # a clear message for impossible combinations (e.g. 8 tasks all at p = -0.5)
+
+
+json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False),
+                                     st.text(max_size=20)),
+                           lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+                           max_leaves=10)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(values=st.dictionaries(st.sampled_from([*KNOBS, "colour"]), json_values, max_size=6))
+def test_any_settings_file_is_taken_whole_with_types_or_refused_whole(values):
+    try:
+        read_values = knobs.read_file(json.dumps(values))
+    except ValueError:
+        return
+    for name, value in read_values.items():
+        assert KNOBS[name].check(value) == value
+        assert type(value) is not str or KNOBS[name].kind is str  # never "0.5" for a number
+    assert all(not (isinstance(v, float) and not math.isfinite(v)) for v in read_values.values())

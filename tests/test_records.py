@@ -1,0 +1,138 @@
+"""Run records: what a page keeps, and the whole check an uploaded file passes before any run is used."""
+
+import copy
+import json
+import os
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from mtl_core.data import DataConfig, make_dataset
+from mtl_core.diagnostics import DiagnosticsRecorder
+from mtl_core.models import ModelConfig, build_model
+from mtl_core.records import DIAGNOSTICS, RecordError, add_records, dumps, read_records, run_record
+from mtl_core.shelf import Shelf
+from mtl_core.training import Evaluation, Finished, TrainConfig, TrainingRun
+
+EXAMPLES = int(os.environ.get("MTL_FUZZ_EXAMPLES", "300"))
+
+
+@pytest.fixture(scope="module")
+def record():
+    """A real record: PLE (two levels, shared experts, task gates) trained 40 steps, snapshots every 20."""
+    data = DataConfig(samples=1_000, holdout=200, task_types=("regression", "binary"))
+    run = TrainingRun(build_model(ModelConfig.for_arch("ple", experts=2), data.task_names, data.task_groups, data.features),
+                      make_dataset(data), TrainConfig(steps=40, snapshot_every=20, snapshot_samples=64, eval_every=20))
+    recorder, history, metrics = DiagnosticsRecorder(run), [], None
+    for event in run.events():
+        recorder.observe(event)
+        if isinstance(event, (Evaluation, Finished)):
+            metrics = event.metrics[event.metrics.split == "test"]
+            history += [dict(arch="ple", task=r.task, split="test", step=event.step, loss=r.value)
+                        for r in metrics[metrics.metric.isin(["mse", "logloss"])].itertuples()]
+    return run_record("PLE · seed 0 · race 1", "ple", "finished", run.step, {"corr": 0.5}, history, metrics,
+                      run.datasets[0].positive_rate.tolist(), {name: recorder.frame(name) for name in recorder.tables})
+
+
+def test_a_record_survives_download_and_upload(record):
+    (back,) = read_records(dumps([record]))
+    assert back == json.loads(dumps(record))
+    assert set(back["diagnostics"]) == set(DIAGNOSTICS)
+    assert back["positive_rate"][0] is None  # NaN for the regression task travels as null
+
+
+def mutate(record, path, value):
+    r = copy.deepcopy(record)
+    target = r
+    for key in path[:-1]:
+        target = target[key]
+    if value is DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return json.dumps(r)
+
+
+DELETE = object()
+CASES = [  # the run files that crashed 'Inside the experts', and their kin
+    (("diagnostics", "gates"), "abc", "must be a list"),
+    (("diagnostics", "gates", 0, "mean"), DELETE, "no column 'mean'"),
+    (("diagnostics", "gates", 0, "step"), DELETE, "no column 'step'"),
+    (("diagnostics", "experts"), DELETE, "without the table"),
+    (("diagnostics", "experts", 0, "step"), 999, "does not cover every snapshot"),
+    (("step",), 10, "after its last step"),
+    (("diagnostics", "gates", 0, "mean"), "0.5", "'mean'"),
+    (("diagnostics", "nope"), [], "unknown diagnostics"),
+    (("step",), -1, "'step'"),
+    (("metrics", 0, "value"), "NaN", "'value'"),
+    (("history", 0, "loss"), [1], "'loss'"),
+    (("arch",), "moe", "'arch'"),
+    (("id",), "", "'id'"),
+    (("id",), "x" * 500, "'id'"),
+    (("history",), [{"arch": "ple", "task": "task 0", "split": "train", "step": 1, "loss": 1.0}] * 200_001, "200,001 rows"),
+]
+
+
+@pytest.mark.parametrize("path, value, message", CASES)
+def test_bad_run_files_are_refused_with_where_and_what(record, path, value, message):
+    with pytest.raises(RecordError, match=message):
+        read_records(mutate(record, path, value))
+
+
+def test_non_finite_numbers_nesting_and_size_are_refused(record):
+    with pytest.raises(ValueError, match="not a number"):
+        read_records(dumps(record).replace('"loss": ', '"loss": NaN, "x": ', 1))
+    with pytest.raises(ValueError, match="nests"):
+        read_records("[" * 10_000 + "]" * 10_000)
+    with pytest.raises(ValueError, match="not valid JSON"):
+        read_records("{oops")
+    with pytest.raises(RecordError, match="no runs"):
+        read_records("[]")
+
+
+def test_a_taken_id_gets_a_new_one_and_replaces_nothing(record):
+    store = [record]
+    added = add_records(store, [record, record])
+    assert [r["id"] for r in store] == [record["id"], record["id"] + " (2)", record["id"] + " (3)"]
+    assert store[0] is record and len(added) == 2
+
+
+def test_the_shelf_keeps_a_browsers_runs_bounded_and_apart():
+    shelf = Shelf(max_lockers=2, max_runs=3)
+    runs = [{"id": f"r{i}"} for i in range(5)]
+    shelf.keep("a" * 20, runs)
+    assert [r["id"] for r in shelf.locker("a" * 20).runs] == ["r2", "r3", "r4"] and shelf.locker("a" * 20).dropped == 2
+    assert shelf.locker("b" * 20).runs == []  # another browser sees nothing of it
+    shelf.keep("a" * 20, [{"id": "r4", "step": 9}], update=True)  # a live run archived again replaces itself
+    assert [r.get("step") for r in shelf.locker("a" * 20).runs] == [None, None, 9]
+    shelf.locker("c" * 20)
+    assert len(shelf) == 2 and shelf.locker("b" * 20).runs == []  # least recently used went first
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(data=st.data())
+def test_any_mutation_of_a_record_is_checked_whole(record, data):
+    """Change one value anywhere in a real record to something odd: the file is accepted with every
+    column the pages read intact, or refused with a RecordError/ValueError, never anything else."""
+    r = copy.deepcopy(record)
+    target, path = r, []
+    while isinstance(target, (dict, list)) and target and data.draw(st.booleans(), "deeper"):
+        key = data.draw(st.sampled_from(sorted(target) if isinstance(target, dict) else range(min(len(target), 3))), "key")
+        path.append(key)
+        if not isinstance(target[key], (dict, list)):
+            break
+        target = target[key]
+    odd = data.draw(st.one_of(st.none(), st.booleans(), st.integers(-5, 10**12), st.floats(allow_nan=False, allow_infinity=False),
+                              st.text(max_size=100), st.just([]), st.just({}), st.just("abc")), "value")
+    if path:
+        parent = r
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = odd
+    try:
+        (checked,) = read_records(json.dumps(r))
+    except ValueError:
+        return
+    for name, rows in checked["diagnostics"].items():
+        for row in rows:
+            assert all(ok(row[column]) for column, ok in DIAGNOSTICS[name].items())
