@@ -49,22 +49,40 @@ def routing_chart(plan: RoutingPlan) -> alt.Chart:
     ).properties(width=alt.Step(16), height=alt.Step(18)).facet(column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
 
 
-def loss_chart(history: pd.DataFrame, tasks: int, total_steps: int) -> alt.Chart:
+def loss_decades(losses) -> tuple[float, float] | None:
+    """The y-axis of a loss chart: the powers of ten around the positive losses (None when there are none)."""
+    losses = np.asarray(losses, dtype=float)
+    losses = losses[np.isfinite(losses) & (losses > 0)]
+    if not len(losses):
+        return None
+    low = np.floor(np.log10(losses.min()))
+    return 10.0 ** low, 10.0 ** max(np.ceil(np.log10(losses.max())), low + 1)
+
+
+def loss_chart(history: pd.DataFrame, tasks: int, total_steps: int, decades: tuple[float, float] | None = None,
+               archs: list[str] | None = None) -> alt.Chart:
     """Loss curves: history rows (arch, task, split, step, loss); colour = model, dash = split, one panel per task.
 
-    Axes stay put while the curves grow: x spans the whole run, y the powers of ten around the losses.
+    Axes stay put while the curves grow: x spans the whole run, y the powers of ten around the losses
+    (`decades`, computed from the losses when not given). The legend lists `archs` (default: those present).
     """
-    losses = history["loss"][history["loss"] > 0]
-    decades = None
-    if len(losses):
-        low = np.floor(np.log10(losses.min()))
-        decades = [10.0 ** low, 10.0 ** max(np.ceil(np.log10(losses.max())), low + 1)]
+    decades = decades or loss_decades(history["loss"])
     return alt.Chart(history).mark_line(clip=True).encode(
         x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps])),
-        y=alt.Y("loss:Q", scale=alt.Scale(type="log", domain=decades), title="loss (log)"),
-        color=arch_color(history["arch"].unique()), strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["train", "test"], range=[[1, 0], [4, 3]])),
+        y=alt.Y("loss:Q", scale=alt.Scale(type="log", domain=list(decades) if decades else None), title="loss (log)"),
+        color=arch_color(archs or history["arch"].unique()),
+        strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["train", "test"], range=[[1, 0], [4, 3]])),
         tooltip=["arch", "task", "split", "step", alt.Tooltip("loss:Q", format=".4f")],
     ).properties(width=260, height=180).facet(column=alt.Column("task:N", sort=[f"task {k}" for k in range(tasks)], title=None))
+
+
+def without_data(chart: alt.TopLevelMixin) -> dict:
+    """A chart's Vega-Lite spec without its data, to be drawn many times with new data
+    (`st.vega_lite_chart(data, spec=...)`): building the spec is the costly part of a redraw."""
+    spec = chart.to_dict()
+    spec.pop("data", None)
+    spec.pop("datasets", None)
+    return spec
 
 
 def gate_heatmap(gates: pd.DataFrame) -> alt.Chart:
@@ -91,15 +109,15 @@ def utilisation_bars(gates: pd.DataFrame) -> alt.Chart:
 
 
 def sparsity_bars(experts: pd.DataFrame) -> alt.Chart:
-    """Per expert: share of outputs exactly zero (dead ReLU units) and below 0.01 in magnitude."""
-    long = experts.melt(id_vars=["level", "expert", "kind"], value_vars=["zero_fraction", "near_zero_fraction"],
-                        var_name="measure", value_name="share")
-    return alt.Chart(long).mark_bar().encode(
+    """Per expert: share of outputs exactly zero (dead ReLU units) and below 0.01 in magnitude.
+    Reads `diagnostics.expert_statistics` rows as they are (folded in Vega-Lite, so the spec can be
+    reused with new data)."""
+    return alt.Chart(experts).transform_fold(["zero_fraction", "near_zero_fraction"], as_=["measure", "share"]).mark_bar().encode(
         x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)), xOffset="measure:N",
         y=alt.Y("share:Q", scale=alt.Scale(domain=[0, 1]), title="share of outputs"),
         color=alt.Color("measure:N", scale=alt.Scale(domain=["zero_fraction", "near_zero_fraction"], range=["#d62728", "#ff9896"]),
                         legend=alt.Legend(title=None, labelExpr="datum.label == 'zero_fraction' ? 'exactly 0' : '|x| < 0.01'")),
-        tooltip=["expert", "measure", alt.Tooltip("share:Q", format=".2f")],
+        tooltip=["expert", "measure:N", alt.Tooltip("share:Q", format=".2f")],
     ).properties(width=alt.Step(14), height=150).facet(column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
 
 

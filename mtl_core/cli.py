@@ -73,7 +73,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--activation", choices=("relu", "swish"), help="expert activation (default: relu; HoME: swish)")
     for switch in HOME_SWITCHES:
         g.add_argument(f"--{switch.replace('_', '-')}", dest=switch, action=argparse.BooleanOptionalAction,
-                       help=f"HoME switch (default on for home, off elsewhere)")
+                       help="HoME switch (default on for home, off elsewhere)")
     g.add_argument("--feature-gate-rank", type=int, default=8)
     g.add_argument("--gate-temperature", type=float, default=1.0)
     g.add_argument("--gate-dropout", type=float, default=0.0, help="probability of dropping an expert from a gate while training")

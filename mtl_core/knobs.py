@@ -133,7 +133,7 @@ class Knob:
             raise KnobError(f"is too long; it must be {self.allowed()}")
         if self.kind is bool:
             if text.lower() not in ("true", "false"):
-                raise KnobError(f"must be true or false (not 0, 1, yes or empty)")
+                raise KnobError("must be true or false (not 0, 1, yes or empty)")
             return text.lower() == "true"
         if self.kind is int:
             if not re.fullmatch(r"[+-]?\d+", text):
@@ -335,6 +335,11 @@ def apply(settings: Settings, given: Settings, explicit: bool = True, implied: S
                                       f"{knob.label} {knob.when_text}"))
                 merged[name] = settings[name]
     return merged, notices
+
+
+def restart_key(settings: Settings) -> str:
+    """What a race depends on: the knobs that are not live (a change restarts the race)."""
+    return json.dumps({name: value for name, value in settings.items() if not KNOBS[name].live}, sort_keys=True)
 
 
 def to_link(settings: Settings, allowed: Sequence[str]) -> dict[str, list[str]]:

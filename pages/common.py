@@ -11,25 +11,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-import pandas as pd
 import streamlit as st
 from mtl_core import knobs
-from mtl_core.config import ConfigError
-from mtl_core.data import DataConfig, make_dataset
-from mtl_core.device import available_devices
-from mtl_core.diagnostics import DiagnosticsRecorder
 from mtl_core.knobs import KNOBS, Notice, Settings
-from mtl_core.models import build_model
-from mtl_core.models.registry import label
-from mtl_core.records import dumps, read_records, run_record
-from mtl_core.runs import sized_model_config
+from mtl_core.records import dumps, read_records
 from mtl_core.shelf import Locker, Shelf
-from mtl_core.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainConfig, TrainingRun
 
 
 # ---------------------------------------------------------------- echo nothing raw
@@ -188,141 +176,3 @@ def load_runs(upload) -> None:
     renamed = [r["id"] for r, a in zip(records, added) if r["id"] != a["id"]]
     st.success(f"Loaded {len(added)} run(s) from {code(upload.name)}."
                + (f" {len(renamed)} had the name of a run you already have and got a new one." if renamed else ""))
-
-
-# ---------------------------------------------------------------- live runs (the Playground race)
-
-@dataclass
-class LiveRun:
-    """One architecture training in the race: its event stream, and everything charted from it."""
-
-    arch: str
-    name: str
-    run: TrainingRun
-    events: Iterator
-    recorder: DiagnosticsRecorder
-    history: list[dict] = field(default_factory=list)
-    metrics: pd.DataFrame | None = None
-    status: str = "ready"
-    message: str = ""
-    seconds: float = 0.0
-
-    @property
-    def done(self) -> bool:
-        return self.status in ("finished", "diverged", "stopped")
-
-    def pull(self, max_step: int) -> None:
-        """Consume events up to the Progress event of `max_step` or later (the trainer emits a step's
-        other events before its Progress), or to the end of the run."""
-        names, binary = self.run.datasets[0].config.task_names, self.run.is_binary
-        started = time.perf_counter()
-        while not self.done:
-            self.status = "training"
-            try:
-                event = next(self.events)
-            except StopIteration:
-                self.status = "finished"
-                break
-            if isinstance(event, Progress):
-                self.history += [dict(arch=self.arch, task=t, split="train", step=event.step, loss=float(v))
-                                 for t, v in zip(names, event.train_loss[0])]
-                if max_step <= event.step < self.run.total_steps:
-                    break
-            elif isinstance(event, (Evaluation, Finished)):
-                self.metrics = event.metrics[event.metrics.split == "test"]
-                for t, b in zip(names, binary):
-                    rows = self.metrics[(self.metrics.task == t) & (self.metrics.metric == ("logloss" if b else "mse"))]
-                    self.history += [dict(arch=self.arch, task=t, split="test", step=event.step, loss=float(v)) for v in rows.value]
-                if isinstance(event, Finished):
-                    self.status = "finished"
-            elif isinstance(event, Snapshot):
-                self.recorder.observe(event)
-            elif isinstance(event, Diverged):
-                self.status, self.message = "diverged", event.message
-        self.seconds += time.perf_counter() - started
-
-
-@dataclass
-class Race:
-    """Several architectures trained on the same data and seed, in lockstep, by a background thread.
-
-    The page only draws: `play()` starts the thread, which trains every model by the same few steps
-    at a time under `lock` while the page keeps calling `alive()`; when the page stops doing so
-    (the student left it) the thread pauses itself within `PATIENCE` seconds. `signature` is what
-    restarts the race when it changes.
-    """
-
-    signature: str
-    runs: dict[str, LiveRun]
-    data: DataConfig
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    playing: bool = False
-    heartbeat: float = 0.0
-    thread: threading.Thread | None = None
-
-    PATIENCE = 10.0  # seconds without a draw before the thread pauses itself (a slow first draw must not stop it)
-    CHUNK = 10       # steps per model between chances for the page to draw
-
-    @property
-    def done(self) -> bool:
-        return all(r.done for r in self.runs.values())
-
-    def step(self, steps: int) -> None:
-        """Move every unfinished run to the same step, `steps` past the furthest one. The lock is
-        taken per model, so a draw waits for one model's few steps, not the whole race's."""
-        target = max(r.run.step for r in self.runs.values()) + steps
-        for r in self.runs.values():
-            with self.lock:
-                r.pull(target)
-
-    def alive(self) -> None:
-        self.heartbeat = time.monotonic()
-
-    def play(self) -> None:
-        self.alive()
-        self.playing = True
-        if self.thread is None or not self.thread.is_alive():
-            self.thread = threading.Thread(target=self._train, daemon=True, name="mtl-race")
-            self.thread.start()
-
-    def pause(self) -> None:
-        self.playing = False
-        if self.thread is not None:
-            self.thread.join(timeout=10)
-
-    def _train(self) -> None:
-        while self.playing and not self.done and time.monotonic() - self.heartbeat < self.PATIENCE:
-            self.step(self.CHUNK)
-            time.sleep(0.002)  # let the page's drawing take the interpreter
-        self.playing = False
-
-    def stop(self) -> None:
-        self.pause()
-        with self.lock:
-            for r in self.runs.values():
-                r.events.close()
-                if not r.done:
-                    r.status = "stopped"
-
-
-def start_race(s: Settings, signature: str, number: int) -> Race:
-    """A race of the settings' architectures on their data (ConfigError when the settings cannot make one)."""
-    data = knobs.data_config(s)
-    train = knobs.train_config(s, log_every=10, eval_every=50, snapshot_every=50, snapshot_samples=512)
-    dataset = make_dataset(data)
-    runs = {}
-    for arch in knobs.archs(s):
-        config = knobs.model_config(arch, s)
-        if arch in ("shared_bottom", "single_task"):
-            config = sized_model_config(config, data, "mmoe")
-        model = build_model(config, data.task_names, data.task_groups, data.features, seed=data.seed)
-        run = TrainingRun(model, dataset, train, member_seeds=[data.seed])
-        name = f"{label(arch)} · seed {data.seed} · race {number}"
-        runs[arch] = LiveRun(arch, name, run, run.events(), DiagnosticsRecorder(run))
-    return Race(signature, runs, data)
-
-
-def record(live: LiveRun, s: Settings) -> dict:
-    """A JSON-ready record of a live run: settings, curves, final test metrics and diagnostics."""
-    return run_record(live.name, live.arch, live.status, live.run.step, s, live.history, live.metrics,
-                      live.run.datasets[0].positive_rate.tolist(), {name: live.recorder.frame(name) for name in live.recorder.tables})

@@ -6,7 +6,7 @@ import streamlit as st
 import pages
 from mtl_core import charts
 from mtl_core.records import dumps
-from pages.common import knob_panel, load_runs, locker, record
+from pages.common import knob_panel, load_runs, locker
 
 pages.start_page()
 knob_panel("inside", {})  # no settings here: a link that sets any gets a notice
@@ -28,11 +28,7 @@ with st.sidebar:
         st.caption(f"This browser keeps your newest {len(kept.runs)} runs; {kept.dropped} older ones were let go. "
                    "Download runs to keep more.")
 
-race = kept.race
-live = {}
-if race is not None:
-    with race.lock:  # its thread may still be finishing a chunk
-        live = {r.name: record(r, {}) for r in race.runs.values() if r.run.step > 0}
+live = {r["id"]: r for r in kept.race.records()} if kept.race is not None else {}
 runs = {**{r["id"]: r for r in kept.runs}, **live}  # the live race's latest state wins over its archived copy
 
 if not runs:

@@ -1,6 +1,8 @@
-"""Playground: race architectures on the same tasks and watch them learn, live."""
+"""Playground: race architectures on the same tasks and watch them learn, live.
 
-import json
+Training runs in a worker (mtl_core.live); this page only draws what the worker reported, TICK seconds
+after each redraw, from chart specs built once per race (only the data changes between redraws).
+"""
 
 import pandas as pd
 import streamlit as st
@@ -9,15 +11,20 @@ import pages
 from mtl_core import charts, knobs
 from mtl_core.config import ConfigError
 from mtl_core.device import available_devices
-from mtl_core.diagnostics import expert_statistics, gate_utilisation
+from mtl_core.live import Race, shared_backend
 from mtl_core.models.registry import label
-from pages.common import Race, keep, knob_panel, locker, record, settings_file, start_race
+from pages.common import keep, knob_panel, locker, settings_file
 
-pages.start_page()
-
-TICK = 0.1   # seconds from the end of one chart update to the start of the next (training runs meanwhile)
 STEP = 50    # steps per press of "Step"
 
+
+def tick() -> float:
+    """Seconds between redraws of the curves: 0.1 s while few races play on this server, up to 0.4 s
+    for a class (every redraw costs the one page process ~15 ms, and a fair share beats a stalled server)."""
+    return min(max(0.1, 0.04 * shared_backend().playing()), 0.4)
+
+
+pages.start_page()
 st.title("Playground")
 st.write("Pick one or several architectures and race them on the **same tasks and seed**. "
          "Knobs in the sidebar that change the data or the models **restart** the race; knobs marked *(live)* "
@@ -26,8 +33,8 @@ st.write("Pick one or several architectures and race them on the **same tasks an
 
 s = knob_panel("playground", {"Tasks": knobs.names(["tasks"]), "Models": knobs.names(["models"]),
                               "Training": knobs.names(["training"])})
+found = available_devices()
 with st.sidebar:
-    found = available_devices()
     if s["device"] != "auto" and s["device"] not in found:
         st.warning(f"{s['device']} is not available on this server (available: {', '.join(found)}); using {found[0]}.")
     st.header("Share")
@@ -37,122 +44,140 @@ if not s["arch"]:
     st.info("Choose at least one architecture in the sidebar.")
     st.stop()
 race_settings = {**s, "device": s["device"] if s["device"] in ("auto", *found) else found[0]}
-signature = json.dumps({name: value for name, value in race_settings.items() if not knobs.KNOBS[name].live}, sort_keys=True)
 
 
 def archive(race: Race) -> None:
-    """Keep every run of a race that learned something, so a knob change loses nothing."""
-    with race.lock:
-        keep([record(r, race_settings) for r in race.runs.values() if r.run.step > 0], update=True)
+    """Keep every run of a race that learned something (the same run again replaces its record)."""
+    keep(race.records(), update=True)
+
+
+def new_race() -> Race | None:
+    kept = locker()
+    kept.races += 1
+    try:
+        kept.race = Race(shared_backend(), race_settings, kept.races)
+    except ConfigError as error:
+        kept.race = None
+        st.error(f"These settings do not make a valid task set: {error}")
+    except ConnectionError as error:
+        kept.race = None
+        st.error(f"Could not start a training worker: {error}. Try again in a moment; if it persists, tell your teacher.")
+    return kept.race
 
 
 race: Race | None = locker().race
-if race is not None and race.signature != signature:
-    race.stop()
+if race is not None and knobs.restart_key(race.settings) != knobs.restart_key(race_settings):
+    race.pause()
     archive(race)
-    st.toast("Settings changed: the race restarted (the old runs are kept).")
+    race.close()
     race = locker().race = None
-if race is None:
-    try:
-        locker().races += 1
-        race = locker().race = start_race(race_settings, signature, locker().races)
-    except ConfigError as error:
-        st.error(f"These settings do not make a valid task set: {error}")
-        st.stop()
-for live in race.runs.values():
-    live.run.lr = s["lr"]  # live knob
+    st.toast("Settings changed: the race restarted (the old runs are kept).")
+if race is None and (race := new_race()) is None:
+    st.stop()
+race.set_lr(s["lr"])  # live knob
 
 play, pause, step, reset = st.columns(4)
-if play.button("Play", icon=":material/play_arrow:", disabled=race.playing or race.done, width="stretch"):
-    race.play()
+if play.button("Play", icon=":material/play_arrow:", disabled=race.playing or (race.done and race.active), width="stretch"):
+    if not race.active:  # its worker is gone: keep what it recorded, start again on a fresh one
+        archive(race)
+        race = new_race()
+    if race is not None:
+        race.play()
     st.rerun()
 if pause.button("Pause", icon=":material/pause:", disabled=not race.playing, width="stretch"):
     race.pause()
     archive(race)
     st.rerun()
-if step.button(f"Step {STEP}", icon=":material/skip_next:", disabled=race.playing or race.done, width="stretch"):
+if step.button(f"Step {STEP}", icon=":material/skip_next:", disabled=race.playing or race.done or not race.active, width="stretch"):
     race.step(STEP)
     archive(race)
 if reset.button("Reset", icon=":material/restart_alt:", width="stretch"):
-    race.stop()
+    race.pause()
     archive(race)
+    race.close()
     locker().race = None
     st.rerun()
 playing = race.playing
-archs = list(race.runs)
+if race.problem:
+    st.error(race.problem, icon=":material/error:")
 
 
-def thin(history: pd.DataFrame, points: int = 120) -> pd.DataFrame:
-    """Keep at most about `points` rows per curve (and always its last) so the chart stays small."""
-    curves = history.groupby(["arch", "task", "split"])
-    position, size = curves.cumcount(), curves["step"].transform("size")
-    stride = (size // points).clip(lower=1)
-    return history[(position % stride == 0) | (position == size - 1)]
+def chart(name: str, build, data: pd.DataFrame, *shape) -> None:
+    """Draw `data` with the spec of `build(data)`, built once per race and `shape` (Altair's spec
+    building and validation is the costly part of a redraw; the data changes every time)."""
+    specs = st.session_state.setdefault("chart_specs", {})
+    key = (race.id, name, *shape)
+    if key not in specs:
+        if len(specs) > 32:
+            specs.clear()
+        specs[key] = charts.without_data(build(data))
+    st.vega_lite_chart(data, spec=specs[key], key=name)
 
 
-def inside_specs(live) -> tuple[dict, dict] | None:
-    """Gate heatmap and sparsity chart of a run's latest snapshot, built once per snapshot (they only
-    change every 50 steps, while the loss chart changes every update)."""
-    trace = live.recorder.latest
-    if trace is None:
-        return None
-    cache = st.session_state.setdefault("inside_specs", {})
-    key = (race.signature, live.arch, len(live.recorder.tables["gates"]))
-    if key not in cache:
-        cache.clear()
-        cache[key] = (charts.gate_heatmap(gate_utilisation(trace)).to_dict(),
-                      charts.sparsity_bars(expert_statistics(trace)).to_dict())
-    return cache[key]
+st.subheader("Loss per task")
+st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks, log loss for binary ones). "
+           "Look for the model whose test curve flattens highest: it is the one that shares badly.")
+
+
+TICK = tick()
 
 
 @st.fragment(run_every=TICK if playing else None)
-def live_view():
-    race.alive()  # the training thread pauses itself when the page stops drawing
-    if playing and not race.playing:  # finished (or paused itself): redraw the buttons
+def race_view():
+    """Progress and loss curves, redrawn every TICK s while playing."""
+    race.alive()  # the worker pauses the race when the page stops drawing
+    if playing and not race.playing:  # finished, paused itself, or its worker stopped: redraw the buttons
         archive(race)
         st.rerun()
-    with race.lock:  # a consistent picture: the thread trains between draws
-        history = pd.DataFrame([row for live in race.runs.values() for row in live.history])
-        specs = inside_specs(race.runs.get(st.session_state.get("inside")) or next(iter(race.runs.values())))
-        metrics = [live.metrics.assign(arch=live.arch) for live in race.runs.values() if live.metrics is not None]
-    total = race.runs[archs[0]].run.total_steps
-    cols = st.columns(len(race.runs))
-    for col, live in zip(cols, race.runs.values()):
-        col.progress(min(live.run.step / total, 1.0), text=f"{label(live.arch)}: step {live.run.step}/{total} · {live.status}")
-        if live.message:
-            col.error(live.message)
-
-    st.subheader("Loss per task")
-    st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks, log loss for binary ones). "
-               "Look for the model whose test curve flattens highest: it is the one that shares badly.")
-    if len(history):
-        st.altair_chart(charts.loss_chart(thin(history), race.data.tasks, total), key="loss_chart")
+    if playing and abs(tick() - TICK) > 0.05:  # the class grew or shrank: space the redraws anew
+        st.rerun()
+    with race.lock:
+        progress = [(r.arch, r.step, r.status, r.message) for r in race.runs.values()]
+    curves, total = race.curves(), race.total_steps
+    for col, (arch, steps, status, message) in zip(st.columns(len(progress)), progress):
+        col.progress(min(steps / total, 1.0), text=f"{label(arch)}: step {steps}/{total} · {status}")
+        if message:
+            col.error(message)
+    if len(curves):
+        decades = charts.loss_decades(curves["loss"])
+        chart("loss_chart", lambda d: charts.loss_chart(d, race.settings["tasks"], total, decades, list(race.runs)), curves, decades)
     else:
         st.info("Press Play (or Step) to start training.")
 
-    st.selectbox("look inside", list(race.runs), format_func=label, key="inside")
+
+@st.fragment(run_every=5 * TICK if playing else None)
+def inside_view():
+    """Gates and experts of the latest snapshot (every 50 steps), redrawn 5x less often than the curves."""
+    shown = st.selectbox("look inside", list(race.runs), format_func=label, key="inside")
+    with race.lock:
+        gates, experts = race.runs[shown].latest("gates"), race.runs[shown].latest("experts")
     left, right = st.columns(2)
     with left:
         st.subheader("Gate weights")
         st.caption("Each row is a gate (usually one per task); each cell the mean weight it gives an expert. "
                    "Rows that look alike mean the tasks share; a row on one expert means a polarised gate.")
-        if specs:
-            st.vega_lite_chart(spec=specs[0], key="gate_heatmap")
+        if gates is not None:
+            chart("gate_heatmap", charts.gate_heatmap, gates, shown)
     with right:
         st.subheader("Expert sparsity")
         st.caption("Share of each expert's outputs that are exactly zero (dead ReLU units) or nearly zero. "
                    "High bars are HoME's 'expert collapse'; Swish experts are never exactly zero.")
-        if specs:
-            st.vega_lite_chart(spec=specs[1], key="sparsity")
-    if metrics and not playing:  # a table is costly to redraw several times a second
-        st.subheader("Test metrics")
-        st.caption("The latest evaluation on the held-out test split (shown while paused or finished).")
-        table = pd.concat(metrics).pivot_table(index=["arch", "task"], columns="metric", values="value").reset_index()
-        st.dataframe(table, hide_index=True)
-        st.download_button("Download curves and metrics (CSV)", history.to_csv(index=False), "mtl-playground-curves.csv",
-                           mime="text/csv")
+        if experts is not None:
+            chart("sparsity", charts.sparsity_bars, experts, shown)
 
 
-live_view()
-st.caption(f"While playing, training runs continuously in the background and the charts redraw {TICK:.1f} s after "
-           "each update lands. Leaving the page pauses training.")
+race_view()
+inside_view()
+with race.lock:
+    metrics = [r.metrics.assign(arch=label(r.arch)) for r in race.runs.values() if r.metrics is not None]
+if metrics and not playing:
+    st.subheader("Test metrics")
+    st.caption("The latest evaluation on the held-out test split (shown while paused or finished).")
+    table = pd.concat(metrics).pivot_table(index=["arch", "task"], columns="metric", values="value").reset_index()
+    st.dataframe(table, hide_index=True)
+    history = pd.DataFrame([row for r in race.runs.values() for row in r.history])
+    st.download_button("Download curves and metrics (CSV)", history.to_csv(index=False), "mtl-playground-curves.csv",
+                       mime="text/csv")
+st.caption(f"Training runs in a worker ({race.backend}) while this page redraws the curves every {TICK:.1f} s and the "
+           f"gates every {5 * TICK:.1f} s (less often when many races play on this server). Leaving the page pauses training; "
+           "a race left alone for 15 minutes is put away (its runs are kept).")

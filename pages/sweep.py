@@ -12,7 +12,7 @@ from mtl_core.data import DataConfig
 from mtl_core.experiments import correlation_summary, final_loss, trainability_summary
 from mtl_core.models import ARCHITECTURES
 from mtl_core.models.registry import label
-from mtl_core.runs import sweep
+from mtl_core.live import run_job, shared_backend
 from mtl_core.training import TrainConfig
 
 pages.start_page()
@@ -47,7 +47,9 @@ else:
         base, train = DataConfig(samples=samples, holdout=2_000), TrainConfig(epochs=epochs, eval_every=0, log_every=10_000)
         for i, arch in enumerate(archs):
             bar.progress(i / len(archs), text=f"training {label(arch)}: {len(correlations) * seeds} runs at once")
-            frames.append(final_loss(sweep([arch], sorted(correlations), range(seeds), base, train)))
+            rows = run_job(shared_backend(), "sweep", archs=[arch], correlations=sorted(correlations), seeds=range(seeds),
+                           base=base, train_config=train)  # in a worker: this page only draws
+            frames.append(final_loss(rows))
         bar.progress(1.0, text="done")
         st.session_state.sweep_runs = pd.concat(frames, ignore_index=True)
     if "sweep_runs" not in st.session_state:

@@ -1,8 +1,6 @@
 """Page logic with Streamlit's AppTest: every page renders, knobs change what is computed, chart data
 is what the charts claim, bad links get a notice."""
 
-import json
-import re
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -26,7 +24,9 @@ def open_page(page, **query):
 
 def chart_data(at) -> list:
     """The data behind every chart on the page, as DataFrames."""
-    return [pa.ipc.open_stream(ds.data.data).read_pandas() for chart in at.get("vega_lite_chart") for ds in chart.proto.datasets]
+    arrows = [data for chart in at.get("vega_lite_chart")
+              for data in [chart.proto.data.data, *(ds.data.data for ds in chart.proto.datasets)] if data]
+    return [pa.ipc.open_stream(data).read_pandas() for data in arrows]
 
 
 def locker(at):
@@ -76,14 +76,15 @@ def test_playground_step_trains_and_draws_gates_that_sum_to_one():
     at = open_page("pages/playground.py", samples="5000", arch="MMoE")
     step(at)
     race = locker(at).race
-    assert race.runs["mmoe"].run.step == 50
+    assert race.runs["mmoe"].step == 50
     frames = chart_data(at)
     gates = find(frames, "gate", "expert", "mean")
     assert len(gates) == 2 * 8  # 2 task gates x 8 experts
     assert gates.groupby("gate")["mean"].sum().round(5).eq(1).all()
     loss = find(frames, "arch", "task", "split", "step", "loss")
     assert set(loss.split) == {"train", "test"} and loss.step.max() == 50
-    assert not find(frames, "expert", "measure", "share").empty
+    sparsity = find(frames, "expert", "zero_fraction", "near_zero_fraction")
+    assert len(sparsity) == 8 and sparsity.zero_fraction.between(0, 1).all()
 
 
 def test_learning_rate_applies_live_and_data_knobs_restart_keeping_runs():
@@ -91,7 +92,7 @@ def test_learning_rate_applies_live_and_data_knobs_restart_keeping_runs():
     step(at)
     first = locker(at).race
     at.select_slider(key="knob.lr").set_value(0.01).run()
-    assert locker(at).race is first and first.runs["mmoe"].run.lr == 0.01
+    assert locker(at).race is first and first.lr == 0.01
     at.slider(key="knob.corr").set_value(0.2).run()
     assert locker(at).race is not first
     assert [r["arch"] for r in locker(at).runs] == ["mmoe"]  # nothing lost

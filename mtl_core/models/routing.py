@@ -10,12 +10,7 @@ architecture.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from .config import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,266 @@
+"""Load benchmark: one real server, N students playing the default race at once.
+
+    python -m bench.load                    # N = 1, 5, 10 (about 3 minutes on 2 cores)
+    python -m bench.load --students 1,30 --seconds 30 --browsers 2
+
+It starts `streamlit run app.py` on a free port and, for every N, that many students who open the
+Playground and press Play: `--browsers` of them are real headless Chromium pages (Playwright), the
+others speak Streamlit's websocket protocol the way the browser does (the same BackMsg/ForwardMsg
+protobufs, the same auto-rerun of the live fragment every interval the server asks for, a per-browser
+cookie), so they drive the same server code without a browser's own CPU cost on this machine.
+Each student counts chart updates (fragment redraws that reached it) and race-steps (the step of the
+race's first model, read from the progress bar text). Meanwhile the server's health endpoint is
+polled, and the CPU time of the page process and of its training workers is read from /proc (Linux).
+It prints, per N: chart updates/s and race-steps/s per student (min and mean), total race-steps/s,
+health latency p50/p95, CPU seconds per second of the page process and of the workers, and the page
+process's CPU time per chart update (the cost of one redraw, all included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from websockets.sync.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG = open(os.environ.get("MTL_BENCH_LOG", os.devnull), "w")  # the server's output, when asked
+QUERY = {"samples": "50000", "epochs": "50"}   # the default race (Shared-Bottom + MMoE), long enough not to finish
+STEP_TEXT = re.compile(r"step (\d+)/\d+")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@dataclass
+class Student:
+    """What one student saw: (time, race step) at every chart update."""
+
+    name: str
+    updates: list[tuple[float, int]] = field(default_factory=list)
+    error: str = ""
+
+    def rates(self, start: float, end: float) -> tuple[float, float]:
+        seen = [(t, s) for t, s in self.updates if start <= t <= end]
+        if len(seen) < 2:
+            return 0.0, 0.0
+        return (len(seen) - 1) / (seen[-1][0] - seen[0][0]), (seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0])
+
+
+def protocol_student(url: str, student: Student, stop: threading.Event) -> None:
+    """A student without a browser: the websocket protocol of Streamlit's frontend."""
+    host = url.split("//", 1)[1]
+    lock = threading.Lock()
+    try:
+        with connect(f"ws://{host}/_stcore/stream", subprotocols=["streamlit"], max_size=None,
+                     additional_headers={"Cookie": f"mtl_browser={secrets.token_urlsafe(18)}", "Origin": url}) as ws:
+            page = {"hash": ""}  # as the browser: the page by name first, then by the hash the server gave it
+
+            def rerun(fragment: str = "", widgets=()):
+                message = BackMsg()
+                state = message.rerun_script
+                state.query_string = urlencode(QUERY)
+                if page["hash"]:
+                    state.page_script_hash = page["hash"]
+                else:
+                    state.page_name = "playground"
+                if fragment:
+                    state.fragment_id, state.is_auto_rerun = fragment, True
+                for widget_id in widgets:
+                    widget = state.widget_states.widgets.add()
+                    widget.id, widget.trigger_value = widget_id, True
+                with lock:
+                    ws.send(message.SerializeToString())
+
+            timers: dict[str, threading.Event] = {}
+
+            def auto_rerun(fragment: str, interval: float, cancel: threading.Event):
+                while not cancel.wait(interval) and not stop.is_set():
+                    rerun(fragment)
+
+            rerun()
+            play, step, pressed = None, None, False
+            while not stop.is_set():
+                try:
+                    raw = ws.recv(timeout=1)
+                except TimeoutError:
+                    continue
+                message = ForwardMsg()
+                message.ParseFromString(raw)
+                kind = message.WhichOneof("type")
+                if kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+                    element = message.delta.new_element
+                    if element.WhichOneof("type") == "button" and element.button.label == "Play":
+                        play = element.button.id
+                    elif element.WhichOneof("type") == "progress" and step is None:
+                        found = STEP_TEXT.search(element.progress.text)
+                        step = int(found.group(1)) if found else None
+                elif kind == "new_session" and not message.metadata.run.fragment_ids:
+                    page["hash"] = message.new_session.page_script_hash
+                    for cancel in timers.values():  # a full run: the browser drops every auto-rerun timer
+                        cancel.set()
+                    timers.clear()
+                elif kind == "auto_rerun" and message.auto_rerun.fragment_id not in timers:
+                    cancel = timers[message.auto_rerun.fragment_id] = threading.Event()
+                    threading.Thread(target=auto_rerun, args=(message.auto_rerun.fragment_id, message.auto_rerun.interval, cancel),
+                                     daemon=True).start()
+                elif kind == "stop_auto_rerun":
+                    for fragment in message.stop_auto_rerun.fragment_ids:
+                        timers.pop(fragment, threading.Event()).set()
+                elif kind == "script_finished":
+                    if message.script_finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY and step is not None:
+                        student.updates.append((time.monotonic(), step))
+                    elif not pressed and play is not None:
+                        pressed = True
+                        rerun(widgets=[play])
+                    step = None
+            for cancel in timers.values():
+                cancel.set()
+    except Exception as error:  # noqa: BLE001 - reported in the table
+        student.error = f"{type(error).__name__}: {error}"
+
+
+def browser_student(url: str, student: Student, stop: threading.Event) -> None:
+    """A student in a real headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/playground?{urlencode(QUERY)}")
+            page.get_by_role("button", name="Play").click(timeout=120_000)
+            last = None
+            while not stop.is_set():
+                text = page.get_by_text(STEP_TEXT).first.inner_text(timeout=30_000)
+                step = int(STEP_TEXT.search(text).group(1))
+                if step != last:  # a redraw that moved the race
+                    student.updates.append((time.monotonic(), step))
+                    last = step
+                time.sleep(0.02)
+            browser.close()
+    except Exception as error:  # noqa: BLE001
+        student.error = f"{type(error).__name__}: {error}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError):
+                pass
+    return found
+
+
+def workers_cpu(pid: int) -> float:
+    total = 0.0
+    for child in children(pid):
+        try:
+            total += cpu_seconds(child)
+        except OSError:
+            pass
+    return total
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                               "--server.address", "127.0.0.1"], cwd=ROOT, stdout=LOG, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+            return server, url
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise SystemExit("the server did not start")
+
+
+def measure(url: str, server_pid: int, students: int, browsers: int, seconds: float) -> dict:
+    stop = threading.Event()
+    crowd = [Student(f"student {i}") for i in range(students)]
+    threads = [threading.Thread(target=browser_student if i < browsers else protocol_student, args=(url, s, stop), daemon=True)
+               for i, s in enumerate(crowd)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 180
+    while any(len(s.updates) < 3 and not s.error for s in crowd) and time.monotonic() < deadline:
+        time.sleep(0.2)  # everyone playing (the workers started, the first charts drawn)
+    latencies, start = [], time.monotonic()
+    page0, workers0 = cpu_seconds(server_pid), workers_cpu(server_pid)
+    while time.monotonic() - start < seconds:
+        began = time.perf_counter()
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=10).read()
+            latencies.append(time.perf_counter() - began)
+        except OSError:
+            latencies.append(10.0)
+        time.sleep(0.2)
+    end = time.monotonic()
+    page, workers = cpu_seconds(server_pid) - page0, workers_cpu(server_pid) - workers0
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    rates = [s.rates(start, end) for s in crowd]
+    updates = sum(len([u for u in s.updates if start <= u[0] <= end]) for s in crowd)
+    latencies.sort()
+    return dict(students=students, errors=[s.error for s in crowd if s.error],
+                updates_min=min(r[0] for r in rates), updates_mean=statistics.mean(r[0] for r in rates),
+                steps_min=min(r[1] for r in rates), steps_mean=statistics.mean(r[1] for r in rates),
+                steps_total=sum(r[1] for r in rates), p50=latencies[len(latencies) // 2], p95=latencies[int(len(latencies) * 0.95)],
+                page_cpu=page / (end - start), workers_cpu=workers / (end - start), redraw_ms=1000 * page / max(updates, 1))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", default="1,5,10", help="class sizes to measure, e.g. 1,5,10")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per class size")
+    parser.add_argument("--browsers", type=int, default=1, help="students that are real Chromium pages (the rest use the protocol)")
+    a = parser.parse_args(argv)
+    print(f"machine: {os.cpu_count()} cores; default race Shared-Bottom + MMoE ({urlencode(QUERY)}); "
+          f"{a.seconds:.0f} s measured per class size")
+    print(f"{'students':>8} {'updates/s min':>13} {'mean':>6} {'race-steps/s min':>16} {'mean':>6} {'total':>7} "
+          f"{'health p50':>10} {'p95':>7} {'page CPU':>8} {'workers CPU':>11} {'ms/redraw':>9}")
+    solo = None
+    for n in (int(v) for v in a.students.split(",")):
+        server, url = start_server()  # a fresh server per class size: nothing carried over
+        try:
+            r = measure(url, server.pid, n, min(a.browsers, n), a.seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        solo = solo or r["steps_mean"]
+        print(f"{n:>8} {r['updates_min']:>13.1f} {r['updates_mean']:>6.1f} {r['steps_min']:>16.0f} {r['steps_mean']:>6.0f} "
+              f"{r['steps_total']:>7.0f} {1000 * r['p50']:>8.0f}ms {1000 * r['p95']:>5.0f}ms {r['page_cpu']:>8.2f} "
+              f"{r['workers_cpu']:>11.2f} {r['redraw_ms']:>9.1f}" + (f"   errors: {r['errors']}" if r["errors"] else ""), flush=True)
+    print(f"total race-steps/s relative to one student alone: the last class size's total / {solo:.0f}")
+
+
+if __name__ == "__main__":
+    main()

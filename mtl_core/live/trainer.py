@@ -1,0 +1,187 @@
+"""The worker's side of a live race: the models of one settings dict, trained in lockstep, and the
+messages that tell the page what happened.
+
+A `RaceTrainer` is built from knob settings (mtl_core.knobs), the same code path as the lesson check.
+It never talks to a page: `advance(steps)` trains every unfinished model to the same step and returns
+one `Update` per model with what is new (loss rows, the latest test metrics, a snapshot's diagnostics
+tables). Updates are plain data (pickled between processes).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import pandas as pd
+
+from .. import knobs
+from ..data import make_dataset
+from ..diagnostics import DiagnosticsRecorder
+from ..models import build_model
+from ..models.registry import label
+from ..runs import sized_model_config
+from ..training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainingRun
+
+LOG_EVERY, EVAL_EVERY, SNAPSHOT_EVERY, SNAPSHOT_SAMPLES = 10, 50, 50, 512
+
+
+@dataclass
+class Update:
+    """What is new about one model of a race. `history` rows are (arch, task, split, step, loss);
+    `metrics` the latest test metrics when there was an evaluation; `snapshots` one dict of
+    diagnostics tables (name -> frame) per snapshot taken."""
+
+    race: str
+    arch: str
+    step: int
+    status: str
+    message: str = ""
+    history: list[dict] = field(default_factory=list)
+    metrics: pd.DataFrame | None = None
+    snapshots: list[dict[str, pd.DataFrame]] = field(default_factory=list)
+    seconds: float = 0.0
+    positive_rate: list = field(default_factory=list)   # per task (NaN for regression)
+    lr: float = 0.0                                      # the learning rate the model trains with now
+
+
+@dataclass
+class Done:
+    """The worker has handled the race's command number `seq`; `playing` is the race's state after it."""
+
+    race: str
+    seq: int
+    playing: bool
+    error: str = ""
+
+
+@dataclass
+class JobDone:
+    """The result of a job (a study run for a page, see worker.JOBS), or why it failed."""
+
+    race: str
+    seq: int
+    result: Any = None
+    error: str = ""
+
+
+@dataclass
+class Released:
+    """The worker let the race go (idle too long, or asked to close); its models are gone."""
+
+    race: str
+    reason: str
+
+
+class LiveModel:
+    """One architecture of the race: its event stream and what the page has not yet been told."""
+
+    def __init__(self, race: str, arch: str, run: TrainingRun):
+        self.race, self.arch, self.run = race, arch, run
+        self.events: Iterator = run.events()
+        self.recorder = DiagnosticsRecorder(run)
+        self.status, self.message, self.seconds = "ready", "", 0.0
+        self.names = run.datasets[0].config.task_names
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "diverged", "stopped")
+
+    def advance(self, target: int) -> Update:
+        """Consume events to the Progress of step `target` (a step's other events come before its
+        Progress) or to the end of the run."""
+        update = Update(self.race, self.arch, self.run.step, self.status)
+        started = time.perf_counter()
+        if not self.done:
+            self.status = "training"
+        while not self.done:
+            try:
+                event = next(self.events)
+            except StopIteration:
+                self.status = "finished"
+                break
+            if isinstance(event, Progress):
+                update.history += [dict(arch=self.arch, task=t, split="train", step=event.step, loss=float(v))
+                                   for t, v in zip(self.names, event.train_loss[0])]
+                if target <= event.step < self.run.total_steps:
+                    break
+            elif isinstance(event, (Evaluation, Finished)):
+                test = event.metrics[event.metrics.split == "test"]
+                update.metrics = test
+                for task, binary in zip(self.names, self.run.is_binary):
+                    rows = test[(test.task == task) & (test.metric == ("logloss" if binary else "mse"))]
+                    update.history += [dict(arch=self.arch, task=task, split="test", step=event.step, loss=float(v)) for v in rows.value]
+                if isinstance(event, Finished):
+                    self.status = "finished"
+            elif isinstance(event, Snapshot):
+                self.recorder.observe(event)
+                update.snapshots.append({name: frames[-1] for name, frames in self.recorder.tables.items()
+                                         if frames[-1]["step"].eq(event.step).all()})
+            elif isinstance(event, Diverged):
+                self.status, self.message = "diverged", event.message
+        self.seconds += time.perf_counter() - started
+        update.step, update.status, update.message, update.seconds = self.run.step, self.status, self.message, self.seconds
+        update.positive_rate, update.lr = self.run.datasets[0].positive_rate.tolist(), self.run.lr
+        return update
+
+    def stop(self) -> None:
+        self.events.close()
+        if not self.done:
+            self.status = "stopped"
+
+
+class RaceTrainer:
+    """Several architectures on the same data and seed (the knob `settings`), trained in lockstep."""
+
+    def __init__(self, race: str, settings: knobs.Settings):
+        self.race = race
+        data = knobs.data_config(settings)
+        train = knobs.train_config(settings, log_every=LOG_EVERY, eval_every=EVAL_EVERY, snapshot_every=SNAPSHOT_EVERY,
+                                   snapshot_samples=SNAPSHOT_SAMPLES)
+        dataset = make_dataset(data)
+        self.models: dict[str, LiveModel] = {}
+        for arch in knobs.archs(settings):
+            config = knobs.model_config(arch, settings)
+            if arch in ("shared_bottom", "single_task"):
+                config = sized_model_config(config, data, "mmoe")  # the MMoE paper's fair comparison
+            model = build_model(config, data.task_names, data.task_groups, data.features, seed=data.seed)
+            self.models[arch] = LiveModel(race, arch, TrainingRun(model, dataset, train, member_seeds=[data.seed]))
+
+    @property
+    def done(self) -> bool:
+        return all(m.done for m in self.models.values())
+
+    @property
+    def step(self) -> int:
+        return max(m.run.step for m in self.models.values())
+
+    def advance(self, steps: int, playing: bool = True) -> list[Update]:
+        """Move every unfinished model to `steps` past the furthest one (the last models are paused after
+        it unless the race is `playing`)."""
+        target = self.step + steps
+        updates = [m.advance(target) for m in self.models.values()]
+        if not playing:
+            paused = {u.arch: u for u in self.pause()}
+            for u in updates:
+                u.status = paused[u.arch].status
+        return updates
+
+    def set_lr(self, lr: float) -> None:
+        for m in self.models.values():
+            m.run.lr = lr
+
+    def pause(self) -> list[Update]:
+        """Mark the unfinished models paused (they keep their state) and say so."""
+        for m in self.models.values():
+            if not m.done and m.run.step > 0:
+                m.status = "paused"
+        return [Update(self.race, m.arch, m.run.step, m.status, m.message, seconds=m.seconds, lr=m.run.lr) for m in self.models.values()]
+
+    def stop(self) -> None:
+        for m in self.models.values():
+            m.stop()
+
+
+def run_names(settings: knobs.Settings, number: int) -> dict[str, str]:
+    """The names a race's runs are kept under, e.g. "MMoE · seed 0 · race 3"."""
+    return {arch: f"{label(arch)} · seed {settings['seed']} · race {number}" for arch in knobs.archs(settings)}

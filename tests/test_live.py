@@ -1,0 +1,163 @@
+"""The live race as a library (no browser): play, pause, step, pausing by itself, stop, live learning
+rate, divergence, and a worker that dies; on the in-process backend and on worker processes."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from mtl_core import knobs
+from mtl_core.config import ConfigError
+from mtl_core.live import InProcess, LocalProcesses, Race, Worker
+from mtl_core.records import DIAGNOSTICS, read_records, dumps
+
+
+def settings(**changes):
+    return {**knobs.defaults(), "samples": 2_000, "epochs": 20, **changes}   # 8 steps an epoch, 160 steps
+
+
+def wait(condition, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return InProcess()
+
+
+def test_step_trains_every_model_to_the_same_step_and_records_it(backend):
+    race = Race(backend, settings(arch=("Shared-Bottom", "MMoE", "PLE")), number=7)
+    race.step(50)
+    assert {r.step for r in race.runs.values()} == {50} and not race.playing
+    assert {r.status for r in race.runs.values()} == {"paused"}
+    ple = race.runs["ple"]
+    assert ple.snapshots == 1 and set(ple.tables) <= set(DIAGNOSTICS) and ple.latest("gates")["step"].eq(50).all()
+    assert [(s, split) for (task, split), (s, _) in ple.curves.items() if task == "task 0"] == [
+        (list(range(10, 51, 10)), "train"), ([50], "test")]
+    records = race.records()
+    assert [r["id"] for r in records] == ["Shared-Bottom · seed 0 · race 7", "MMoE · seed 0 · race 7", "PLE · seed 0 · race 7"]
+    assert read_records(dumps(records))  # what the page keeps passes the upload check
+    race.close()
+
+
+def test_play_runs_to_the_end_and_pause_stops_where_it_was(backend):
+    race = Race(backend, settings())
+    race.play()
+    wait(lambda: race.runs["mmoe"].step >= 30)
+    race.pause()
+    paused_at = {a: r.step for a, r in race.runs.items()}
+    assert not race.playing and len(set(paused_at.values())) == 1
+    time.sleep(0.3)
+    assert {a: r.step for a, r in race.runs.items()} == paused_at  # paused means paused
+    race.play()
+    wait(lambda: race.done)
+    assert {r.status for r in race.runs.values()} == {"finished"} and race.runs["mmoe"].step == race.total_steps == 160
+    wait(lambda: not race.playing)
+    assert race.runs["mmoe"].metrics is not None and set(race.runs["mmoe"].metrics.split) == {"test"}
+    race.close()
+
+
+def test_a_race_pauses_itself_when_the_page_stops_drawing(backend, monkeypatch):
+    monkeypatch.setattr(Worker, "PATIENCE", 0.3)
+    race = Race(backend, settings(epochs=200))
+    race.play()
+    wait(lambda: race.runs["mmoe"].step > 0)
+    wait(lambda: not race.playing, 10)  # nobody called alive(): the worker paused it
+    step = race.runs["mmoe"].step
+    time.sleep(0.3)
+    assert race.runs["mmoe"].step == step < race.total_steps and race.runs["mmoe"].status == "paused"
+    race.close()
+
+
+def test_the_learning_rate_applies_live(backend):
+    race = Race(backend, settings(arch=("MMoE",)))
+    race.step(10)
+    assert race.runs["mmoe"].lr == 1e-3
+    race.set_lr(0.01)
+    race.step(10)
+    assert race.runs["mmoe"].lr == 0.01 and race.runs["mmoe"].step == 20
+    race.close()
+
+
+def test_a_diverging_model_stops_with_its_message_and_the_race_goes_on(backend, monkeypatch):
+    from mtl_core.live import trainer
+
+    def poisoned(config):
+        dataset = trainer.make_dataset.__wrapped__(config)
+        dataset.train.y[:, 0] = float("nan")
+        return dataset
+
+    poisoned.__wrapped__ = trainer.make_dataset
+    monkeypatch.setattr(trainer, "make_dataset", poisoned)
+    race = Race(backend, settings())
+    race.play()
+    wait(lambda: not race.playing)
+    assert {r.status for r in race.runs.values()} == {"diverged"}
+    assert all("NaN or infinite at step" in r.message for r in race.runs.values())
+
+
+def test_impossible_settings_are_refused_with_the_reason(backend):
+    with pytest.raises(ConfigError, match="positive semi-definite"):
+        Race(backend, settings(tasks=8, corr=-0.5))
+
+
+def test_stop_lets_the_worker_free_the_race_and_keeps_the_runs(backend):
+    race = Race(backend, settings())
+    race.step(20)
+    race.close()
+    assert race.runs["mmoe"].step == 20 and len(race.records()) == 2
+    assert race.id not in race.link.races
+
+
+def test_a_killed_worker_process_leaves_a_message_the_runs_and_a_fresh_worker():
+    backend = LocalProcesses(workers=1)
+    race = Race(backend, settings(epochs=200))
+    race.step(50)
+    race.play()
+    wait(lambda: race.runs["mmoe"].step > 60)
+    os.kill(race.link.process.pid, signal.SIGKILL)
+    wait(lambda: race.problem, 30)
+    assert "crashed or was killed" in race.problem and "press Play" in race.problem
+    assert not race.playing and race.runs["mmoe"].step >= 60 and race.runs["mmoe"].snapshots >= 1  # nothing recorded is lost
+    assert [r["step"] for r in race.records()] == [r.step for r in race.runs.values()]
+    again = Race(backend, settings(epochs=200))  # what the page does on the next Play
+    assert again.link is not race.link and again.link.alive
+    again.step(10)
+    assert again.runs["mmoe"].step == 10
+    again.close()
+
+
+def test_a_race_trains_on_ray_actors():
+    """The Ray backend against a local Ray instance (CI installs Ray; elsewhere this skips without it)."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install ray)")
+    from mtl_core.live import RayCluster
+
+    try:
+        backend = RayCluster(None, workers=1)
+        race = Race(backend, settings())
+        race.step(50)
+        assert {r.step for r in race.runs.values()} == {50} and race.runs["mmoe"].snapshots == 1
+        race.play()
+        wait(lambda: race.done, 120)
+        assert race.runs["mmoe"].step == race.total_steps and read_records(dumps(race.records()))
+        race.close()
+    finally:
+        ray.shutdown()
+
+
+def test_a_study_runs_as_a_job_on_its_own_worker(backend):
+    from mtl_core.data import DataConfig
+    from mtl_core.live import run_job
+    from mtl_core.training import TrainConfig
+
+    rows = run_job(backend, "sweep", archs=["mmoe"], correlations=[0.5, 1.0], seeds=range(2),
+                   base=DataConfig(samples=500, holdout=100), train_config=TrainConfig(steps=5, eval_every=0))
+    assert set(rows.correlation) == {0.5, 1.0} and set(rows.seed) == {0, 1}
+    assert backend.jobs is not None and backend.jobs not in backend.links
+    with pytest.raises(ConfigError, match="Unknown architecture"):
+        run_job(backend, "sweep", archs=["nope"], correlations=[0.5], seeds=range(1), base=DataConfig(samples=500, holdout=100),
+                train_config=TrainConfig(steps=5))
