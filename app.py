@@ -4,10 +4,12 @@ import logging
 
 import streamlit as st
 
+from mtl_core.live import shared_backend
 from pages import SHELL, menu
 
 st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
 st.session_state[SHELL] = True
+shared_backend().warm()  # the training workers start with the first visit, not with the first race
 pages = menu()
 # Our own menu: Streamlit's automatic one would also list the helper modules in pages/ on deep links.
 page = st.navigation(pages, position="hidden")

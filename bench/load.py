@@ -41,6 +41,7 @@ from websockets.sync.client import connect
 ROOT = Path(__file__).resolve().parent.parent
 LOG = open(os.environ.get("MTL_BENCH_LOG", os.devnull), "w")  # the server's output, when asked
 QUERY = {"samples": "50000", "epochs": "50"}   # the default race (Shared-Bottom + MMoE), long enough not to finish
+IDLE = 20   # seconds before a worker lets an untouched race go (15 minutes in a real class), so "after" is measurable
 STEP_TEXT = re.compile(r"step (\d+)/\d+")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -157,6 +158,24 @@ def browser_student(url: str, student: Student, stop: threading.Event) -> None:
         student.error = f"{type(error).__name__}: {error}"
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def workers_rss(pid: int) -> float:
+    total = 0.0
+    for child in children(pid):
+        try:
+            total += rss_mb(child)
+        except OSError:
+            pass
+    return total
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -189,8 +208,10 @@ def start_server() -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    env = {**os.environ, "MTL_RACE_IDLE_SECONDS": str(IDLE)}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                               "--server.address", "127.0.0.1"], cwd=ROOT, stdout=LOG, stderr=subprocess.STDOUT)
+                               "--server.address", "127.0.0.1", "--server.disconnectedSessionTTL", "5"],
+                              cwd=ROOT, stdout=LOG, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
@@ -207,6 +228,7 @@ def measure(url: str, server_pid: int, students: int, browsers: int, seconds: fl
     crowd = [Student(f"student {i}") for i in range(students)]
     threads = [threading.Thread(target=browser_student if i < browsers else protocol_student, args=(url, s, stop), daemon=True)
                for i, s in enumerate(crowd)]
+    memory = dict(page_start=rss_mb(server_pid))
     for t in threads:
         t.start()
     deadline = time.monotonic() + 180
@@ -224,9 +246,12 @@ def measure(url: str, server_pid: int, students: int, browsers: int, seconds: fl
         time.sleep(0.2)
     end = time.monotonic()
     page, workers = cpu_seconds(server_pid) - page0, workers_cpu(server_pid) - workers0
+    memory.update(page_playing=rss_mb(server_pid), workers_playing=workers_rss(server_pid))
     stop.set()
     for t in threads:
         t.join(timeout=30)
+    time.sleep(IDLE + 15)  # the students left: their races pause, then the workers let them go; sessions close
+    memory.update(page_after=rss_mb(server_pid), workers_after=workers_rss(server_pid))
     rates = [s.rates(start, end) for s in crowd]
     updates = sum(len([u for u in s.updates if start <= u[0] <= end]) for s in crowd)
     latencies.sort()
@@ -234,7 +259,8 @@ def measure(url: str, server_pid: int, students: int, browsers: int, seconds: fl
                 updates_min=min(r[0] for r in rates), updates_mean=statistics.mean(r[0] for r in rates),
                 steps_min=min(r[1] for r in rates), steps_mean=statistics.mean(r[1] for r in rates),
                 steps_total=sum(r[1] for r in rates), p50=latencies[len(latencies) // 2], p95=latencies[int(len(latencies) * 0.95)],
-                page_cpu=page / (end - start), workers_cpu=workers / (end - start), redraw_ms=1000 * page / max(updates, 1))
+                page_cpu=page / (end - start), workers_cpu=workers / (end - start), redraw_ms=1000 * page / max(updates, 1),
+                **memory)
 
 
 def main(argv=None) -> None:
@@ -247,7 +273,7 @@ def main(argv=None) -> None:
           f"{a.seconds:.0f} s measured per class size")
     print(f"{'students':>8} {'updates/s min':>13} {'mean':>6} {'race-steps/s min':>16} {'mean':>6} {'total':>7} "
           f"{'health p50':>10} {'p95':>7} {'page CPU':>8} {'workers CPU':>11} {'ms/redraw':>9}")
-    solo = None
+    solo, memory_rows = None, []
     for n in (int(v) for v in a.students.split(",")):
         server, url = start_server()  # a fresh server per class size: nothing carried over
         try:
@@ -259,7 +285,14 @@ def main(argv=None) -> None:
         print(f"{n:>8} {r['updates_min']:>13.1f} {r['updates_mean']:>6.1f} {r['steps_min']:>16.0f} {r['steps_mean']:>6.0f} "
               f"{r['steps_total']:>7.0f} {1000 * r['p50']:>8.0f}ms {1000 * r['p95']:>5.0f}ms {r['page_cpu']:>8.2f} "
               f"{r['workers_cpu']:>11.2f} {r['redraw_ms']:>9.1f}" + (f"   errors: {r['errors']}" if r["errors"] else ""), flush=True)
+        memory_rows.append(r)
     print(f"total race-steps/s relative to one student alone: the last class size's total / {solo:.0f}")
+    print(f"\nmemory (MB resident): page process at start, playing, {IDLE + 15} s after the students left; workers playing, after")
+    for r in memory_rows:
+        print(f"{r['students']:>8} students: page {r['page_start']:.0f} -> {r['page_playing']:.0f} -> {r['page_after']:.0f}; "
+              f"workers {r['workers_playing']:.0f} -> {r['workers_after']:.0f}; "
+              f"per student while playing: page {(r['page_playing'] - r['page_start']) / r['students']:.1f}, "
+              f"workers {r['workers_playing'] / r['students']:.1f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from dataclasses import replace
 from typing import Sequence
 
@@ -15,6 +16,7 @@ import pandas as pd
 from .config import ConfigError, to_dict
 from .data import DataConfig
 from .device import DEVICES
+from .knobs import PRESETS
 from .models import ARCHITECTURES, HOME_SWITCHES, ModelConfig
 from .runs import GridResult, sized_model_config, sweep, train_grid
 from .training import TrainConfig
@@ -42,6 +44,17 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def _matrix(text: str) -> tuple[tuple[float, ...], ...]:
     return tuple(_floats(row) for row in text.split(";"))
+
+
+# How a preset's knobs (mtl_core.knobs.PRESETS) set this CLI's options: knob -> (option dest, conversion)
+PRESET_OPTIONS = {"samples": ("samples", int), "noise": ("noise", float), "scale": ("scale", float), "sinusoids": ("sinusoids", int),
+                  "experts": ("experts", int), "hidden": ("expert_hidden", lambda v: (v,)), "tower": ("tower_hidden", lambda v: (v,)),
+                  "epochs": ("epochs", int), "lr": ("lr", float), "batch": ("batch_size", int), "corr": ("correlation", float)}
+
+
+def _add_preset_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", choices=tuple(PRESETS), default="paper",
+                   help="set the task difficulty, sizes and training of a preset (other options still override it)")
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -103,18 +116,19 @@ def build_parser() -> Parser:
     train.add_argument("--diagnostics", action="store_true",
                        help="add what happens inside the experts (gates, sparsity, occupancy, reliance, conflict)")
     train.add_argument("--snapshot-every", type=int, help="with --diagnostics: also record them every N steps (default: at the end)")
-    for add in (_add_data_args, _add_model_args, _add_train_args):
+    for add in (_add_preset_arg, _add_data_args, _add_model_args, _add_train_args):
         add(train)
     sw = sub.add_parser("sweep", help="the MMoE paper's study: archs x correlations x seeds")
     sw.add_argument("--archs", type=lambda t: tuple(t.split(",")), default=("shared_bottom", "omoe", "mmoe"))
     sw.add_argument("--correlations", type=_floats, default=(0.5, 0.9, 1.0))
-    sw.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1) per (arch, correlation)")
+    sw.add_argument("--seeds", type=int, default=3, help="number of seeds per (arch, correlation)")
+    sw.add_argument("--first-seed", type=int, default=0, help="the seeds are S..S+N-1")
     sw.add_argument("--match-params", choices=ARCHITECTURES, default="mmoe",
                     help="the bottoms of shared_bottom and single_task are sized to this architecture's parameter count")
     out = sw.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     out.add_argument("--csv", metavar="PATH", help="write the rows to a CSV file")
-    for add in (_add_data_args, _add_model_args, _add_train_args):
+    for add in (_add_preset_arg, _add_data_args, _add_model_args, _add_train_args):
         add(sw)
     ex = sub.add_parser("experiment", help="rerun a paper's study: " + ", ".join(EXPERIMENT_NAMES))
     ex.add_argument("name", choices=EXPERIMENT_NAMES)
@@ -130,9 +144,15 @@ def build_parser() -> Parser:
     out = ex.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print {runs, summary} as JSON")
     out.add_argument("--csv", metavar="PATH", help="write the runs to PATH and the summary to PATH with .summary.csv")
+    lessons = sub.add_parser("lessons", help="check that every lesson predicts what its race shows (default seed and other seeds)")
+    lessons.add_argument("--seeds", type=int, default=10, help="other seeds to check each lesson on (0 = only the default seed)")
+    lessons.add_argument("--lesson", action="append", help="only this lesson (its key; repeatable)")
+    lessons.add_argument("--jobs", type=int, default=1, help="lessons checked side by side (processes)")
+    lessons.add_argument("--csv", metavar="PATH", help="also write the results here (the Start page shows data/lesson_check.csv)")
     bench = sub.add_parser("bench", help="speed: steps/s against a looped reference, FLOP rate, sweep speed-up")
     bench.add_argument("--device", choices=DEVICES, default="auto")
     bench.add_argument("--quick", action="store_true", help="short timings and a small sweep (a smoke test)")
+    parser.commands = sub.choices
     return parser
 
 
@@ -263,7 +283,9 @@ def run_sweep(a: argparse.Namespace) -> int:
     model_overrides = {k: v for k, v in vars(model_config(a, "mmoe")).items() if k in (
         "experts", "task_experts", "group_experts", "levels", "expert_hidden", "tower_hidden", "gate_temperature",
         "gate_dropout", "gate_init_scale", "feature_gate_rank")}
-    rows = sweep(a.archs, a.correlations, range(a.seeds), base, replace(train_config(a), eval_every=0), model_overrides, a.match_params,
+    if a.first_seed < 0:
+        raise ConfigError(f"--first-seed is a seed, 0 or more, got {a.first_seed}.")
+    rows = sweep(a.archs, a.correlations, range(a.first_seed, a.first_seed + a.seeds), base, replace(train_config(a), eval_every=0), model_overrides, a.match_params,
                  on_result=lambda arch, r: print(f"{arch}: {len(r.datasets)} runs in {r.seconds:.1f} s", file=sys.stderr))
     rows = rows[rows["split"] == "test"].drop(columns="split")
     if a.json:
@@ -312,14 +334,50 @@ def run_experiment(a: argparse.Namespace) -> int:
     return 0
 
 
+def run_lessons(a: argparse.Namespace) -> int:
+    """Play every lesson and say whether its prediction held; exit 1 if a lesson would not ship."""
+    from joblib import Parallel, delayed
+
+    from . import lessons
+
+    import torch
+
+    torch.set_num_threads(1)  # as a worker of the app trains (and the seconds are the app's)
+    chosen = [lessons.lesson(key) for key in a.lesson] if a.lesson else list(lessons.LESSONS)
+    if a.seeds < 0:
+        raise ConfigError(f"--seeds is a number of other seeds, 0 or more, got {a.seeds}.")
+    results = Parallel(n_jobs=a.jobs)(delayed(lessons.check)(lesson, a.seeds) for lesson in chosen)
+    if a.csv:
+        pd.DataFrame([dict(lesson=r.lesson.key, default_held=r.default.held, held=sum(v.held for v in r.seeds), seeds=len(r.seeds),
+                           ships=r.ships, seconds=round(r.seconds, 1), date=time.strftime("%Y-%m-%d"), evidence=r.default.evidence)
+                      for r in results]).to_csv(a.csv, index=False)
+    print(f"{'lesson':<14} {'default seed':<13} {'other seeds':<12} {'ships':<6} {'seconds':>8}  evidence (default seed)")
+    for r in results:
+        share = f"{sum(v.held for v in r.seeds)}/{len(r.seeds)} ({r.share:.0%})" if r.seeds else "-"
+        print(f"{r.lesson.key:<14} {'held' if r.default.held else 'NOT held':<13} {share:<12} {'yes' if r.ships else 'NO':<6} "
+              f"{r.seconds:>8.1f}  {r.default.evidence}")
+    return 0 if all(r.ships for r in results) else 1
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line; a `--preset` becomes the defaults of the options it sets (given options win)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    preset = PRESETS.get(getattr(args, "preset", "paper"), {})
+    if preset:
+        parser.commands[args.command].set_defaults(**{PRESET_OPTIONS[name][0]: PRESET_OPTIONS[name][1](value) for name, value in preset.items()})
+        args = parser.parse_args(argv)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(argv)
         if args.command == "bench":
             from .bench import run_bench
             run_bench(args.device, args.quick)
             return 0
-        return {"train": run_train, "sweep": run_sweep, "experiment": run_experiment}[args.command](args)
+        return {"train": run_train, "sweep": run_sweep, "experiment": run_experiment, "lessons": run_lessons}[args.command](args)
     except (UsageError, ConfigError) as error:
         print(f"mtl_core: error: {error}", file=sys.stderr)
         return 2

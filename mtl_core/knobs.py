@@ -29,6 +29,8 @@ Settings = dict[str, Any]
 SAMPLES = (2_000, 5_000, 10_000, 20_000, 50_000)
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 HIDDEN = (8, 16, 32, 64, 128)
+TOWERS = (4, 8, 16, 32)
+SWEEP_CORRELATIONS = (0.0, 0.2, 0.5, 0.75, 0.9, 1.0)
 BATCHES = (64, 128, 256, 512, 1024)
 MAX_TASKS = 8
 MAX_TEXT = 40          # longest link value we parse (a 10,000-digit number is refused before any conversion)
@@ -170,8 +172,18 @@ def _has_home(s: Settings) -> bool:
     return "HoME" in s["arch"]
 
 
+# A preset sets several knobs at once (`?preset=lesson`); the knobs it does not name keep the table's defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},   # the MMoE paper's generator and model (c = 1, m = 10, 8 experts of 16, towers of 8), smaller data
+    # where the paper's effects show on one run (docs/EXPERIMENTS.md, section 1b): more, narrower experts, less data
+    "lesson": {"experts": 16, "hidden": 8, "samples": 20_000, "epochs": 20},
+}
+
 KNOBS: dict[str, Knob] = {k.name: k for k in (
     # tasks: the synthetic generator (data.py)
+    Knob("preset", "preset", "tasks", str, "paper", options=tuple(PRESETS),
+         help="Sets the task difficulty, sizes and training together: 'paper' is the MMoE paper's setting, 'lesson' one where "
+              "the paper's effects show on a single run (see the lessons)."),
     Knob("tasks", "tasks", "tasks", int, 2, 1, MAX_TASKS, help="How many tasks the network learns at once."),
     Knob("corr", "task correlation p", "tasks", float, 0.5, -1.0, 1.0, 0.05,
          help="Cosine between the tasks' weight vectors (within a group when groups are on)."),
@@ -187,11 +199,15 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          when=lambda s: bool(s["sparse"]), when_text="applies only when some task is sparse"),
     Knob("samples", "training samples", "tasks", int, 10_000, options=SAMPLES),
     Knob("noise", "label noise (std)", "tasks", float, 0.1, 0.0, 1.0, 0.05),
+    Knob("scale", "weight scale c (task difficulty)", "tasks", float, 1.0, 0.5, 5.0, 0.5,
+         help="Length c of the tasks' weight vectors: larger c bends the labels more (the sinusoids turn faster)."),
+    Knob("sinusoids", "sinusoids m", "tasks", int, 10, 0, 50, help="How many sinusoids bend every label; 0 makes the tasks linear."),
     Knob("seed", "seed", "tasks", int, 0, 0, 1_000_000, help="Seeds the data, the initial weights and the batch order."),
     # models (models/)
     Knob("arch", "architectures", "models", str, ("Shared-Bottom", "MMoE"), options=tuple(BY_LABEL), multi=True),
     Knob("experts", "shared experts", "models", int, 8, 1, 32),
     Knob("hidden", "units per expert", "models", int, 16, options=HIDDEN),
+    Knob("tower", "units per tower", "models", int, 8, options=TOWERS),
     *(Knob(url, label, "models", bool, True, when=_has_home, when_text="only matters for HoME, which is not among the architectures")
       for url, label in (("norm", "expert normalisation + Swish"), ("mask", "hierarchy mask"), ("fgate", "feature gate"),
                          ("sgate", "self-gate"))),
@@ -200,14 +216,44 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("epochs", "epochs", "training", int, 10, 1, 200),
     Knob("batch", "batch size", "training", int, 256, options=BATCHES),
     Knob("device", "device", "training", str, "auto", options=DEVICES),
+    # a study of many runs (the Correlation sweep page)
+    Knob("sweep_arch", "architectures", "sweep", str, ("Shared-Bottom", "OMoE", "MMoE"), options=tuple(BY_LABEL), multi=True),
+    Knob("sweep_corr", "correlations p", "sweep", float, (1.0, 0.5, 0.2), options=SWEEP_CORRELATIONS, multi=True),
+    Knob("seeds", "seeds per setting", "sweep", int, 3, 1, 30,
+         help="Every seed draws new data (weights, sinusoids, samples) and new initial weights."),
 )}
 HOME_KNOBS = dict(zip(("norm", "mask", "fgate", "sgate"), HOME_SWITCHES))
-SECTIONS = ("tasks", "models", "training")
+SECTIONS = ("tasks", "models", "training")   # the Playground's (the sweep's knobs are on the Correlation sweep page)
 HIDE = "hide"    # link parameter that locks knobs: ?hide=arch,corr
+# The knobs each page draws (and so reads from a link); the pages group them under headers.
+PAGE_KNOBS = {
+    "data": tuple(n for n, k in KNOBS.items() if k.section == "tasks"),
+    "playground": tuple(n for n, k in KNOBS.items() if k.section in SECTIONS),
+    "sweep": ("preset", "samples", "epochs", "sweep_arch", "sweep_corr", "seeds", "seed"),
+    "ablation": ("norm", "mask", "fgate", "sgate", "samples", "seed"),
+}
 
 
-def defaults() -> Settings:
-    return {name: knob.default for name, knob in KNOBS.items()}
+def defaults(preset: str = "paper") -> Settings:
+    """Every knob's value under a preset (the table's defaults, with the preset's values on top)."""
+    return {**{name: knob.default for name, knob in KNOBS.items()}, **PRESETS[preset], "preset": preset}
+
+
+def with_preset(settings: Settings, preset: str) -> Settings:
+    """`settings` switched to a preset: every knob some preset sets takes this preset's value."""
+    governed = {name for values in PRESETS.values() for name in values}
+    return {**settings, **{name: value for name, value in defaults(preset).items() if name in governed}, "preset": preset}
+
+
+def link_base(settings: Settings, given: Settings, allowed: Sequence[str]) -> Settings:
+    """What a link starts from: the student's settings switched to the link's preset, with this page's
+    knobs at that preset's defaults (a link is the whole experiment of its page)."""
+    if "preset" not in allowed:  # a page without the preset knob: its knobs at the student's preset's defaults
+        base = defaults(settings["preset"])
+        return {**settings, **{name: base[name] for name in allowed}}
+    preset = given.get("preset", "paper")
+    base = defaults(preset)
+    return {**with_preset(settings, preset), **{name: base[name] for name in allowed}}
 
 
 def names(sections: Iterable[str]) -> tuple[str, ...]:
@@ -328,9 +374,10 @@ def apply(settings: Settings, given: Settings, explicit: bool = True, implied: S
         notices.append(Notice("sparse", ", ".join(map(str, both)), "a task cannot be both dense and sparse; kept as dense"))
         merged["sparse"] = tuple(k for k in merged["sparse"] if k not in both)
     if explicit:
+        base = defaults(merged["preset"])
         for name in given:
             knob = KNOBS[name]
-            if not knob.applies({**merged, **(implied or {})}) and given[name] != knob.default:
+            if not knob.applies({**merged, **(implied or {})}) and given[name] != base[name]:
                 notices.append(Notice(name, _text(given[name]) if not knob.multi else ", ".join(knob.to_link(given[name])),
                                       f"{knob.label} {knob.when_text}"))
                 merged[name] = settings[name]
@@ -343,9 +390,11 @@ def restart_key(settings: Settings) -> str:
 
 
 def to_link(settings: Settings, allowed: Sequence[str]) -> dict[str, list[str]]:
-    """Link parameters for the knobs `allowed` that apply and differ from their default."""
+    """Link parameters for the knobs `allowed` that apply and differ from their preset's default (and the preset
+    itself unless it is the default one)."""
+    base = {**defaults(settings["preset"]), "preset": KNOBS["preset"].default}
     return {name: KNOBS[name].to_link(settings[name]) for name in allowed
-            if KNOBS[name].applies(settings) and settings[name] != KNOBS[name].default}
+            if KNOBS[name].applies(settings) and settings[name] != base[name]}
 
 
 # ------------------------------------------------------------------ settings -> the library's configs
@@ -359,7 +408,8 @@ def data_config(s: Settings) -> DataConfig:
                       between_correlation=s["between"],
                       task_types=tuple("binary" if k in binary else "regression" for k in range(tasks)),
                       positive_rates=tuple(s["rate"] if k in s["sparse"] else 0.5 for k in range(tasks)),
-                      samples=s["samples"], holdout=2_000, noise=s["noise"], seed=s["seed"])
+                      samples=s["samples"], holdout=2_000, noise=s["noise"], scale=s["scale"], sinusoids=s["sinusoids"],
+                      seed=s["seed"])
 
 
 def archs(s: Settings) -> list[str]:
@@ -369,10 +419,20 @@ def archs(s: Settings) -> list[str]:
 
 def model_config(arch: str, s: Settings) -> ModelConfig:
     """The architecture with these sizes (and HoME's switches, for HoME)."""
-    overrides = dict(experts=s["experts"], expert_hidden=(s["hidden"],))
+    overrides = dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],))
     if arch == "home":
         overrides.update({switch: s[url] for url, switch in HOME_KNOBS.items()})
     return ModelConfig.for_arch(arch, **overrides)
+
+
+def sweep_args(s: Settings) -> dict:
+    """The arguments of `runs.sweep` for a sweep page's settings: its architectures on every chosen
+    correlation and seed, with the settings' task difficulty, sizes and training."""
+    data = data_config({**s, "tasks": 2, "groups": False, "dense": (), "sparse": ()})
+    return dict(archs=[BY_LABEL[label] for label in s["sweep_arch"]], correlations=sorted(s["sweep_corr"], reverse=True),
+                seeds=range(s["seed"], s["seed"] + s["seeds"]), base=data,
+                train_config=train_config(s, eval_every=0, log_every=10_000),
+                model_overrides=dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],)))
 
 
 def train_config(s: Settings, **changes) -> TrainConfig:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from pathlib import Path
 from typing import Any, Sequence
 
+import pandas as pd
 import streamlit as st
-from mtl_core import knobs
+from mtl_core import knobs, lessons
 from mtl_core.knobs import KNOBS, Notice, Settings
 from mtl_core.records import dumps, read_records
 from mtl_core.shelf import Locker, Shelf
@@ -43,15 +45,59 @@ def settings() -> Settings:
     return st.session_state.setdefault("settings", knobs.defaults())
 
 
-def open_link(page: str, query: dict[str, list[str]]) -> None:
+def open_link(page: str, query: dict[str, list[str]], lesson: str | None = None) -> None:
     """Switch to `page` with a link's settings (a lesson): the link is read as on a fresh start."""
     st.session_state.follow_link = True
+    st.session_state.lesson = lesson
     st.switch_page(page, query_params=query)
+
+
+def _lesson(page: str) -> lessons.Lesson | None:
+    key = st.session_state.get("lesson")
+    chosen = next((lesson for lesson in lessons.LESSONS if lesson.key == key), None)
+    return chosen if chosen is not None and chosen.page == page else None
+
+
+LESSON_CHECK = Path(__file__).resolve().parent.parent / "data" / "lesson_check.csv"
+
+
+@st.cache_data
+def lesson_check() -> dict[str, dict]:
+    """The bundled lesson check (`python -m mtl_core lessons --csv data/lesson_check.csv`): per lesson, seconds and seeds held."""
+    if not LESSON_CHECK.exists():
+        return {}
+    return {row["lesson"]: row for row in pd.read_csv(LESSON_CHECK).to_dict(orient="records")}
+
+
+def lesson_banner(page: str) -> None:
+    """The open lesson's question, above the page (predict before you run it)."""
+    lesson = _lesson(page)
+    if lesson is not None:
+        st.info(f"**Lesson:** {lesson.question} Predict the answer first. {lesson.do}", icon=":material/school:")
+
+
+def lesson_verdict(page: str, outcome) -> None:
+    """Once the run is over, whether it showed what the open lesson predicts, computed from the run
+    (`outcome`: the race's runs, or a sweep's final losses; None while it is not over or not the lesson's)."""
+    lesson = _lesson(page)
+    if lesson is None:
+        return
+    if outcome is None:
+        st.caption(f"When the run is over, this page checks the lesson's prediction on it: {lesson.predicts}")
+        return
+    verdict = lesson.check(outcome)
+    if verdict.held:
+        st.success(f"**Your run shows it.** {lesson.predicts} ({verdict.evidence}.) {lesson.see}\n\n{lesson.explanation}",
+                   icon=":material/check_circle:")
+    else:
+        st.warning(f"**Your run did not show it this time.** The lesson predicts: {lesson.predicts} ({verdict.evidence}.) It holds on "
+                   f"most seeds, not all: try another seed.\n\n{lesson.explanation}", icon=":material/help:")
 
 
 def _widget_changed(name: str) -> None:
     value = st.session_state[f"knob.{name}"]
-    settings()[name] = tuple(value) if KNOBS[name].multi else value
+    s = settings()
+    s.update(knobs.with_preset(s, value) if name == "preset" else {name: tuple(value) if KNOBS[name].multi else value})
 
 
 def _draw(knob: knobs.Knob, s: Settings, disabled: bool, where) -> None:
@@ -90,8 +136,7 @@ def knob_panel(page: str, groups: dict[str, Sequence[str]], where=st.sidebar, im
         s.update(locker().settings)
     if fresh or st.session_state.pop("follow_link", False):
         reading = knobs.read_link({k: st.query_params.get_all(k) for k in st.query_params}, allowed)
-        base = {**s, **{name: KNOBS[name].default for name in allowed}}  # a link is the whole experiment of its page
-        merged, dropped = knobs.apply(base, reading.values, implied=implied)
+        merged, dropped = knobs.apply(knobs.link_base(s, reading.values, allowed), reading.values, implied=implied)
         s.update(merged)
         st.session_state.hidden = (page, reading.hidden)
         show_notices(reading.notices + dropped, "The link")

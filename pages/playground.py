@@ -13,7 +13,7 @@ from mtl_core.config import ConfigError
 from mtl_core.device import available_devices
 from mtl_core.live import Race, shared_backend
 from mtl_core.models.registry import label
-from pages.common import keep, knob_panel, locker, settings_file
+from pages.common import keep, knob_panel, lesson_banner, lesson_verdict, locker, settings_file
 
 STEP = 50    # steps per press of "Step"
 
@@ -33,6 +33,7 @@ st.write("Pick one or several architectures and race them on the **same tasks an
 
 s = knob_panel("playground", {"Tasks": knobs.names(["tasks"]), "Models": knobs.names(["models"]),
                               "Training": knobs.names(["training"])})
+lesson_banner("playground")
 found = available_devices()
 with st.sidebar:
     if s["device"] != "auto" and s["device"] not in found:
@@ -168,6 +169,7 @@ def inside_view():
 
 race_view()
 inside_view()
+lesson_verdict("playground", race.runs if race.done and not playing else None)
 with race.lock:
     metrics = [r.metrics.assign(arch=label(r.arch)) for r in race.runs.values() if r.metrics is not None]
 if metrics and not playing:

@@ -1,6 +1,6 @@
 """Start: what multi-task learning is, every architecture as a picture, and guided lessons."""
 
-from urllib.parse import parse_qs
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -8,7 +8,8 @@ import pages
 from mtl_core import charts
 from mtl_core.models import ARCHITECTURES, REGISTRY, ModelConfig, build_plan
 from mtl_core.models.registry import label
-from pages.common import knob_panel, open_link
+from mtl_core.lessons import LESSONS
+from pages.common import knob_panel, lesson_check, open_link
 
 pages.start_page()
 knob_panel("start", {})  # no settings here: a link that sets any gets a notice
@@ -34,40 +35,25 @@ st.altair_chart(charts.routing_chart(plan))
 st.caption(REGISTRY[arch].caption + (" (Tasks here: click and like in group 0, watch and comment in group 1.)" if arch == "home" else ""))
 
 st.header("Lessons")
-st.write("Each lesson opens the Playground with a preset. **Predict before you press Play**, then open the explanation.")
-LESSONS = [
-    ("Lower the task correlation: which model suffers first?",
-     "playground?arch=Shared-Bottom&arch=OMoE&arch=MMoE&corr=0.2&samples=20000&epochs=15&hide=arch",
-     "Shared-Bottom's test loss ends highest, and in our measured sweep its runs are far more often poor "
-     "(30% of seeds more than twice the best model on the same data, against 0-5% for OMoE and MMoE). The per-task "
-     "gates of MMoE let each task take a different mix, so weakly related tasks fight less. "
-     "See docs/EXPERIMENTS.md, section 1-2, and the Correlation sweep page."),
-    ("Identical tasks (p = 1): does MMoE still beat OMoE?",
-     "playground?arch=OMoE&arch=MMoE&corr=1.0&samples=20000&epochs=15",
-     "Barely. When the tasks are the same, one gate is as good as two: in our trainability study MMoE beat OMoE on about "
-     "half of the seeds at p = 1 but on most seeds at p = 0.5."),
-    ("Turn off HoME's expert normalisation: what happens to the experts?",
-     "playground?arch=HoME&norm=false&samples=20000&hide=arch",
-     "With ReLU and no normalisation, a third of the experts' outputs are exactly zero (the red bars) and their output "
-     "scales drift apart; shared experts are more often taken over by a single task. Compare on the HoME ablation page."),
-    ("A sparse task (5% positives) next to a dense one: whose experts does it use?",
-     "playground?arch=CGC&arch=HoME&tasks=2&dense=0&sparse=1&rate=0.05&samples=20000",
-     "Open *Inside the experts* after training and look at 'own vs shared': the sparse task's gate leans on shared "
-     "experts, which the dense task trains. This is what HoME calls expert underfitting."),
-    ("Raise the learning rate to 0.1 during training: what breaks?",
-     "playground?arch=MMoE",
-     "Press Play, then move the learning rate to 0.1 while it runs: the loss jumps and may become NaN; the run then "
-     "stops and says at which step, and suggests a lower rate."),
-]
-for number, (question, link, answer) in enumerate(LESSONS):
+st.write("Each lesson opens a page with a preset and asks a question. **Predict before you run it**; when the run is "
+         "over, the page checks the lesson's prediction on your run. Every lesson's prediction is checked on real runs "
+         "(`python -m mtl_core lessons`): it holds on the default seed and on most other seeds, not always.")
+checked = lesson_check()
+for lesson in LESSONS:
     with st.container(border=True):
-        st.markdown(f"**{question}**")
-        page, _, query = link.partition("?")
-        if st.button("Open this lesson in the Playground", key=f"lesson {number}", icon=":material/play_circle:"):
-            open_link(f"pages/{page}.py", parse_qs(query))
-        st.caption(f"The lesson's link, to share: `/{link}`")
-        with st.expander("Explanation (after you ran it)"):
-            st.write(answer)
+        st.markdown(f"**{lesson.question}**")
+        measured = checked.get(lesson.key)
+        if measured is not None:
+            st.caption(f"About {measured['seconds']:.0f} s on a 2-core server; its prediction held on "
+                       f"{measured['held']}/{measured['seeds']} other seeds in the lesson check ({measured['date']}).")
+        page = f"pages/{lesson.page}.py"
+        if st.button(f"Open this lesson ({'Playground' if lesson.page == 'playground' else 'Correlation sweep'})",
+                     key=f"lesson {lesson.key}", icon=":material/play_circle:"):
+            open_link(page, lesson.link(), lesson.key)
+        st.caption(f"The lesson's link, to share: `/{lesson.page}?{urlencode(lesson.link(), doseq=True)}`")
+        with st.expander("The prediction and the explanation (after you ran it)"):
+            st.write(f"**Prediction:** {lesson.predicts}  \n**What you should see:** {lesson.see}")
+            st.write(lesson.explanation)
 
 st.header("What the numbers mean")
 st.write("Regression labels are standardised, so a test MSE of 1.0 means 'no better than predicting the mean'. "

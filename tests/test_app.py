@@ -8,6 +8,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from mtl_core import knobs
+from mtl_core.lessons import LESSONS
 from pages.common import SHELF
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -126,18 +128,32 @@ def test_loaded_settings_set_the_knobs_on_the_next_run():
     assert not at.exception
 
 
-def test_every_lesson_opens_the_playground_with_its_preset():
-    start = open_page("pages/start.py")
-    buttons = [b for b in start.button if b.label.startswith("Open this lesson")]
-    assert len(buttons) >= 5
-    for number in range(len(buttons)):
-        at = open_page("pages/start.py")
-        caption = [c.value for c in at.caption if "lesson's link" in c.value][number]
-        query = parse_qs(caption.split("?", 1)[1].rstrip("`"))
-        next(b for b in at.button if b.key == f"lesson {number}").click().run()
-        assert not at.exception and not at.warning and not at.error, query
-        assert at.title[0].value == "Playground", query
-        chosen = list(at.multiselect(key="knob.arch").value)
-        assert chosen == query.get("arch", chosen), query  # the preset's architectures were taken
-        if "corr" in query:
-            assert at.slider(key="knob.corr").value == float(query["corr"][0]), query
+@pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.key for lesson in LESSONS])
+def test_every_lesson_opens_its_page_with_its_preset(lesson):
+    at = open_page("pages/start.py")
+    next(b for b in at.button if b.key == f"lesson {lesson.key}").click().run()
+    assert not at.exception and not at.warning and not at.error, lesson.key
+    assert at.title[0].value == {"playground": "Playground", "sweep": "Correlation sweep"}[lesson.page]
+    assert at.session_state["settings"] == lesson.full_settings() and at.session_state["lesson"] == lesson.key
+    assert any(lesson.question in i.value for i in at.info)  # the lesson's banner asks its question
+    for key, values in lesson.link().items():  # the widgets show the preset
+        knob = knobs.KNOBS.get(key)
+        if knob is not None and knob.multi:
+            assert at.multiselect(key=f"knob.{key}").value == list(knob.parse(values))
+
+
+def test_a_finished_lesson_race_is_checked_on_the_page():
+    lesson = next(lesson for lesson in LESSONS if lesson.key == "learning-rate")
+    at = open_page("pages/start.py")
+    next(b for b in at.button if b.key == f"lesson {lesson.key}").click().run()
+    race = locker(at).race
+    race.step(200)
+    race.set_lr(0.1)
+    race.step(race.total_steps)
+    at.switch_page("pages/playground.py").run()
+    verdict = lessons_check_text(at)
+    assert ("Your run shows it" in verdict) == lesson.check(race.runs).held
+
+
+def lessons_check_text(at) -> str:
+    return " ".join(element.value for element in [*at.success, *at.warning])

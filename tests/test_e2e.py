@@ -26,13 +26,14 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"  # a file, not a pipe nobody reads (a full pipe blocks the server)
     process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                                 "--server.address", "127.0.0.1", "--server.headless", "true"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
@@ -42,7 +43,7 @@ def server():
             time.sleep(0.5)
     else:
         process.kill()
-        pytest.fail("streamlit did not start: " + process.stdout.read().decode()[-2000:])
+        pytest.fail("streamlit did not start: " + log.read_text()[-2000:])
     yield url
     process.terminate()
     process.wait(timeout=20)
@@ -77,7 +78,7 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
             slider.press("ArrowLeft")
         page.wait_for_url(re.compile(r"corr=0\.3"), timeout=20_000)
 
-        page.get_by_role("button", name="Play").click()
+        page.get_by_role("button", name="Play").click(timeout=90_000)  # the first race waits for the workers to start
         charts = page.locator("[data-testid=stVegaLiteChart]")
         deadline = time.perf_counter() + 60
         while charts.count() < 3:  # loss curves, gate heatmap, sparsity bars (redrawn every update)

@@ -2,7 +2,6 @@
 
 from dataclasses import replace
 
-import pytest
 
 from mtl_core import experiments
 from mtl_core.cli import main

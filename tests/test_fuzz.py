@@ -152,9 +152,7 @@ def test_any_link_renders_any_page_with_notices(page, query):
             assert f"`{knobs.shorten(key)}`" in said, (key, said)
 
 
-PAGE_KNOBS = {"pages/data.py": knobs.names(["tasks"]), "pages/playground.py": knobs.names(knobs.SECTIONS),
-              "pages/ablation.py": ("norm", "mask", "fgate", "sgate", "samples", "seed")}
-PAGE_KNOBS.update({page: () for page in PAGES if page not in PAGE_KNOBS})
+PAGE_KNOBS = {page: knobs.PAGE_KNOBS.get(page.removeprefix("pages/").removesuffix(".py"), ()) for page in PAGES}
 
 
 def _parses(key, texts) -> bool:

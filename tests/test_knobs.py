@@ -17,7 +17,7 @@ EXAMPLES = int(__import__("os").environ.get("MTL_FUZZ_EXAMPLES", "300"))
 
 def read(query, allowed=PLAYGROUND):
     reading = knobs.read_link({k: v if isinstance(v, list) else [v] for k, v in query.items()}, allowed)
-    merged, dropped = knobs.apply(knobs.defaults(), reading.values)
+    merged, dropped = knobs.apply(knobs.link_base(knobs.defaults(), reading.values, allowed), reading.values)
     return merged, reading.notices + dropped
 
 
@@ -155,3 +155,20 @@ def test_any_settings_file_is_taken_whole_with_types_or_refused_whole(values):
         assert KNOBS[name].check(value) == value
         assert type(value) is not str or KNOBS[name].kind is str  # never "0.5" for a number
     assert all(not (isinstance(v, float) and not math.isfinite(v)) for v in read_values.values())
+
+
+def test_a_preset_sets_its_knobs_and_a_link_names_only_what_differs():
+    lesson = knobs.defaults("lesson")
+    assert (lesson["experts"], lesson["hidden"], lesson["samples"], lesson["epochs"]) == (16, 8, 20_000, 20)
+    merged, notices = read({"preset": "lesson", "corr": "0.2"})
+    assert not notices and merged == {**lesson, "corr": 0.2}
+    assert knobs.to_link(merged, PLAYGROUND) == {"preset": ["lesson"], "corr": ["0.2"]}
+    switched = knobs.with_preset({**merged, "tasks": 3}, "paper")
+    assert switched["experts"] == 8 and switched["tasks"] == 3 and switched["corr"] == 0.2  # only the preset's knobs move
+    _, notices = read({"preset": "fancy"})
+    assert notices[0].knob == "preset" and "lesson" in notices[0].problem
+
+
+def test_a_page_without_knobs_keeps_the_students_settings():
+    mine = {**knobs.defaults("lesson"), "samples": 50_000, "corr": 0.3}
+    assert knobs.link_base(mine, {}, ()) == mine

@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 class Link:
     """A connection to one worker: commands out, messages in (delivered to the registered races)."""
 
-    def __init__(self, name: str, send: Callable[[Any], None]):
-        self.name, self._send = name, send
+    def __init__(self, name: str, send: Callable[[Any], None], hang_up: Callable[[], None] = lambda: None):
+        self.name, self._send, self.hang_up = name, send, hang_up
         self.races: dict[str, Any] = {}
         self.alive = True
         self.process: subprocess.Popen | None = None   # the worker's process, for the local-processes backend
@@ -75,6 +75,7 @@ class Backend:
         self.links: list[Link] = []
         self.jobs: Link | None = None   # a worker of its own for jobs, so a long study never stalls a race
         self._lock = threading.Lock()
+        self._warming = False
 
     def link(self) -> Link:
         """A link to the worker with the fewest races (a new worker while there are fewer than `size`)."""
@@ -83,6 +84,22 @@ class Backend:
             if len(self.links) < self.size:
                 self.links.append(self._start(f"{self.name} worker {len(self.links) + 1}"))
             return min(self.links, key=lambda link: len(link.races))
+
+    def warm(self) -> None:
+        """Start the workers now, in the background (a class's first races then start at once)."""
+        def start_all():
+            try:
+                while len(self.links) < self.size:
+                    before = len(self.links)
+                    self.link()
+                    if len(self.links) == before:
+                        break
+            except ConnectionError:
+                log.exception("a worker did not start")
+
+        if not self._warming:
+            self._warming = True
+            threading.Thread(target=start_all, daemon=True, name=f"{self.name} warm-up").start()
 
     def job_link(self) -> Link:
         with self._lock:
@@ -99,6 +116,16 @@ class Backend:
 
     def describe(self) -> str:
         return f"{self.name}, {self.size} worker(s)"
+
+    def close(self) -> None:
+        """Let every worker go (their races hear that they stopped)."""
+        with self._lock:
+            for link in [*self.links, *([self.jobs] if self.jobs else [])]:
+                try:
+                    link.hang_up()
+                except (OSError, ValueError, subprocess.TimeoutExpired):
+                    pass  # already gone
+            self.links, self.jobs = [], None
 
 
 def _receive(link: Link, connection: Connection) -> None:
@@ -119,8 +146,9 @@ class InProcess(Backend):
 
     def _start(self, name: str) -> Link:
         ours, theirs = Pipe()
-        threading.Thread(target=serve, args=(theirs,), daemon=True, name=name).start()
-        link = Link(name, ours.send)
+        worker = threading.Thread(target=serve, args=(theirs,), daemon=True, name=name)
+        worker.start()
+        link = Link(name, ours.send, lambda: (ours.send(None), worker.join(10)))
         threading.Thread(target=_receive, args=(link, ours), daemon=True, name=f"{name} receiver").start()
         return link
 
@@ -154,7 +182,7 @@ class LocalProcesses(Backend):
             process.kill()
             raise ConnectionError(f"{name} did not start (exit code {process.poll()}); see the server's log")
         connection = accepted[0]
-        link = Link(name, connection.send)
+        link = Link(name, connection.send, lambda: (connection.send(None), process.wait(10)))
         link.process = process
         threading.Thread(target=_receive, args=(link, connection), daemon=True, name=f"{name} receiver").start()
         return link
@@ -186,7 +214,7 @@ class RayCluster(Backend):
 
         actor = self.actor_class.remote()
         ray.get(actor.ready.remote())
-        link = Link(name, lambda command: actor.handle.remote(command))
+        link = Link(name, lambda command: actor.handle.remote(command), lambda: ray.kill(actor))
 
         def receive():
             try:

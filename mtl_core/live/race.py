@@ -49,6 +49,7 @@ class RunView:
     positive_rate: list = field(default_factory=list)
     snapshots: int = 0
     lr: float = 0.0
+    lr_changed_at: int | None = None   # the last step trained before the learning rate last changed
     curves: dict[tuple[str, str], tuple[list[int], list[float]]] = field(default_factory=dict)
 
     @property
@@ -56,6 +57,8 @@ class RunView:
         return self.status in ("finished", "diverged", "stopped")
 
     def apply(self, u: Update) -> None:
+        if self.lr and u.lr != self.lr:
+            self.lr_changed_at = self.step
         self.step, self.status, self.message, self.seconds, self.lr = u.step, u.status, u.message, u.seconds, u.lr
         self.history += u.history
         for row in u.history:

@@ -16,6 +16,7 @@ MTL_WORKER_KEY) or in a Ray actor (`Worker.handle` and `Worker.work` directly).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -31,7 +32,7 @@ JOBS = {"sweep": runs.sweep, "ablation_arm": experiments.ablation_arm}   # what 
 class Worker:
     CHUNK = 10          # steps per model per turn: short, so every playing race gets turns often
     PATIENCE = 10.0     # seconds without "alive" before a playing race pauses itself
-    FORGET = 900.0      # seconds without any word before a race is released
+    FORGET = float(os.environ.get("MTL_RACE_IDLE_SECONDS", 900))   # seconds without any word before a race is released
 
     def __init__(self):
         self.races: dict[str, RaceTrainer] = {}
@@ -124,14 +125,18 @@ class Worker:
 
 
 def serve(connection, worker: Worker | None = None) -> None:
-    """Answer commands from `connection` and send what happens back, until it closes."""
+    """Answer commands from `connection` and send what happens back, until it closes or sends None."""
     worker = worker or Worker()
     while True:
         messages = []
         try:
             wait = 0.0 if worker.busy else 1.0  # idle: block for commands, waking now and then for the timers
             while connection.poll(wait):
-                messages += worker.handle(connection.recv())
+                command = connection.recv()
+                if command is None:  # the backend lets this worker go
+                    connection.close()
+                    return
+                messages += worker.handle(command)
                 wait = 0.0
             messages += worker.work()
             if messages:

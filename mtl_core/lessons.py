@@ -1,0 +1,269 @@
+"""The lessons, as data: a preset, a question, the outcome it predicts (a check on the finished race),
+what a student should see, and the explanation.
+
+A lesson's check runs on a finished race's `RunView`s (mtl_core.live), so the same function judges
+the lesson check (`python -m mtl_core lessons`, which plays every lesson's race through the same
+code as the Playground, on the default seed and on other seeds) and a student's own run on the page.
+A lesson ships only if its prediction holds on the default seed and on at least 70% of other seeds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import knobs
+from .models.registry import label
+
+SHIP_SHARE = 0.7   # a lesson's prediction must hold on at least this share of other seeds
+
+
+@dataclass(frozen=True)
+class Verdict:
+    held: bool
+    evidence: str   # the numbers behind it, in words
+
+
+Check = Callable[[object], Verdict]   # on a race's runs (arch -> mtl_core.live.RunView) or a sweep's final losses
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """`settings`: the knob values the lesson sets over the defaults of its preset; `hide`: knobs it
+    locks; `live`: a change the student makes while it trains (step, knob, value), which the check
+    makes too; `predicts`: the checkable outcome in words; `see`: what the student should see."""
+
+    key: str
+    question: str
+    settings: dict
+    predicts: str
+    see: str
+    explanation: str
+    check: Check
+    do: str = "Press Play and let it finish."
+    hide: tuple[str, ...] = ()
+    live: tuple[int, str, object] | None = None
+    page: str = "playground"
+    seconds: float = 0.0   # the default seed's race on the project's 2-core machine (the lesson check measures it)
+
+    def full_settings(self, seed: int | None = None) -> knobs.Settings:
+        s = {**knobs.defaults(self.settings.get("preset", "paper")), **self.settings}
+        return s if seed is None else {**s, "seed": seed}
+
+    def link(self) -> dict[str, list[str]]:
+        """The lesson as link parameters (what its button opens and a teacher can share)."""
+        query = knobs.to_link(self.full_settings(), knobs.PAGE_KNOBS[self.page])
+        return query | ({knobs.HIDE: [",".join(self.hide)]} if self.hide else {})
+
+
+# ------------------------------------------------------------------ what a check can look at
+
+def final_loss(run) -> float:
+    """Mean over tasks of the latest test loss (MSE, or log loss for binary tasks)."""
+    m = run.metrics
+    if m is None:
+        return float("nan")
+    return float(m[m.metric.isin(["mse", "logloss"])].groupby("task")["value"].mean().mean())
+
+
+def highest_loss(arch: str) -> Check:
+    def check(runs):
+        losses = {a: final_loss(r) for a, r in runs.items()}
+        worst = max(losses, key=losses.get)
+        return Verdict(worst == arch, "final test loss: " + ", ".join(f"{label(a)} {v:.4f}" for a, v in losses.items()))
+    return check
+
+
+def loss_ratio_at_least(a: str, b: str, factor: float) -> Check:
+    def check(runs):
+        ratio = final_loss(runs[a]) / final_loss(runs[b])
+        return Verdict(ratio >= factor, f"{label(a)}'s final test loss is {ratio:.2f}x {label(b)}'s")
+    return check
+
+
+def loss_ratio_within(a: str, b: str, factor: float) -> Check:
+    def check(runs):
+        ratio = final_loss(runs[a]) / final_loss(runs[b])
+        return Verdict(1 / factor <= ratio <= factor, f"{label(a)}'s final test loss is {ratio:.2f}x {label(b)}'s")
+    return check
+
+
+def zero_share_at_least(arch: str, share: float) -> Check:
+    def check(runs):
+        experts = runs[arch].latest("experts")
+        zero = float(experts.zero_fraction.mean())
+        return Verdict(zero >= share, f"{zero:.0%} of {label(arch)}'s expert outputs are exactly 0")
+    return check
+
+
+def own_weight_lower(arch: str, sparse: tuple[str, ...], dense: tuple[str, ...]) -> Check:
+    """The sparse tasks' gates give their own experts less weight (mean) than the dense tasks' gates give theirs."""
+    def check(runs):
+        reliance = runs[arch].latest("reliance")
+        own = reliance[reliance.level == reliance.level.max()].set_index("task")["own"]
+        low, high = own[list(sparse)].mean(), own[list(dense)].mean()
+        return Verdict(low < high, f"{label(arch)}: own-expert weight of the sparse tasks {low:.2f}, of the dense tasks {high:.2f}")
+    return check
+
+
+def lower_loss(a: str, b: str) -> Check:
+    def check(runs):
+        la, lb = final_loss(runs[a]), final_loss(runs[b])
+        return Verdict(la < lb, f"final test loss {label(a)} {la:.4f}, {label(b)} {lb:.4f}")
+    return check
+
+
+def more_poor_runs(a: str, b: str) -> Check:
+    """On a sweep's final losses: `a` has more poor runs (over twice the best loss on the same data) than `b`."""
+    def check(runs: pd.DataFrame):
+        best = runs.groupby(["correlation", "seed"])["loss"].transform("min")
+        poor = (runs["loss"] > 2 * best).groupby(runs["arch"]).sum()
+        total = runs.groupby("arch").size()
+        return Verdict(poor[a] > poor[b], f"poor runs: {label(a)} {poor[a]} of {total[a]}, {label(b)} {poor[b]} of {total[b]}")
+    return check
+
+
+def jumps_after(arch: str, step: int, factor: float) -> Check:
+    """The training loss after the learning rate changed (at `step`, or where the student changed it)
+    is at least `factor` times its value just before, or the run diverged."""
+    def check(runs):
+        run = runs[arch]
+        step_changed = run.lr_changed_at if run.lr_changed_at is not None else step
+        if run.status == "diverged":
+            return Verdict(True, f"{label(arch)} diverged: {run.message}")
+        train = pd.DataFrame([h for h in run.history if h["split"] == "train"])
+        per_step = train.groupby("step")["loss"].mean()
+        before, after = per_step[per_step.index <= step_changed].iloc[-1], per_step[per_step.index > step_changed].max()
+        return Verdict(after >= factor * before, f"{label(arch)}'s training loss went from {before:.3f} to at most {after:.3g}")
+    return check
+
+
+# ------------------------------------------------------------------ the lessons
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson("sharing", "Weakly related tasks (p = 0.2): one shared bottom, or a gate per task?",
+           dict(preset="lesson", arch=("Shared-Bottom", "MMoE"), corr=0.2), hide=("arch",),
+           predicts="Shared-Bottom's final test loss is above MMoE's.",
+           see="Shared-Bottom's dashed test curves flatten above MMoE's, though both models have the same number of parameters.",
+           explanation="With weakly related tasks one shared bottom is pulled two ways; MMoE gives each task its own mix of "
+                       "experts, so the tasks fight less. Shared-Bottom also ends more often in a poor solution: see the "
+                       "'poor runs' lesson and the Correlation sweep page.",
+           check=lower_loss("mmoe", "shared_bottom")),
+    Lesson("mixtures", "Lower the correlation to 0.2: which mixture suffers, OMoE or MMoE?",
+           dict(preset="lesson", arch=("OMoE", "MMoE"), corr=0.2), hide=("arch",),
+           predicts="MMoE's final test loss is below OMoE's.",
+           see="OMoE's dashed test curves flatten above MMoE's.",
+           explanation="OMoE has one gate: every task gets the same mix of experts, so weakly related tasks must share one "
+                       "representation. MMoE's gate per task lets each task pick its own experts, so it barely cares how related "
+                       "the tasks are (the MMoE paper's central claim). The 'lesson' preset uses 16 small experts and 20,000 "
+                       "samples, where the effect is visible on one run; in the paper's own setting every model fits the tasks "
+                       "almost perfectly and the difference is tiny (docs/EXPERIMENTS.md).",
+           check=lower_loss("mmoe", "omoe")),
+    Lesson("poor-runs", "How many seeds does it take to see Shared-Bottom's poor runs?",
+           dict(preset="lesson", sweep_arch=("Shared-Bottom", "MMoE"), sweep_corr=(1.0, 0.5, 0.2), seeds=5),
+           page="sweep", do="Press 'Run the sweep' (5 seeds x 3 correlations) and look at the trainability histograms.",
+           predicts="Shared-Bottom has more poor runs (over twice the best loss on the same data) than MMoE.",
+           see="In the histograms Shared-Bottom's runs trail off to the right; MMoE's stay in a tight heap.",
+           explanation="Some seeds leave Shared-Bottom in a poor solution: its one bottom must serve both tasks from the "
+                       "start. The mixtures start from many experts and rarely get stuck (the MMoE paper's Fig. 5). One run "
+                       "cannot show this: it takes several seeds, and the bundled study with 30 seeds shows it clearly.",
+           check=more_poor_runs("shared_bottom", "mmoe")),
+    Lesson("collapse", "Turn off HoME's expert normalisation: what happens to the experts?",
+           dict(arch=("HoME",), norm=False, samples=20_000), hide=("arch",),
+           predicts="At least a fifth of HoME's expert outputs are exactly zero.",
+           see="Tall red bars under Expert sparsity: many outputs exactly 0 (dead ReLU units).",
+           explanation="Without normalisation, ReLU experts drift to very different scales and many of their units die "
+                       "(output exactly 0 for every input); with batch norm + Swish none are exactly 0. HoME calls it "
+                       "expert collapse. Compare on the HoME ablation page.",
+           check=zero_share_at_least("home", 0.2)),
+    Lesson("sparse", "Sparse tasks (5% positives) next to dense ones: whose experts do they use?",
+           dict(arch=("HoME",), tasks=4, groups=True, corr=0.9, between=0.1, dense=(0, 2), sparse=(1, 3), rate=0.05,
+                experts=4), hide=("arch",),
+           predicts="The sparse tasks' gates give their own experts less weight than the dense tasks' gates give theirs.",
+           see="On Inside the experts, 'Own vs shared': the sparse tasks (rate 0.05) have shorter 'own' bars than the dense ones.",
+           do="Press Play, let it finish, then open Inside the experts.",
+           explanation="A sparse task gets few positive labels, so its own expert learns little and its gate leans on the "
+                       "shared experts, which the dense tasks train. HoME (Kuaishou) calls this expert underfitting; its "
+                       "self-gate is meant to keep the own experts in use. Here: two task groups, each with a dense and a "
+                       "sparse binary task.",
+           check=own_weight_lower("home", ("task 1", "task 3"), ("task 0", "task 2"))),
+    Lesson("learning-rate", "Raise the learning rate to 0.1 during training: what breaks?",
+           dict(arch=("MMoE",)), live=(200, "lr", 0.1),
+           predicts="After the change, MMoE's training loss rises by at least half (or becomes NaN).",
+           see="The solid (training) curves jump up when the rate changes.",
+           do="Press Play, and after about 200 steps move the learning rate to 0.1 while it trains.",
+           explanation="Adam's steps scale with the learning rate: at 0.1 they overshoot, the loss jumps and may become "
+                       "NaN, in which case the run stops and says at which step.",
+           check=jumps_after("mmoe", 200, 1.5)),
+)
+
+
+def lesson(key: str) -> Lesson:
+    return next(l for l in LESSONS if l.key == key)
+
+
+# ------------------------------------------------------------------ the lesson check
+
+@dataclass
+class Result:
+    lesson: Lesson
+    default: Verdict
+    seeds: list[Verdict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def share(self) -> float:
+        return float(np.mean([v.held for v in self.seeds])) if self.seeds else float("nan")
+
+    @property
+    def ships(self) -> bool:
+        return self.default.held and (not self.seeds or self.share >= SHIP_SHARE)
+
+
+def play(lesson: Lesson, seed: int | None = None, backend=None):
+    """Run a lesson as its page does: a race played to the end (the live change included; its RunViews),
+    or a sweep (its final losses; `seed` is then the first seed of the block)."""
+    from .experiments import final_loss as sweep_losses
+    from .live import InProcess, Race, run_job
+
+    if lesson.page == "sweep":
+        return sweep_losses(run_job(backend or InProcess(), "sweep", **knobs.sweep_args(lesson.full_settings(seed))))
+    race = Race(backend or InProcess(), lesson.full_settings(seed))
+    try:
+        if lesson.live is not None:
+            step, name, value = lesson.live
+            race.step(step)
+            if name != "lr":
+                raise ValueError(f"a lesson can change only live knobs while it trains, not {name}")
+            race.set_lr(value)
+        while not race.done and not race.problem:
+            race.step(500)
+        if race.problem:
+            raise RuntimeError(f"the lesson's race stopped: {race.problem}")
+        return race.runs
+    finally:
+        race.close()
+
+
+def check(lesson: Lesson, seeds: int = 0, backend=None) -> Result:
+    """The lesson's prediction on its own seed, and on `seeds` other seeds (1..seeds)."""
+    if backend is None:
+        from .live import InProcess
+
+        backend = InProcess()
+        try:
+            return check(lesson, seeds, backend)
+        finally:
+            backend.close()
+    started = time.perf_counter()
+    result = Result(lesson, lesson.check(play(lesson, backend=backend)))
+    result.seconds = time.perf_counter() - started
+    settings = lesson.full_settings()
+    stride = settings["seeds"] if lesson.page == "sweep" else 1   # a sweep lesson's other "seeds" are other blocks of seeds
+    for block in range(1, seeds + 1):
+        result.seeds.append(lesson.check(play(lesson, settings["seed"] + block * stride, backend)))
+    return result
