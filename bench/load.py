@@ -286,14 +286,17 @@ def main(argv=None) -> None:
               f"{r['steps_total']:>7.0f} {1000 * r['p50']:>8.0f}ms {1000 * r['p95']:>5.0f}ms {r['page_cpu']:>8.2f} "
               f"{r['workers_cpu']:>11.2f} {r['redraw_ms']:>9.1f}" + (f"   errors: {r['errors']}" if r["errors"] else ""), flush=True)
         memory_rows.append(r)
-    print(f"total race-steps/s relative to one student alone: the last class size's total / {solo:.0f}")
-    print(f"\nmemory (MB resident): page process at start, playing, {IDLE + 15} s after the students left; workers playing, after")
+    print("total race-steps/s relative to one student alone: "
+          + ", ".join(f"{r['students']}: {r['steps_total'] / solo:.2f}x" for r in memory_rows))
+    print(f"\nmemory (MB resident): page process at start, playing, {IDLE + 15} s after the students left; "
+          "workers playing, after; and what each student beyond the first class size added while playing")
+    first = memory_rows[0]
     for r in memory_rows:
+        extra = max(r["students"] - first["students"], 1)
         print(f"{r['students']:>8} students: page {r['page_start']:.0f} -> {r['page_playing']:.0f} -> {r['page_after']:.0f}; "
-              f"workers {r['workers_playing']:.0f} -> {r['workers_after']:.0f}; "
-              f"per student while playing: page {(r['page_playing'] - r['page_start']) / r['students']:.1f}, "
-              f"workers {r['workers_playing'] / r['students']:.1f}")
-
+              f"workers {r['workers_playing']:.0f} -> {r['workers_after']:.0f}"
+              + (f"; per extra student: page {(r['page_playing'] - first['page_playing']) / extra:.1f}, "
+                 f"workers {(r['workers_playing'] - first['workers_playing']) / extra:.1f}" if r is not first else ""))
 
 if __name__ == "__main__":
     main()

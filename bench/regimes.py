@@ -50,6 +50,9 @@ SETTINGS = [
     ("20k samples, 8x8 experts", {"samples": 20_000}, {"expert_hidden": (8,)}, {"epochs": 20}),
     ("20k samples, 8x8 experts, towers 4", {"samples": 20_000}, {"expert_hidden": (8,), "tower_hidden": (4,)}, {"epochs": 20}),
     ("20k samples, 16x8 experts", {"samples": 20_000}, {"experts": 16, "expert_hidden": (8,)}, {"epochs": 20}),
+    # fourth round: is the OMoE/MMoE gap of setting 16 robust across blocks of seeds? narrower or more experts
+    ("20k samples, 16x4 experts", {"samples": 20_000}, {"experts": 16, "expert_hidden": (4,)}, {"epochs": 20}),
+    ("20k samples, 32x8 experts", {"samples": 20_000}, {"experts": 32, "expert_hidden": (8,)}, {"epochs": 20}),
 ]
 
 

@@ -175,7 +175,7 @@ def _has_home(s: Settings) -> bool:
 # A preset sets several knobs at once (`?preset=lesson`); the knobs it does not name keep the table's defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},   # the MMoE paper's generator and model (c = 1, m = 10, 8 experts of 16, towers of 8), smaller data
-    # where the paper's effects show on one run (docs/EXPERIMENTS.md, section 1b): more, narrower experts, less data
+    # where the paper's effects show on one run (docs/EXPERIMENTS.md, section 5): more, narrower experts, less data
     "lesson": {"experts": 16, "hidden": 8, "samples": 20_000, "epochs": 20},
 }
 

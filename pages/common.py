@@ -58,15 +58,21 @@ def _lesson(page: str) -> lessons.Lesson | None:
     return chosen if chosen is not None and chosen.page == page else None
 
 
-LESSON_CHECK = Path(__file__).resolve().parent.parent / "data" / "lesson_check.csv"
+DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 @st.cache_data
 def lesson_check() -> dict[str, dict]:
-    """The bundled lesson check (`python -m mtl_core lessons --csv data/lesson_check.csv`): per lesson, seconds and seeds held."""
-    if not LESSON_CHECK.exists():
+    """The bundled lesson check (`python -m mtl_core lessons --csv data/lesson_check.csv`): per lesson,
+    seconds of training and seeds held; with `app_seconds` where `python -m bench.lesson_time --csv
+    data/lesson_time.csv` timed the lesson played in the app."""
+    if not (DATA / "lesson_check.csv").exists():
         return {}
-    return {row["lesson"]: row for row in pd.read_csv(LESSON_CHECK).to_dict(orient="records")}
+    checked = pd.read_csv(DATA / "lesson_check.csv")
+    if (DATA / "lesson_time.csv").exists():
+        checked = checked.merge(pd.read_csv(DATA / "lesson_time.csv"), on="lesson", how="left")
+    checked = checked.astype(object).where(checked.notna(), None)
+    return {row["lesson"]: row for row in checked.to_dict(orient="records")}
 
 
 def lesson_banner(page: str) -> None:

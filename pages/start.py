@@ -44,8 +44,11 @@ for lesson in LESSONS:
         st.markdown(f"**{lesson.question}**")
         measured = checked.get(lesson.key)
         if measured is not None:
-            st.caption(f"About {measured['seconds']:.0f} s on a 2-core server; its prediction held on "
-                       f"{measured['held']}/{measured['seeds']} other seeds in the lesson check ({measured['date']}).")
+            played = measured.get("app_seconds")
+            took = (f"About {played:.0f} s in the app on a 2-core server (training alone: {measured['seconds']:.0f} s)"
+                    if played is not None else f"About {measured['seconds']:.0f} s of training on a 2-core server")
+            st.caption(f"{took}; its prediction held on {measured['held']}/{measured['seeds']} other seeds in the "
+                       f"lesson check ({measured['date']}).")
         page = f"pages/{lesson.page}.py"
         if st.button(f"Open this lesson ({'Playground' if lesson.page == 'playground' else 'Correlation sweep'})",
                      key=f"lesson {lesson.key}", icon=":material/play_circle:"):

@@ -16,9 +16,10 @@ from pages.common import knob_panel, lesson_banner, lesson_verdict
 DATA = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = {
     "Lesson setting": ("lesson_sweep.csv", "lesson_sweep.csv",
-                       "`python -m mtl_core sweep --preset lesson --correlations 1,0.5,0.2 --seeds 30 --csv data/lesson_sweep.csv`, "
-                       "run on 2026-11-26 on a 2-core CPU: 16 experts of 8 units, 20,000 samples, 20 epochs (the `lesson` preset, "
-                       "where the paper's effects show on one run; docs/EXPERIMENTS.md)."),
+                       "`python -m mtl_core sweep --preset lesson --correlations 1,0.5,0.2 --seeds 30 --holdout 5000 --csv "
+                       "data/lesson_sweep.csv`, run on 2026-11-26 on a 2-core CPU: 16 experts of 8 units, 20,000 samples, 20 "
+                       "epochs (the `lesson` preset, where the paper's effects show on one run), each run tested on 5,000 samples "
+                       "(2,000 in the app) for steadier medians; docs/EXPERIMENTS.md section 5."),
     "MMoE paper setting": ("correlation_sweep.csv", "trainability.csv",
                            "`python -m mtl_core experiment correlation` and `... experiment trainability`, run on 2026-11-24 on a "
                            "2-core CPU: the paper's 8 experts of 16 units, 50,000 samples, 2,930 Adam steps, 5 and 20 seeds. Every "
