@@ -166,12 +166,13 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def workers_rss(pid: int) -> float:
+def over_workers(pid: int, measure) -> float:
+    """`measure` (resident MB or CPU seconds) summed over the worker processes of the server `pid`."""
     total = 0.0
     for child in children(pid):
         try:
-            total += rss_mb(child)
-        except OSError:
+            total += measure(child)
+        except OSError:  # a worker that just ended
             pass
     return total
 
@@ -192,16 +193,6 @@ def children(pid: int) -> list[int]:
             except (OSError, IndexError):
                 pass
     return found
-
-
-def workers_cpu(pid: int) -> float:
-    total = 0.0
-    for child in children(pid):
-        try:
-            total += cpu_seconds(child)
-        except OSError:
-            pass
-    return total
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
@@ -235,7 +226,7 @@ def measure(url: str, server_pid: int, students: int, browsers: int, seconds: fl
     while any(len(s.updates) < 3 and not s.error for s in crowd) and time.monotonic() < deadline:
         time.sleep(0.2)  # everyone playing (the workers started, the first charts drawn)
     latencies, start = [], time.monotonic()
-    page0, workers0 = cpu_seconds(server_pid), workers_cpu(server_pid)
+    page0, workers0 = cpu_seconds(server_pid), over_workers(server_pid, cpu_seconds)
     while time.monotonic() - start < seconds:
         began = time.perf_counter()
         try:
@@ -245,18 +236,20 @@ def measure(url: str, server_pid: int, students: int, browsers: int, seconds: fl
             latencies.append(10.0)
         time.sleep(0.2)
     end = time.monotonic()
-    page, workers = cpu_seconds(server_pid) - page0, workers_cpu(server_pid) - workers0
-    memory.update(page_playing=rss_mb(server_pid), workers_playing=workers_rss(server_pid))
+    page, workers = cpu_seconds(server_pid) - page0, over_workers(server_pid, cpu_seconds) - workers0
+    memory.update(page_playing=rss_mb(server_pid), workers_playing=over_workers(server_pid, rss_mb))
     stop.set()
     for t in threads:
         t.join(timeout=30)
     time.sleep(IDLE + 15)  # the students left: their races pause, then the workers let them go; sessions close
-    memory.update(page_after=rss_mb(server_pid), workers_after=workers_rss(server_pid))
+    memory.update(page_after=rss_mb(server_pid), workers_after=over_workers(server_pid, rss_mb))
     rates = [s.rates(start, end) for s in crowd]
     updates = sum(len([u for u in s.updates if start <= u[0] <= end]) for s in crowd)
     latencies.sort()
     return dict(students=students, errors=[s.error for s in crowd if s.error],
                 updates_min=min(r[0] for r in rates), updates_mean=statistics.mean(r[0] for r in rates),
+                updates_browsers=[r[0] for r in rates[:browsers]],
+                updates_protocol_min=min((r[0] for r in rates[browsers:]), default=None),
                 steps_min=min(r[1] for r in rates), steps_mean=statistics.mean(r[1] for r in rates),
                 steps_total=sum(r[1] for r in rates), p50=latencies[len(latencies) // 2], p95=latencies[int(len(latencies) * 0.95)],
                 page_cpu=page / (end - start), workers_cpu=workers / (end - start), redraw_ms=1000 * page / max(updates, 1),
@@ -284,7 +277,10 @@ def main(argv=None) -> None:
         solo = solo or r["steps_mean"]
         print(f"{n:>8} {r['updates_min']:>13.1f} {r['updates_mean']:>6.1f} {r['steps_min']:>16.0f} {r['steps_mean']:>6.0f} "
               f"{r['steps_total']:>7.0f} {1000 * r['p50']:>8.0f}ms {1000 * r['p95']:>5.0f}ms {r['page_cpu']:>8.2f} "
-              f"{r['workers_cpu']:>11.2f} {r['redraw_ms']:>9.1f}" + (f"   errors: {r['errors']}" if r["errors"] else ""), flush=True)
+              f"{r['workers_cpu']:>11.2f} {r['redraw_ms']:>9.1f}"
+              + (f"   Chromium: {', '.join(f'{u:.1f}' for u in r['updates_browsers'])} updates/s" if r["updates_browsers"] else "")
+              + (f", protocol students min {r['updates_protocol_min']:.1f}" if r["updates_protocol_min"] is not None else "")
+              + (f"   errors: {r['errors']}" if r["errors"] else ""), flush=True)
         memory_rows.append(r)
     print("total race-steps/s relative to one student alone: "
           + ", ".join(f"{r['students']}: {r['steps_total'] / solo:.2f}x" for r in memory_rows))

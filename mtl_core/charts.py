@@ -6,6 +6,8 @@ model from page to page. Sizes stay small: callers aggregate and subsample befor
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -164,10 +166,12 @@ def conflict_chart(conflict: pd.DataFrame) -> alt.Chart:
     return (line + zero).properties(width=520, height=200)
 
 
-def matrix_chart(matrix: np.ndarray, title: str) -> alt.Chart:
-    """A K x K matrix (target cosine or measured correlation) as a labelled heatmap on [-1, 1]."""
+def matrix_chart(matrix: np.ndarray, title: str, names: Sequence[str] | None = None) -> alt.Chart:
+    """A K x K matrix (target cosine or measured correlation) as a labelled heatmap on [-1, 1]; rows and
+    columns are called `names` (default "task 0", "task 1", ...)."""
     k = matrix.shape[0]
-    frame = pd.DataFrame([dict(row=f"task {i}", col=f"task {j}", value=float(matrix[i, j])) for i in range(k) for j in range(k)])
+    names = names or [f"task {i}" for i in range(k)]
+    frame = pd.DataFrame([dict(row=names[i], col=names[j], value=float(matrix[i, j])) for i in range(k) for j in range(k)])
     base = alt.Chart(frame).encode(x=alt.X("col:N", title=None, sort=None), y=alt.Y("row:N", title=None, sort=None))
     return (base.mark_rect().encode(color=alt.Color("value:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue", reverse=True), legend=None))
             + base.mark_text().encode(text=alt.Text("value:Q", format=".2f"))).properties(title=title, width=alt.Step(44), height=alt.Step(30))

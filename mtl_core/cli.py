@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .census import CensusConfig
 from .config import ConfigError, to_dict
 from .data import DataConfig
 from .device import DEVICES
@@ -22,7 +23,8 @@ from .runs import GridResult, sized_model_config, sweep, train_grid
 from .training import TrainConfig
 from .weighting import WEIGHTINGS
 
-EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw")
+EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw", "census")
+DATA_SOURCES = ("synthetic", "census-income:1", "census-income:2")
 
 
 class UsageError(Exception):
@@ -58,6 +60,8 @@ def _add_preset_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="synthetic", choices=DATA_SOURCES,
+                   help="synthetic tasks (default) or the census-income data of the MMoE paper, task group 1 or 2")
     g = p.add_argument_group("synthetic tasks")
     g.add_argument("--tasks", type=int, default=2, help="number of tasks K (1-8)")
     g.add_argument("--correlation", type=float, default=0.5, help="target cosine p of every task pair (within-group p with --groups)")
@@ -66,8 +70,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cosine", type=_matrix, help="full K x K target cosine matrix, rows separated by ';', e.g. '1,0.5;0.5,1'")
     g.add_argument("--binary", type=_ints, default=(), help="indices of binary tasks, e.g. 1,3 (others are regression)")
     g.add_argument("--positive-rates", type=_floats, help="positive rate of each binary task, in the order of --binary (default 0.5)")
-    g.add_argument("--samples", type=int, default=10_000, help="training samples")
-    g.add_argument("--holdout", type=int, default=2_000, help="samples in each of validation and test")
+    g.add_argument("--samples", type=int, help="training samples (default 10,000; census: all 199,523 training rows)")
+    g.add_argument("--holdout", type=int, help="samples in each of validation and test (default 2,000; census: 49,881)")
     g.add_argument("--features", type=int, default=100, help="input dimension d")
     g.add_argument("--scale", type=float, default=1.0, help="weight scale c")
     g.add_argument("--sinusoids", type=int, default=10, help="number of sinusoids m")
@@ -91,6 +95,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gate-temperature", type=float, default=1.0)
     g.add_argument("--gate-dropout", type=float, default=0.0, help="probability of dropping an expert from a gate while training")
     g.add_argument("--gate-init-scale", type=float, default=1.0, help="gate init scale (0 = uniform gates at start)")
+    g.add_argument("--l2-alpha", type=float, default=0.01, help="l2_constrained: weight of the penalty between task columns")
+    g.add_argument("--tucker-ranks", type=_ints, default=(32, 8, 2), help="tensor_factorization: ranks over inputs, outputs, tasks")
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
@@ -135,6 +141,7 @@ def build_parser() -> Parser:
     ex.add_argument("--archs", type=lambda t: tuple(t.split(",")), help="architectures (correlation, trainability, seesaw)")
     ex.add_argument("--correlations", type=_floats, help="correlations (correlation, trainability, seesaw)")
     ex.add_argument("--seeds", type=int, help="seeds per setting")
+    ex.add_argument("--group", type=int, choices=(1, 2), help="census: task group 1 (income, never married) or 2 (college, never married)")
     ex.add_argument("--samples", type=int, help="training samples per run")
     ex.add_argument("--epochs", type=int)
     ex.add_argument("--lr", type=float)
@@ -156,7 +163,12 @@ def build_parser() -> Parser:
     return parser
 
 
-def data_config(a: argparse.Namespace, seed: int = 0) -> DataConfig:
+def data_config(a: argparse.Namespace, seed: int = 0) -> DataConfig | CensusConfig:
+    if a.data != "synthetic":
+        full = CensusConfig()
+        return CensusConfig(group=int(a.data.split(":")[1]), samples=full.samples if a.samples is None else a.samples,
+                            holdout=full.holdout if a.holdout is None else a.holdout,
+                            seed=seed)
     binary = set(a.binary)
     bad = sorted(i for i in binary if not 0 <= i < a.tasks)
     if bad:
@@ -169,14 +181,16 @@ def data_config(a: argparse.Namespace, seed: int = 0) -> DataConfig:
         rates = tuple(by_task.get(k, 0.5) for k in range(a.tasks))
     return DataConfig(tasks=a.tasks, correlation=a.correlation, groups=a.groups, between_correlation=a.between_correlation,
                       cosine=a.cosine, task_types=tuple("binary" if k in binary else "regression" for k in range(a.tasks)),
-                      positive_rates=rates, features=a.features, samples=a.samples, holdout=a.holdout, scale=a.scale,
+                      positive_rates=rates, features=a.features, samples=10_000 if a.samples is None else a.samples,
+                      holdout=2_000 if a.holdout is None else a.holdout, scale=a.scale,
                       sinusoids=a.sinusoids, noise=a.noise, users=a.users, seed=seed)
 
 
 def model_config(a: argparse.Namespace, arch: str) -> ModelConfig:
     overrides = dict(experts=a.experts, task_experts=a.task_experts, group_experts=a.group_experts, levels=a.levels,
                      expert_hidden=a.expert_hidden, tower_hidden=a.tower_hidden, feature_gate_rank=a.feature_gate_rank,
-                     gate_temperature=a.gate_temperature, gate_dropout=a.gate_dropout, gate_init_scale=a.gate_init_scale)
+                     gate_temperature=a.gate_temperature, gate_dropout=a.gate_dropout, gate_init_scale=a.gate_init_scale,
+                     l2_alpha=a.l2_alpha, tucker_ranks=a.tucker_ranks)
     overrides.update({k: getattr(a, k) for k in ("activation", *HOME_SWITCHES) if getattr(a, k) is not None})
     return ModelConfig.for_arch(arch, **overrides)
 
@@ -280,6 +294,9 @@ def run_sweep(a: argparse.Namespace) -> int:
     if bad:
         raise ConfigError(f"Unknown architecture(s): {', '.join(bad)}. Choose from: {', '.join(ARCHITECTURES)}.")
     base = data_config(a)
+    if not isinstance(base, DataConfig):
+        raise ConfigError("sweep varies the correlation of synthetic tasks; for census income use "
+                          "`python -m mtl_core experiment census --group 1` (or `train --data census-income:1`).")
     model_overrides = {k: v for k, v in vars(model_config(a, "mmoe")).items() if k in (
         "experts", "task_experts", "group_experts", "levels", "expert_hidden", "tower_hidden", "gate_temperature",
         "gate_dropout", "gate_init_scale", "feature_gate_rank")}
@@ -306,7 +323,7 @@ def run_experiment(a: argparse.Namespace) -> int:
     function = experiments.EXPERIMENTS[a.name]
     defaults = inspect.signature(function).parameters
     kwargs = {"n_jobs": a.jobs}
-    for name in ("archs", "correlations", "seeds"):
+    for name in ("archs", "correlations", "seeds", "group"):
         value = getattr(a, name)
         if value is not None:
             if name not in defaults:

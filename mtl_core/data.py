@@ -140,6 +140,10 @@ class DataConfig:
         """Display names: "task 0", "task 1", ..."""
         return tuple(f"task {k}" for k in range(self.tasks))
 
+    def dataset(self) -> "Dataset":
+        """The data this config describes (every data source's config has this method)."""
+        return make_dataset(self)
+
 
 @dataclass(frozen=True)
 class Split:
@@ -154,9 +158,9 @@ class Dataset:
     train: Split
     validation: Split
     test: Split
-    weights: np.ndarray            # [features, tasks] the task weight vectors
-    target_cosine: np.ndarray      # [tasks, tasks]
-    realised_cosine: np.ndarray    # [tasks, tasks] cosine of the actual weight vectors (= target up to float error)
+    weights: np.ndarray | None            # [features, tasks] the task weight vectors (None for real data)
+    target_cosine: np.ndarray | None      # [tasks, tasks] (None for real data)
+    realised_cosine: np.ndarray | None    # [tasks, tasks] cosine of the actual weight vectors (= target up to float error)
     label_correlation: np.ndarray  # [tasks, tasks] Pearson correlation of the training labels
     positive_rate: np.ndarray      # [tasks] share of 1s in the training labels (NaN for regression tasks)
 
@@ -181,7 +185,7 @@ def _labels(rng: np.random.Generator, z: np.ndarray, alpha: np.ndarray, beta: np
     return z + waves + noise * rng.standard_normal(z.shape)
 
 
-def _pearson(y: np.ndarray) -> np.ndarray:
+def pearson(y: np.ndarray) -> np.ndarray:
     """Pearson correlation `[tasks, tasks]` of the columns of y `[n, tasks]`; a constant column correlates 0 with others."""
     centred = y - y.mean(0)
     centred[:, (y == y[0]).all(0)] = 0.0
@@ -233,7 +237,7 @@ def make_dataset(config: DataConfig) -> Dataset:
         weights=weights,
         target_cosine=config.target_cosine,
         realised_cosine=_cosine(weights),
-        label_correlation=_pearson(y[:train]),
+        label_correlation=pearson(y[:train]),
         positive_rate=np.where(config.is_binary, y[:train].mean(0), np.nan),
     )
 
@@ -257,5 +261,5 @@ def label_correlation_curve(cosines: Sequence[float], *, trials: int, samples: i
             alpha, beta = rng.standard_normal((2, config.sinusoids))
             z = rng.standard_normal((samples, 2)) @ (config.scale * _square_root(config.target_cosine).T)
             y = _labels(rng, z, alpha, beta, config.noise)
-            rows.append((float(p), trial, _pearson(y)[0, 1]))
+            rows.append((float(p), trial, pearson(y)[0, 1]))
     return pd.DataFrame(rows, columns=["cosine", "trial", "label_correlation"])

@@ -4,6 +4,7 @@
   trainability    MMoE Fig. 5: final loss over many seeds, for histograms
   home_ablation   HoME's four components switched off in turn on grouped dense + sparse binary tasks
   seesaw          PLE Fig. 7: per-task MTL gain over single-task models across correlations
+  census          MMoE Table (census-income): the seven models of the paper's table on real data
 
 Defaults are small grids that finish in a few minutes on a 2-core CPU; every argument enlarges
 them. Grids of one architecture train as one stacked model (runs.py), and the grids go through
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from .census import CensusConfig
 from .data import DataConfig
 from .diagnostics import expert_occupancy, expert_reliance, expert_statistics
 from .models import ModelConfig
@@ -155,4 +157,66 @@ def seesaw(archs: Sequence[str] = ("shared_bottom", "mmoe", "cgc", "ple"), corre
     return Study(runs, summary)
 
 
-EXPERIMENTS = {"correlation": correlation, "trainability": trainability, "home-ablation": home_ablation, "seesaw": seesaw}
+CENSUS_ARCHS = ("single_task", "shared_bottom", "l2_constrained", "cross_stitch", "tensor_factorization", "omoe", "mmoe")
+# The search: one size knob per model, three values each (plus L2's alpha and TF's ranks), chosen on
+# validation AUC of the main task. Towers of 8 for all; Adam 1e-3, batch 1024, 3 epochs (585 steps).
+CENSUS_SEARCH = {
+    "single_task": [dict(expert_hidden=(w,)) for w in (32, 64, 128)],
+    "shared_bottom": [dict(expert_hidden=(w,)) for w in (64, 128, 256)],
+    "l2_constrained": [dict(expert_hidden=(64,), l2_alpha=a) for a in (1e-4, 1e-3, 1e-2)],
+    "cross_stitch": [dict(expert_hidden=(w,), levels=2) for w in (16, 32, 64)],
+    "tensor_factorization": [dict(expert_hidden=(64,), tucker_ranks=r) for r in ((8, 4, 2), (32, 8, 2), (64, 16, 2))],
+    "omoe": [dict(experts=8, expert_hidden=(w,)) for w in (8, 16, 32)],
+    "mmoe": [dict(experts=8, expert_hidden=(w,)) for w in (8, 16, 32)],
+}
+CENSUS_TRAIN = TrainConfig(lr=1e-3, batch_size=1024, epochs=3, log_every=10_000, eval_every=0)
+# The paper's main-task AUC, best / mean over 400 runs (papers.md §1.5), and MMoE's marital-status AUC
+CENSUS_PAPER = {1: {"single_task": (0.9398, 0.9337), "shared_bottom": (0.9361, 0.9295), "l2_constrained": (0.9389, 0.9359),
+                    "cross_stitch": (0.9406, 0.9361), "tensor_factorization": (0.7460, 0.6765), "omoe": (0.9387, 0.9319),
+                    "mmoe": (0.9410, 0.9359)},
+                2: {"single_task": (0.8843, 0.8792), "shared_bottom": (0.8836, 0.8813), "l2_constrained": (0.8855, 0.8823),
+                    "cross_stitch": (0.8855, 0.8819), "tensor_factorization": (0.7367, 0.7256), "omoe": (0.8852, 0.8813),
+                    "mmoe": (0.8860, 0.8826)}}
+CENSUS_PAPER_AUX = {1: (0.9926, 0.9927), 2: (0.9932, 0.9924)}
+
+
+def census_search(arch: str, data: CensusConfig, train: TrainConfig) -> pd.DataFrame:
+    """Every search setting of `arch`, trained once (seed 0): validation and test AUC per task."""
+    rows = []
+    for number, overrides in enumerate(CENSUS_SEARCH[arch]):
+        result = train_grid([data], ModelConfig.for_arch(arch, **overrides), train)
+        auc = result.metrics[result.metrics.metric == "auc"]
+        rows += [dict(arch=arch, setting=number, overrides=str(overrides), params=result.params, seconds=result.seconds,
+                      split=r.split, task=r.task, auc=r.value) for r in auc.itertuples()]
+    return pd.DataFrame(rows)
+
+
+def census(group: int = 1, archs: Sequence[str] = CENSUS_ARCHS, seeds: int = 5, data: CensusConfig = CensusConfig(),
+           train: TrainConfig = CENSUS_TRAIN, n_jobs: int = 1) -> Study:
+    """The MMoE paper's census-income table: per model, the search setting with the best validation AUC of
+    the main task, retrained on `seeds` seeds (one stacked grid; the seed changes the initial weights
+    and the batch order, the data are the same), then the main task's test AUC (best and mean) and the
+    auxiliary task's (of the run with the best main AUC, and mean), beside the paper's."""
+    data = replace(data, group=group)
+    main, aux = data.task_names
+    search = pd.concat(Parallel(n_jobs=n_jobs)(delayed(census_search)(arch, data, train) for arch in archs), ignore_index=True)
+    validation = search[(search.split == "validation") & (search.task == main)]
+    chosen = validation.loc[validation.groupby("arch", sort=False)["auc"].idxmax()]
+    frames, summary = [], []
+    for row in chosen.itertuples():
+        config = ModelConfig.for_arch(row.arch, **CENSUS_SEARCH[row.arch][row.setting])
+        result = train_grid([replace(data, seed=s) for s in range(seeds)], config, train)
+        test = result.metrics[(result.metrics.split == "test") & (result.metrics.metric == "auc")]
+        runs = test.pivot(index="member", columns="task", values="value")
+        frames.append(runs.reset_index().rename(columns={"member": "seed", main: "main_auc", aux: "aux_auc"}).assign(arch=row.arch))
+        best = runs[main].idxmax()
+        paper = CENSUS_PAPER[group].get(row.arch, (np.nan, np.nan))
+        summary.append(dict(arch=row.arch, setting=row.overrides, params=result.params, main_best=runs[main].max(),
+                            main_mean=runs[main].mean(), aux_of_best=runs.loc[best, aux], aux_mean=runs[aux].mean(),
+                            paper_best=paper[0], paper_mean=paper[1], seconds=result.seconds))
+    runs = pd.concat(frames, ignore_index=True)[["arch", "seed", "main_auc", "aux_auc"]]
+    return Study(runs, pd.DataFrame(summary).assign(group=group))
+
+
+EXPERIMENTS = {"correlation": correlation, "trainability": trainability, "home-ablation": home_ablation, "seesaw": seesaw,
+               "census": census}

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .census import CensusConfig
 from .data import DataConfig
 from .device import DEVICES
 from .models import HOME_SWITCHES, ModelConfig
@@ -172,6 +173,17 @@ def _has_home(s: Settings) -> bool:
     return "HoME" in s["arch"]
 
 
+SOURCES = ("synthetic", "census-income:1", "census-income:2")
+CENSUS_HOLDOUT = 10_000   # census rows in each of validation and test in the app (the experiment uses all 49,881)
+
+
+SYNTHETIC_ONLY = "applies only to synthetic data"
+
+
+def _synthetic(s: Settings) -> bool:
+    return s["source"] == "synthetic"
+
+
 # A preset sets several knobs at once (`?preset=lesson`); the knobs it does not name keep the table's defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},   # the MMoE paper's generator and model (c = 1, m = 10, 8 experts of 16, towers of 8), smaller data
@@ -184,24 +196,31 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("preset", "preset", "tasks", str, "paper", options=tuple(PRESETS),
          help="Sets the task difficulty, sizes and training together: 'paper' is the MMoE paper's setting, 'lesson' one where "
               "the paper's effects show on a single run (see the lessons)."),
-    Knob("tasks", "tasks", "tasks", int, 2, 1, MAX_TASKS, help="How many tasks the network learns at once."),
-    Knob("corr", "task correlation p", "tasks", float, 0.5, -1.0, 1.0, 0.05,
+    Knob("source", "data", "tasks", str, "synthetic", options=SOURCES,
+         help="Synthetic tasks from the MMoE paper's generator, or the paper's real benchmark: census income, task group 1 "
+              "(income > $50K; never married) or group 2 (college degree; never married)."),
+    Knob("tasks", "tasks", "tasks", int, 2, 1, MAX_TASKS, help="How many tasks the network learns at once.",
+         when=_synthetic, when_text=SYNTHETIC_ONLY),
+    Knob("corr", "task correlation p", "tasks", float, 0.5, -1.0, 1.0, 0.05, when=_synthetic, when_text=SYNTHETIC_ONLY,
          help="Cosine between the tasks' weight vectors (within a group when groups are on)."),
-    Knob("groups", "two task groups", "tasks", bool, False, when=lambda s: s["tasks"] >= 2, when_text="needs at least two tasks",
+    Knob("groups", "two task groups", "tasks", bool, False, when=lambda s: _synthetic(s) and s["tasks"] >= 2,
+         when_text="needs at least two synthetic tasks",
          help="Split the tasks into two halves: p within a group, the value below between groups."),
     Knob("between", "correlation between groups", "tasks", float, 0.0, -1.0, 1.0, 0.05,
-         when=lambda s: s["groups"] and s["tasks"] >= 2, when_text="applies only with two task groups"),
+         when=lambda s: _synthetic(s) and s["groups"] and s["tasks"] >= 2, when_text="applies only with two synthetic task groups"),
     Knob("dense", "binary tasks, dense (50% positive)", "tasks", int, (), 0, MAX_TASKS - 1, multi=True,
-         help="Task numbers that become binary tasks with half positives."),
+         when=_synthetic, when_text=SYNTHETIC_ONLY, help="Task numbers that become binary tasks with half positives."),
     Knob("sparse", "binary tasks, sparse", "tasks", int, (), 0, MAX_TASKS - 1, multi=True,
-         help="Task numbers that become binary tasks with few positives (the rate below)."),
+         when=_synthetic, when_text=SYNTHETIC_ONLY, help="Task numbers that become binary tasks with few positives (the rate below)."),
     Knob("rate", "sparse positive rate", "tasks", float, 0.05, 0.01, 0.5, 0.01,
-         when=lambda s: bool(s["sparse"]), when_text="applies only when some task is sparse"),
-    Knob("samples", "training samples", "tasks", int, 10_000, options=SAMPLES),
-    Knob("noise", "label noise (std)", "tasks", float, 0.1, 0.0, 1.0, 0.05),
-    Knob("scale", "weight scale c (task difficulty)", "tasks", float, 1.0, 0.5, 5.0, 0.5,
+         when=lambda s: _synthetic(s) and bool(s["sparse"]), when_text="applies only when some synthetic task is sparse"),
+    Knob("samples", "training samples", "tasks", int, 10_000, options=SAMPLES,
+         help="Training rows. For census income: the first rows of a fixed shuffle of its 199,523 training rows."),
+    Knob("noise", "label noise (std)", "tasks", float, 0.1, 0.0, 1.0, 0.05, when=_synthetic, when_text=SYNTHETIC_ONLY),
+    Knob("scale", "weight scale c (task difficulty)", "tasks", float, 1.0, 0.5, 5.0, 0.5, when=_synthetic, when_text=SYNTHETIC_ONLY,
          help="Length c of the tasks' weight vectors: larger c bends the labels more (the sinusoids turn faster)."),
-    Knob("sinusoids", "sinusoids m", "tasks", int, 10, 0, 50, help="How many sinusoids bend every label; 0 makes the tasks linear."),
+    Knob("sinusoids", "sinusoids m", "tasks", int, 10, 0, 50, when=_synthetic, when_text=SYNTHETIC_ONLY,
+         help="How many sinusoids bend every label; 0 makes the tasks linear."),
     Knob("seed", "seed", "tasks", int, 0, 0, 1_000_000, help="Seeds the data, the initial weights and the batch order."),
     # models (models/)
     Knob("arch", "architectures", "models", str, ("Shared-Bottom", "MMoE"), options=tuple(BY_LABEL), multi=True),
@@ -211,6 +230,14 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     *(Knob(url, label, "models", bool, True, when=_has_home, when_text="only matters for HoME, which is not among the architectures")
       for url, label in (("norm", "expert normalisation + Swish"), ("mask", "hierarchy mask"), ("fgate", "feature gate"),
                          ("sgate", "self-gate"))),
+    Knob("alpha", "L2 pull alpha", "models", float, 0.01, options=(1e-4, 1e-3, 1e-2, 1e-1, 1.0),
+         when=lambda s: "L2-Constrained" in s["arch"], when_text="only matters for L2-Constrained, which is not among the architectures",
+         help="How strongly L2-Constrained pulls the task columns' weights together (0 would be single-task models)."),
+    Knob("rank", "Tucker rank", "models", int, 8, options=(2, 4, 8, 16, 32, 64),
+         when=lambda s: "Tensor-Factorization" in s["arch"],
+         when_text="only matters for Tensor-Factorization, which is not among the architectures",
+         help="Tensor-Factorization's rank over the inputs and over the outputs of each layer (its rank over tasks is 2; "
+              "the CLI's --tucker-ranks sets all three)."),
     # training (training.py)
     Knob("lr", "learning rate", "training", float, 1e-3, options=LEARNING_RATES, live=True),
     Knob("epochs", "epochs", "training", int, 10, 1, 200),
@@ -399,8 +426,10 @@ def to_link(settings: Settings, allowed: Sequence[str]) -> dict[str, list[str]]:
 
 # ------------------------------------------------------------------ settings -> the library's configs
 
-def data_config(s: Settings) -> DataConfig:
+def data_config(s: Settings) -> DataConfig | CensusConfig:
     """The task set of these settings (ConfigError when the combination is impossible)."""
+    if not _synthetic(s):
+        return CensusConfig(group=int(s["source"].split(":")[1]), samples=s["samples"], holdout=CENSUS_HOLDOUT, seed=s["seed"])
     tasks = s["tasks"]
     binary = set(s["dense"]) | set(s["sparse"])
     return DataConfig(tasks=tasks, correlation=s["corr"],
@@ -419,7 +448,8 @@ def archs(s: Settings) -> list[str]:
 
 def model_config(arch: str, s: Settings) -> ModelConfig:
     """The architecture with these sizes (and HoME's switches, for HoME)."""
-    overrides = dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],))
+    overrides = dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],), l2_alpha=s["alpha"],
+                     tucker_ranks=(s["rank"], s["rank"], 2))
     if arch == "home":
         overrides.update({switch: s[url] for url, switch in HOME_KNOBS.items()})
     return ModelConfig.for_arch(arch, **overrides)

@@ -117,6 +117,17 @@ def lower_loss(a: str, b: str) -> Check:
     return check
 
 
+def auc_gap_below(a: str, b: str, task: str, gap: float) -> Check:
+    """`a`'s and `b`'s final test AUC on `task` differ by less than `gap`."""
+    def check(runs):
+        aucs = {}
+        for arch in (a, b):
+            m = runs[arch].metrics
+            aucs[arch] = float(m[(m.metric == "auc") & (m.task == task)].value.mean())
+        return Verdict(abs(aucs[a] - aucs[b]) < gap, f"test AUC on {task}: {label(a)} {aucs[a]:.4f}, {label(b)} {aucs[b]:.4f}")
+    return check
+
+
 def more_poor_runs(a: str, b: str) -> Check:
     """On a sweep's final losses: `a` has more poor runs (over twice the best loss on the same data) than `b`."""
     def check(runs: pd.DataFrame):
@@ -172,6 +183,16 @@ LESSONS: tuple[Lesson, ...] = (
                        "start. The mixtures start from many experts and rarely get stuck (the MMoE paper's Fig. 5). One run "
                        "cannot show this: it takes several seeds, and the bundled study with 30 seeds shows it clearly.",
            check=more_poor_runs("shared_bottom", "mmoe")),
+    Lesson("census", "Real data: do the mixtures beat Shared-Bottom on census income?",
+           dict(source="census-income:1", arch=("Shared-Bottom", "MMoE"), samples=50_000, epochs=3), hide=("arch", "source"),
+           predicts="MMoE's and Shared-Bottom's test AUC on income end within 0.005 of each other.",
+           see="Both models' test curves settle together; in the Test metrics table their income AUCs differ only in the third decimal.",
+           explanation="Census income is the MMoE paper's real benchmark: predict income > $50K, with 'never married' as "
+                       "the second task (label correlation 0.18). Every model of the paper's table, Shared-Bottom included, "
+                       "lands within about 0.005 AUC of the others, and so do ours (docs/EXPERIMENTS.md, section 6): two "
+                       "easy tasks that share much leave little for the gates to fix. The mixtures pay off when tasks "
+                       "conflict, as in the synthetic lessons.",
+           check=auc_gap_below("mmoe", "shared_bottom", "income > 50K", 0.005)),
     Lesson("collapse", "Turn off HoME's expert normalisation: what happens to the experts?",
            dict(arch=("HoME",), norm=False, samples=20_000), hide=("arch",),
            predicts="At least a fifth of HoME's expert outputs are exactly zero.",

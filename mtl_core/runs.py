@@ -16,7 +16,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from .config import check
-from .data import DataConfig, Dataset, make_dataset
+from .data import DataConfig, Dataset
 from .diagnostics import DiagnosticsRecorder
 from .models import ModelConfig, build_model, count_parameters, match_bottom_to, stack_members
 from .training import Diverged, Event, Finished, TrainConfig, TrainingRun
@@ -60,7 +60,7 @@ def train_grid(data_configs: Sequence[DataConfig], model_config: ModelConfig, tr
     check(len(data_configs) >= 1, "A grid needs at least one dataset.")
     layout = {(d.tasks, d.task_types, d.task_groups, d.features, d.samples, d.holdout) for d in data_configs}
     check(len(layout) == 1, "Members of one grid must share tasks, task types, groups, features and sample counts.")
-    datasets = [make_dataset(d) for d in data_configs]
+    datasets = [d.dataset() for d in data_configs]
     first = data_configs[0]
     model = stack_members([build_model(model_config, first.task_names, first.task_groups, first.features, seed=d.seed)
                            for d in data_configs])

@@ -143,6 +143,7 @@ class TrainingRun:
         self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.weighting.parameters()], lr=config.lr,
                                           fused=self.device.type in FUSED_ADAM_DEVICES)
         self.seeds = list(member_seeds) if member_seeds is not None else [config.seed] * model.members
+        self.shared_data = all(d is datasets[0] for d in datasets)
         self.splits = {name: self._stack(name) for name in ("train", "validation", "test")}
         self.steps_per_epoch = math.ceil(self.splits["train"][0].shape[1] / config.batch_size)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
@@ -159,8 +160,12 @@ class TrainingRun:
             group["lr"] = value
 
     def _stack(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """x `[members, n, features]`, y `[members, n, tasks]` on the device."""
+        """x `[members, n, features]`, y `[members, n, tasks]` on the device. When every member trains
+        on the same Dataset (real data, seeds only change the model), one copy is expanded, not stacked."""
         parts = [d.split(split) for d in self.datasets]
+        if self.shared_data:
+            members = len(parts)
+            return tuple(torch.as_tensor(t, device=self.device)[None].expand(members, -1, -1) for t in (parts[0].x, parts[0].y))
         x = torch.as_tensor(np.stack([p.x for p in parts]), device=self.device)
         y = torch.as_tensor(np.stack([p.y for p in parts]), device=self.device)
         return x, y
@@ -172,8 +177,11 @@ class TrainingRun:
         is_binary = torch.tensor(self.is_binary, device=self.device)
         generators = [torch.Generator().manual_seed(s) for s in self.seeds]
         # A batch is one index_select of rows of the members' data laid end to end.
-        x_rows, y_rows = x.reshape(members * n, -1), y.reshape(members * n, -1)
-        member_offset = torch.arange(members, device=self.device)[:, None] * n
+        if self.shared_data:
+            x_rows, y_rows, member_offset = x[0], y[0], 0
+        else:
+            x_rows, y_rows = x.reshape(members * n, -1), y.reshape(members * n, -1)
+            member_offset = torch.arange(members, device=self.device)[:, None] * n
         loss_sum = torch.zeros(members, len(self.is_binary), device=self.device)
         first_bad = torch.full((members,), -1, device=self.device)
         reported: set[int] = set()
@@ -194,7 +202,9 @@ class TrainingRun:
                 losses = task_losses(model(x_rows.index_select(0, rows).view(members, -1, x.shape[2])),
                                      y_rows.index_select(0, rows).view(members, -1, y.shape[2]), is_binary)
                 self.optimizer.zero_grad(set_to_none=True)
-                self.weighting(losses).sum().backward()
+                loss = self.weighting(losses).sum()
+                penalty = model.penalty()
+                (loss if penalty is None else loss + penalty.sum()).backward()
                 self.optimizer.step()
                 self.step += 1
                 since_log += 1

@@ -19,9 +19,10 @@ STEP = 50    # steps per press of "Step"
 
 
 def tick() -> float:
-    """Seconds between redraws of the curves: 0.1 s while few races play on this server, up to 0.4 s
-    for a class (every redraw costs the one page process ~15 ms, and a fair share beats a stalled server)."""
-    return min(max(0.1, 0.04 * shared_backend().playing()), 0.4)
+    """Seconds between redraws of the curves: 0.1 s while few races play on this server, 0.3 s for ten,
+    up to 0.4 s for a larger class (every redraw costs the one page process ~13 ms, and a fair share beats
+    a stalled server; bench/load.py measures it)."""
+    return min(max(0.1, 0.03 * shared_backend().playing()), 0.4)
 
 
 pages.start_page()

@@ -2,7 +2,6 @@
 is what the charts claim, bad links get a notice."""
 
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import pyarrow as pa
 import pytest
@@ -54,6 +53,29 @@ def test_data_page_shows_the_knob_and_the_measured_correlation():
     assert target[(target.row == "task 0") & (target.col == "task 1")].value.item() == pytest.approx(0.9)
     off = measured[(measured.row == "task 0") & (measured.col == "task 1")].value.item()
     assert 0 < off < 0.9  # measured, not echoed: the sinusoids pull it below p
+
+
+def test_census_data_page_shows_the_real_correlation_beside_the_papers_and_hides_generator_knobs():
+    at = open_page("pages/data.py", source="census-income:2")
+    assert not at.exception, at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "0.2373" in text and "college degree" in text and "% positive" in text
+    measured = find(chart_data(at), "row", "col", "value")
+    assert abs(measured[(measured.row == "college degree") & (measured.col == "never married")].value.item()) == pytest.approx(0.24, abs=0.01)
+    assert not [w for w in at.slider if w.key == "knob.corr"]   # synthetic-only knobs are not drawn
+    table = at.dataframe[0].value   # the bundled census table, the paper's numbers beside ours
+    assert len(table) == 7 and "Cross-Stitch" in set(table.model) and table["paper: best"].between(0.7, 0.9).all()
+
+
+def test_playground_races_the_soft_sharing_baselines_on_census():
+    at = open_page("pages/playground.py", source="census-income:1", samples="2000",
+                   arch=["Cross-Stitch", "Tensor-Factorization", "L2-Constrained"])
+    step(at)
+    assert not at.exception, at.exception
+    race = locker(at).race
+    assert {arch: run.step for arch, run in race.runs.items()} == {"cross_stitch": 50, "tensor_factorization": 50, "l2_constrained": 50}
+    loss = find(chart_data(at), "arch", "task", "split", "step", "loss")
+    assert set(loss.task) == {"income > 50K", "never married"}
 
 
 def test_bad_link_values_get_a_notice_and_fall_back():

@@ -45,6 +45,25 @@ def test_sweep_rows_and_csv(tmp_path, capsys):
     assert len(rows[rows.metric == "mse"]) == 2 * 2 * 2 * 2  # arch x correlation x seed x task
 
 
+def test_train_on_census_reports_auc_per_task(capsys):
+    assert main(["train", "--arch", "cross_stitch", "--data", "census-income:2", "--samples", "2000", "--holdout", "500",
+                 "--epochs", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [t["name"] for t in report["tasks"]] == ["college degree", "never married"]
+    assert all(0.5 < t["test"]["auc"] <= 1 for t in report["tasks"])
+    assert report["config"]["data"] == {"group": 2, "samples": 2000, "holdout": 500, "seed": 0}
+
+
+def test_census_experiment_prints_the_papers_table_shape(tmp_path):
+    path = tmp_path / "census.csv"
+    assert main(["experiment", "census", "--group", "1", "--archs", "shared_bottom,mmoe", "--seeds", "2", "--samples", "2000",
+                 "--epochs", "1", "--csv", str(path)]) == 0
+    summary = pd.read_csv(tmp_path / "census.summary.csv")
+    assert list(summary.arch) == ["shared_bottom", "mmoe"]
+    assert (summary.main_best >= summary.main_mean).all() and summary.paper_best.tolist() == [0.9361, 0.9410]
+    assert len(pd.read_csv(path)) == 2 * 2   # arch x seed
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "--arch", "foo"], "invalid choice: 'foo'"),
     (["train", "--correlation", "7"], "correlation"),
@@ -54,6 +73,8 @@ def test_sweep_rows_and_csv(tmp_path, capsys):
     (["train", "--arch", "mmoe", "--match-params", "mmoe"], "--match-params sizes the bottoms of Shared-Bottom and single-task"),
     (["sweep", "--archs", "mmoe,bogus"], "Unknown architecture(s): bogus"),
     (["train", "--batch-size", "abc"], "invalid int value"),
+    (["sweep", "--data", "census-income:1"], "experiment census"),
+    (["train", "--data", "census-income:1", "--samples", "300000"], "199,523"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(args, message):
     done = subprocess.run([sys.executable, "-m", "mtl_core", *args], capture_output=True, text=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mtl_core.config import ConfigError, from_dict, to_dict
-from mtl_core.data import DataConfig, _pearson, label_correlation_curve, make_dataset
+from mtl_core.data import DataConfig, pearson, label_correlation_curve, make_dataset
 
 SMALL = dict(features=20, samples=2000, holdout=100)
 
@@ -77,7 +77,7 @@ def test_dataset_reports_measured_label_correlation():
 
 def test_constant_label_column_gives_zero_correlation_not_nan():
     y = np.column_stack([np.arange(5.0), np.zeros(5), np.arange(5.0) ** 2])
-    r = _pearson(y)
+    r = pearson(y)
     assert r[0, 1] == r[1, 2] == 0 and r[1, 1] == 1 and r[0, 2] == pytest.approx(np.corrcoef(y[:, 0], y[:, 2])[0, 1])
 
 

@@ -84,15 +84,14 @@ def test_the_learning_rate_applies_live(backend):
 
 
 def test_a_diverging_model_stops_with_its_message_and_the_race_goes_on(backend, monkeypatch):
-    from mtl_core.live import trainer
+    from mtl_core.data import DataConfig, make_dataset
 
     def poisoned(config):
-        dataset = trainer.make_dataset.__wrapped__(config)
+        dataset = make_dataset(config)
         dataset.train.y[:, 0] = float("nan")
         return dataset
 
-    poisoned.__wrapped__ = trainer.make_dataset
-    monkeypatch.setattr(trainer, "make_dataset", poisoned)
+    monkeypatch.setattr(DataConfig, "dataset", poisoned)
     race = Race(backend, settings())
     race.play()
     wait(lambda: not race.playing)

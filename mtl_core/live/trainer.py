@@ -16,7 +16,6 @@ from typing import Any, Iterator
 import pandas as pd
 
 from .. import knobs
-from ..data import make_dataset
 from ..diagnostics import DiagnosticsRecorder
 from ..models import build_model
 from ..models.registry import label
@@ -138,7 +137,7 @@ class RaceTrainer:
         data = knobs.data_config(settings)
         train = knobs.train_config(settings, log_every=LOG_EVERY, eval_every=EVAL_EVERY, snapshot_every=SNAPSHOT_EVERY,
                                    snapshot_samples=SNAPSHOT_SAMPLES)
-        dataset = make_dataset(data)
+        dataset = data.dataset()
         self.models: dict[str, LiveModel] = {}
         for arch in knobs.archs(settings):
             config = knobs.model_config(arch, settings)

@@ -25,6 +25,8 @@ class ModelConfig:
 
     `expert_norm` (per-expert batch normalisation), `activation`, `feature_gate` and
     `self_gate` are expert-bank / gate options usable by any architecture where they make sense;
+    `levels` counts PLE's levels and Cross-Stitch's layers; `l2_alpha` and `tucker_ranks` belong to the
+    L2-Constrained and Tensor-Factorization baselines;
     `ModelConfig.for_arch("home")` switches on HoME's four components. `hierarchy_mask` only
     matters for HoME: off, every gate sees every expert of its level.
     """
@@ -46,6 +48,8 @@ class ModelConfig:
     gate_temperature: float = 1.0
     gate_dropout: float = 0.0
     gate_init_scale: float = 1.0
+    l2_alpha: float = 0.01                       # l2_constrained: weight of the penalty between task columns
+    tucker_ranks: tuple[int, int, int] = (32, 8, 2)   # tensor_factorization: ranks over (inputs, outputs, tasks)
 
     def __post_init__(self) -> None:
         check(self.arch in ARCHITECTURES, f"Unknown architecture '{self.arch}'. Choose one of: {', '.join(ARCHITECTURES)}.")
@@ -63,6 +67,9 @@ class ModelConfig:
               f"self_gate mixes a module's own experts, so it needs task- or group-specific experts (cgc, ple, home); '{self.arch}' has none.")
         check(self.arch not in ("cgc", "ple") or self.task_experts >= 1 or self.experts >= 1,
               "CGC/PLE need at least one expert.")
+        check(self.l2_alpha >= 0, f"l2_alpha must be 0 or more, got {self.l2_alpha}.")
+        check(len(self.tucker_ranks) == 3 and all(isinstance(r, int) and r >= 1 for r in self.tucker_ranks),
+              f"tucker_ranks are three whole numbers of at least 1 (inputs, outputs, tasks), got {self.tucker_ranks}.")
         check(self.gate_temperature > 0, f"gate_temperature must be positive, got {self.gate_temperature}.")
         check(0 <= self.gate_dropout < 1, f"gate_dropout is a probability in [0, 1), got {self.gate_dropout}.")
         check(self.gate_init_scale >= 0, f"gate_init_scale must be 0 or more (0 = uniform gates at start), got {self.gate_init_scale}.")

@@ -34,13 +34,17 @@ class GateBank(nn.Module):
     a gate never loses all its experts), `init_scale` times nn.Linear's default initialisation
     (0 = uniform gates at the start). Gates have no bias, as in the MMoE paper.
 
+    With `static`, a gate's weights do not depend on its input: its logits are learned constants
+    `[members, gates, 1, experts]`, started so that the experts the gate owns get 0.9 of the weight and
+    the others share 0.1 (Misra et al.'s cross-stitch initialisation, near the identity).
+
     With `self_gate`, a second gate weighs only the experts the gate's module owns (sigmoid when it
     owns one, softmax over them otherwise); its weights are added to the gated mix as a residual
     (papers.md §3.5, the additive variant; [U]).
     """
 
     def __init__(self, members: int, in_features: int, mask: np.ndarray, own: np.ndarray, temperature: float = 1.0,
-                 dropout: float = 0.0, init_scale: float = 1.0, self_gate: bool = False):
+                 dropout: float = 0.0, init_scale: float = 1.0, self_gate: bool = False, static: bool = False):
         super().__init__()
         self.temperature, self.dropout = temperature, dropout
         self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.bool)[None, :, None, :], persistent=False)  # [1, G, 1, E]
@@ -48,8 +52,13 @@ class GateBank(nn.Module):
         gates, experts = mask.shape
         self.learned = bool((mask.sum(1) > 1).any())
         self.masks_anything = not bool(mask.all())
-        self.weight = nn.Parameter(uniform_(torch.empty(members, gates, in_features, experts), in_features, init_scale)) \
-            if self.learned else None
+        self.static = static
+        if not self.learned:
+            self.weight = None
+        elif static:
+            self.weight = nn.Parameter(_near_identity(mask, own).expand(members, -1, -1, -1).clone())
+        else:
+            self.weight = nn.Parameter(uniform_(torch.empty(members, gates, in_features, experts), in_features, init_scale))
         self.self_weight = nn.Parameter(uniform_(torch.empty(members, gates, in_features, experts), in_features, init_scale)) \
             if self_gate else None
         self.register_buffer("own_is_single", torch.as_tensor(own.sum(1) == 1)[None, :, None, None], persistent=False)
@@ -64,7 +73,7 @@ class GateBank(nn.Module):
         if self.weight is None:
             weights = self.mask.to(x.dtype).expand(members, -1, batch, -1)
         else:
-            logits = units_matmul(x, self.weight)
+            logits = self.weight.expand(-1, -1, batch, -1) if self.static else units_matmul(x, self.weight)
             if self.temperature != 1:
                 logits = logits / self.temperature
             mask = self.mask
@@ -84,3 +93,10 @@ class GateBank(nn.Module):
         sigmoid = torch.sigmoid(logits) * self.own
         return torch.where(self.own_is_single, sigmoid, softmax)
 
+
+def _near_identity(mask: np.ndarray, own: np.ndarray, kept: float = 0.9) -> torch.Tensor:
+    """Static gate logits `[1, gates, 1, experts]`: softmax gives a gate's own experts `kept` of the weight
+    and its other allowed experts the rest, equally; forbidden experts are masked later."""
+    owned, others = own.sum(1, keepdims=True), (mask & ~own).sum(1, keepdims=True)
+    weights = np.where(own, kept / np.maximum(owned, 1), (1 - kept) / np.maximum(others, 1))
+    return torch.as_tensor(np.log(weights), dtype=torch.float32)[None, :, None, :]

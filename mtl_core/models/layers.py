@@ -47,6 +47,37 @@ class BatchedLinear(nn.Module):
         return out.view(members, units, batch, fan_out)
 
 
+class TuckerLinear(nn.Module):
+    """`units` linear maps whose weights are one Tucker-factorised tensor (Yang and Hospedales, ICLR 2017):
+
+    W `[in, out, units]` = S x_1 U_in x_2 U_out x_3 U_units, core S `[r_in, r_out, r_units]`, factors
+    U_in `[in, r_in]`, U_out `[out, r_out]`, U_units `[units, r_units]` (each with a members dimension);
+    ranks are clamped to the sizes. Biases stay one per unit. Factors start with nn.Linear's uniform
+    initialisation and the core is rescaled so the composed weights have nn.Linear's spread
+    (std 1/sqrt(3 in)). forward: as BatchedLinear.
+    """
+
+    def __init__(self, members: int, units: int, in_features: int, out_features: int, ranks: tuple[int, int, int]):
+        super().__init__()
+        r_in, r_out, r_units = min(ranks[0], in_features), min(ranks[1], out_features), min(ranks[2], units)
+        self.core = nn.Parameter(torch.randn(members, r_in, r_out, r_units))
+        self.u_in = nn.Parameter(uniform_(torch.empty(members, in_features, r_in), r_in))
+        self.u_out = nn.Parameter(uniform_(torch.empty(members, out_features, r_out), r_out))
+        self.u_units = nn.Parameter(uniform_(torch.empty(members, units, r_units), r_units))
+        self.bias = nn.Parameter(uniform_(torch.empty(members, units, 1, out_features), in_features))
+        with torch.no_grad():
+            std = self.weight.flatten(1).std(1)
+            self.core.mul_((1 / math.sqrt(3 * in_features) / std)[:, None, None, None])
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The composed weights `[members, units, in, out]`."""
+        return torch.einsum("mabc,mia,mob,muc->muio", self.core, self.u_in, self.u_out, self.u_units)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return units_matmul(x, self.weight) + self.bias
+
+
 def wide_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Every unit reads the same input: x `[members, 1, batch, in]`, weight `[members, units, in, out]`,
     bias `[members, units, 1, out]` -> `[members, units, batch, out]` from one wide matmul (bias fused).
@@ -127,14 +158,16 @@ class MLPBank(nn.Module):
     """`units` MLPs of identical shape, one batched matmul per layer.
 
     sizes = (in, h1, ..., out). Every layer is Linear [-> BatchedNorm] -> activation, except that
-    with `activate_last=False` the last layer is a plain linear output (towers).
+    with `activate_last=False` the last layer is a plain linear output (towers). With `tucker_ranks`
+    every layer's weights over the units are one Tucker-factorised tensor (TuckerLinear).
     x `[members, units or 1, batch, in]` -> `[members, units, batch, out]`.
     """
 
     def __init__(self, members: int, units: int, sizes: tuple[int, ...], activation: str = "relu",
-                 norm: bool = False, activate_last: bool = True):
+                 norm: bool = False, activate_last: bool = True, tucker_ranks: tuple[int, int, int] | None = None):
         super().__init__()
-        self.linears = nn.ModuleList(BatchedLinear(members, units, i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        self.linears = nn.ModuleList(BatchedLinear(members, units, i, o) if tucker_ranks is None else
+                                     TuckerLinear(members, units, i, o, tucker_ranks) for i, o in zip(sizes[:-1], sizes[1:]))
         n_act = len(self.linears) if activate_last else len(self.linears) - 1
         self.norms = nn.ModuleList(BatchedNorm(members, units, o) for o in sizes[1:n_act + 1]) if norm else None
         self.n_act = n_act

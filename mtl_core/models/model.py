@@ -10,6 +10,7 @@ from torch import nn
 from .config import ModelConfig
 from .gates import GateBank
 from .layers import FeatureGate, MLPBank
+from .registry import REGISTRY
 from .routing import LevelPlan, RoutingPlan
 
 
@@ -44,7 +45,8 @@ class ExpertBank(nn.Module):
         self.select = StreamSelect(plan.expert_stream)
         self.feature_gate = FeatureGate(members, plan.n_experts, in_features, config.feature_gate_rank) \
             if config.feature_gate else None
-        self.mlp = MLPBank(members, plan.n_experts, (in_features, *plan.hidden), config.activation, config.expert_norm)
+        self.mlp = MLPBank(members, plan.n_experts, (in_features, *plan.hidden), config.activation, config.expert_norm,
+                           tucker_ranks=config.tucker_ranks if REGISTRY[config.arch].factorised else None)
 
     def forward(self, streams: torch.Tensor) -> torch.Tensor:
         x = self.select(streams)
@@ -61,7 +63,7 @@ class Level(nn.Module):
         self.plan = plan
         self.experts = ExpertBank(members, in_features, plan, config)
         self.gates = GateBank(members, in_features, plan.mask, plan.own, config.gate_temperature,
-                              config.gate_dropout, config.gate_init_scale, config.self_gate)
+                              config.gate_dropout, config.gate_init_scale, config.self_gate, plan.static_gates)
         self.gate_input = StreamSelect(plan.gate_stream)
         # When each gate sees one expert and has no self-gate, its mix is that expert's output.
         self.passed_through = StreamSelect(plan.mask.argmax(1)) if not (self.gates.learned or config.self_gate) else None
@@ -128,6 +130,11 @@ class MultiTaskModel(nn.Module):
     def num_parameters(self) -> int:
         """Trainable parameters of one member."""
         return sum(p.numel() for p in self.parameters()) // self.members
+
+    def penalty(self) -> torch.Tensor | None:
+        """The architecture's coupling penalty `[members]` to add to the loss, or None (registry.py)."""
+        penalty = REGISTRY[self.config.arch].penalty
+        return None if penalty is None else penalty(self)
 
     def gate_parameters(self) -> list[nn.Parameter]:
         """The gates' parameters (frozen by the trainer after `freeze_gates_after` steps)."""

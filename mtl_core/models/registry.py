@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import routing
+from . import coupling, routing
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class Architecture:
     color: str      # fixed on every chart
     plan: Callable  # (ModelConfig, task names, task groups) -> (levels, tower stream per task), see routing.py
     caption: str    # one or two sentences under its routing picture
+    factorised: bool = False          # the experts' weights over the units are one Tucker tensor (layers.TuckerLinear)
+    penalty: Callable | None = None   # model -> `[members]` loss term coupling the columns (coupling.py)
 
 
 REGISTRY: dict[str, Architecture] = {a.name: a for a in (
@@ -26,6 +28,14 @@ REGISTRY: dict[str, Architecture] = {a.name: a for a in (
                  "One bottom per task; nothing is shared. The baseline every MTL model must beat."),
     Architecture("shared_bottom", "Shared-Bottom", "#8c564b", routing.shared_bottom_plan,
                  "One bottom shared by all tasks (weight 1, no gate). Cheap, but tasks that disagree fight over it."),
+    Architecture("l2_constrained", "L2-Constrained", "#bcbd22", routing.single_task_plan,
+                 "One column per task, its weights pulled towards the other tasks' by a penalty alpha * ||theta_1 - theta_2||^2.",
+                 penalty=coupling.l2_between_columns),
+    Architecture("cross_stitch", "Cross-Stitch", "#9467bd", routing.cross_stitch_plan,
+                 "One column per task; after every layer a learned, input-independent mix of all columns feeds each task's next layer."),
+    Architecture("tensor_factorization", "Tensor-Factorization", "#e377c2", routing.single_task_plan,
+                 "One column per task whose weights are slices of one low-rank (Tucker) tensor shared by all tasks.",
+                 factorised=True),
     Architecture("omoe", "OMoE", "#ff7f0e", routing.omoe_plan,
                  "Several experts but one gate for everyone: all towers get the same mix."),
     Architecture("mmoe", "MMoE", "#1f77b4", routing.mmoe_plan,

@@ -22,6 +22,8 @@ class LevelPlan:
     group's next level) or "shared" (feeds shared experts, or every tower as in OMoE).
     mask, own: `[gates, experts]` booleans; own ⊆ mask.
     hidden: layer sizes of this level's experts.
+    static_gates: the gates' weights do not depend on the input (learned constants per gate, e.g. a
+    cross-stitch unit); otherwise each gate computes its weights from its input stream.
     """
 
     expert_names: tuple[str, ...]
@@ -33,6 +35,7 @@ class LevelPlan:
     mask: np.ndarray
     own: np.ndarray
     hidden: tuple[int, ...]
+    static_gates: bool = False
 
     @property
     def n_experts(self) -> int:
@@ -55,8 +58,8 @@ class RoutingPlan:
 class _Level:
     """Collects experts and gates while a plan is written."""
 
-    def __init__(self, hidden: tuple[int, ...]):
-        self.hidden = hidden
+    def __init__(self, hidden: tuple[int, ...], static_gates: bool = False):
+        self.hidden, self.static_gates = hidden, static_gates
         self.experts: list[tuple[str, str, int]] = []
         self.gates: list[tuple[str, str, int, list[int], list[int]]] = []
 
@@ -80,7 +83,8 @@ class _Level:
         return LevelPlan(
             expert_names=tuple(e[0] for e in self.experts), expert_kinds=tuple(e[1] for e in self.experts),
             expert_stream=tuple(e[2] for e in self.experts), gate_names=tuple(g[0] for g in self.gates),
-            gate_kinds=tuple(g[1] for g in self.gates), gate_stream=tuple(g[2] for g in self.gates), mask=mask, own=own, hidden=self.hidden)
+            gate_kinds=tuple(g[1] for g in self.gates), gate_stream=tuple(g[2] for g in self.gates), mask=mask, own=own, hidden=self.hidden,
+            static_gates=self.static_gates)
 
 
 def single_task_plan(config, tasks, groups):
@@ -89,6 +93,22 @@ def single_task_plan(config, tasks, groups):
         own = level.add_experts(1, f"{task} bottom", "task", 0)
         level.add_gate(task, "task", 0, own, own)
     return [level], range(len(tasks))
+
+
+def cross_stitch_plan(config, tasks, groups):
+    """Cross-stitch networks (Misra et al., CVPR 2016): one column per task, `levels` hidden layers deep.
+    At each level task k's column (an expert owned by task k) reads task k's stream, and task k's
+    cross-stitch unit mixes every column's output with weights that do not depend on the input (static
+    gates, a softmax of learned logits, started near the identity: see gates.GateBank). Misra et al. leave
+    the mixing weights unconstrained; keeping them convex lets every gate chart read them the same way."""
+    K, levels = len(tasks), []
+    for j in range(config.levels):
+        level = _Level(config.expert_hidden, static_gates=True)
+        columns = [level.add_experts(1, task, "task", 0 if j == 0 else k) for k, task in enumerate(tasks)]
+        for k, task in enumerate(tasks):
+            level.add_gate(task, "task", 0 if j == 0 else k, list(range(K)), columns[k])
+        levels.append(level)
+    return levels, range(K)
 
 
 def shared_bottom_plan(config, tasks, groups):
