@@ -25,6 +25,7 @@ all rows belong to one user, so GAUC equals AUC on census.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import io
@@ -161,9 +162,10 @@ def _encoded(group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str,
 
 
 def load(config: CensusConfig) -> Dataset:
-    """Census-income as a `Dataset` (see the module docstring); cached, so every run on the same rows in
-    this process (members of a grid, races of a worker) shares one copy."""
-    return _load(config.group, config.samples, config.holdout)
+    """Census-income as a `Dataset` (see the module docstring) whose config is `config`; the splits are
+    cached, so every run on the same rows in this process (members of a grid, races of a worker) shares
+    one copy."""
+    return dataclasses.replace(_load(config.group, config.samples, config.holdout), config=config)
 
 
 def split_rows(part: np.ndarray, samples: int, holdout: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

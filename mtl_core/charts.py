@@ -51,6 +51,36 @@ def routing_chart(plan: RoutingPlan) -> alt.Chart:
     ).properties(width=alt.Step(16), height=alt.Step(18)).facet(column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
 
 
+def network_chart(network: pd.DataFrame, title: str = "", width: int = 560) -> alt.Chart:
+    """The network view (`network.frame`): input, experts, gates, towers and outputs left to right. A
+    gate-to-expert edge is as wide as the gate's mean weight on the expert; an expert's fill is its share
+    of outputs that are exactly zero (white = none, dark red = all); its ring is coloured by its kind.
+    Hovering a node or an edge shows its numbers."""
+    nodes = network[network.part == "node"]
+    height = max(160, 34 * int(nodes.groupby("column").size().max()))
+    x = alt.X("column:Q", axis=None, scale=alt.Scale(domain=[-0.5, nodes.column.max() + 0.5]))
+    y = alt.Y("row:Q", axis=None, scale=alt.Scale(domain=[nodes.row.max() + 0.7, nodes.row.min() - 0.7]))
+    base = alt.Chart(network)
+    streams = base.transform_filter("datum.kind == 'stream'").mark_rule(color="#bbbbbb", strokeWidth=1).encode(
+        x=x, y=y, x2="column2:Q", y2="row2:Q")
+    mixes = base.transform_filter("datum.kind == 'mix'").transform_calculate(width="0.3 + 7 * datum.weight").mark_rule(
+        color="#1f77b4", opacity=0.75).encode(
+        x=x, y=y, x2="column2:Q", y2="row2:Q", strokeWidth=alt.StrokeWidth("width:Q", scale=None, legend=None),
+        tooltip=[alt.Tooltip("gate:N"), alt.Tooltip("expert:N"), alt.Tooltip("weight:Q", title="mean gate weight", format=".3f")])
+    kinds = alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values()))
+    experts = base.transform_filter("datum.role == 'expert'").mark_circle(size=260, strokeWidth=3, opacity=1).encode(
+        x=x, y=y, stroke=alt.Stroke("kind:N", scale=kinds, legend=None),
+        color=alt.condition("isValid(datum.zero_fraction)", alt.Color("zero_fraction:Q", scale=alt.Scale(domain=[0, 1], scheme="reds"),
+                                                                       title="share of outputs = 0"), alt.value("white")),
+        tooltip=[alt.Tooltip("label:N", title="expert"), alt.Tooltip("kind:N"),
+                 alt.Tooltip("zero_fraction:Q", title="outputs exactly 0", format=".1%"), alt.Tooltip("std:Q", title="output std", format=".3f")])
+    others = base.transform_filter("datum.part == 'node' && datum.role != 'expert'").mark_square(size=180, opacity=1).encode(
+        x=x, y=y, color=alt.value("#555555"), tooltip=[alt.Tooltip("label:N", title="unit"), alt.Tooltip("role:N"), alt.Tooltip("kind:N")])
+    labels = base.transform_filter("datum.part == 'node'").mark_text(dy=-15, fontSize=10, color="#333333").encode(
+        x=x, y=y, text="label:N")
+    return alt.layer(streams, mixes, experts, others, labels).properties(width=width, height=height, title=title)
+
+
 def loss_decades(losses) -> tuple[float, float] | None:
     """The y-axis of a loss chart: the powers of ten around the positive losses (None when there are none)."""
     losses = np.asarray(losses, dtype=float)

@@ -170,14 +170,13 @@ CENSUS_SEARCH = {
     "mmoe": [dict(experts=8, expert_hidden=(w,)) for w in (8, 16, 32)],
 }
 CENSUS_TRAIN = TrainConfig(lr=1e-3, batch_size=1024, epochs=3, log_every=10_000, eval_every=0)
-# The paper's main-task AUC, best / mean over 400 runs (papers.md §1.5), and MMoE's marital-status AUC
+# The paper's main-task AUC, best / mean over 400 runs (papers.md §1.5)
 CENSUS_PAPER = {1: {"single_task": (0.9398, 0.9337), "shared_bottom": (0.9361, 0.9295), "l2_constrained": (0.9389, 0.9359),
                     "cross_stitch": (0.9406, 0.9361), "tensor_factorization": (0.7460, 0.6765), "omoe": (0.9387, 0.9319),
                     "mmoe": (0.9410, 0.9359)},
                 2: {"single_task": (0.8843, 0.8792), "shared_bottom": (0.8836, 0.8813), "l2_constrained": (0.8855, 0.8823),
                     "cross_stitch": (0.8855, 0.8819), "tensor_factorization": (0.7367, 0.7256), "omoe": (0.8852, 0.8813),
                     "mmoe": (0.8860, 0.8826)}}
-CENSUS_PAPER_AUX = {1: (0.9926, 0.9927), 2: (0.9932, 0.9924)}
 
 
 def census_search(arch: str, data: CensusConfig, train: TrainConfig) -> pd.DataFrame:

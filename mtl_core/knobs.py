@@ -221,7 +221,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          help="Length c of the tasks' weight vectors: larger c bends the labels more (the sinusoids turn faster)."),
     Knob("sinusoids", "sinusoids m", "tasks", int, 10, 0, 50, when=_synthetic, when_text=SYNTHETIC_ONLY,
          help="How many sinusoids bend every label; 0 makes the tasks linear."),
-    Knob("seed", "seed", "tasks", int, 0, 0, 1_000_000, help="Seeds the data, the initial weights and the batch order."),
+    Knob("seed", "seed", "tasks", int, 0, 0, 1_000_000, help="Seeds the synthetic data, the initial weights and the batch order (census rows never change)."),
     # models (models/)
     Knob("arch", "architectures", "models", str, ("Shared-Bottom", "MMoE"), options=tuple(BY_LABEL), multi=True),
     Knob("experts", "shared experts", "models", int, 8, 1, 32),
@@ -458,7 +458,7 @@ def model_config(arch: str, s: Settings) -> ModelConfig:
 def sweep_args(s: Settings) -> dict:
     """The arguments of `runs.sweep` for a sweep page's settings: its architectures on every chosen
     correlation and seed, with the settings' task difficulty, sizes and training."""
-    data = data_config({**s, "tasks": 2, "groups": False, "dense": (), "sparse": ()})
+    data = data_config({**s, "source": "synthetic", "tasks": 2, "groups": False, "dense": (), "sparse": ()})
     return dict(archs=[BY_LABEL[label] for label in s["sweep_arch"]], correlations=sorted(s["sweep_corr"], reverse=True),
                 seeds=range(s["seed"], s["seed"] + s["seeds"]), base=data,
                 train_config=train_config(s, eval_every=0, log_every=10_000),

@@ -143,7 +143,8 @@ class TrainingRun:
         self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.weighting.parameters()], lr=config.lr,
                                           fused=self.device.type in FUSED_ADAM_DEVICES)
         self.seeds = list(member_seeds) if member_seeds is not None else [config.seed] * model.members
-        self.shared_data = all(d is datasets[0] for d in datasets)
+        first = datasets[0]
+        self.shared_data = all(d.train is first.train and d.validation is first.validation and d.test is first.test for d in datasets)
         self.splits = {name: self._stack(name) for name in ("train", "validation", "test")}
         self.steps_per_epoch = math.ceil(self.splits["train"][0].shape[1] / config.batch_size)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
@@ -161,7 +162,7 @@ class TrainingRun:
 
     def _stack(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """x `[members, n, features]`, y `[members, n, tasks]` on the device. When every member trains
-        on the same Dataset (real data, seeds only change the model), one copy is expanded, not stacked."""
+        on the same splits (real data: seeds only change the model), one copy is expanded, not stacked."""
         parts = [d.split(split) for d in self.datasets]
         if self.shared_data:
             members = len(parts)

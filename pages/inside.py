@@ -4,7 +4,9 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import charts
+from mtl_core import charts, knobs, network
+from mtl_core.config import ConfigError
+from mtl_core.models import build_plan
 from mtl_core.records import dumps
 from pages.common import knob_panel, load_runs, locker
 
@@ -45,6 +47,18 @@ if "gates" not in tables or tables["gates"].empty:
 steps = sorted(tables["gates"].step.unique())
 step = st.select_slider("timeline: snapshot at step", steps, value=steps[-1]) if len(steps) > 1 else steps[0]
 at = {name: frame[frame.step == step] for name, frame in tables.items() if "step" in frame}
+
+st.subheader("The network")
+st.caption("The run's network at this snapshot: each link is as wide as the gate's mean weight on that expert; experts are "
+           "filled by their share of outputs that are exactly 0. Move the timeline to watch the gates settle.")
+try:
+    settings = {**knobs.defaults(chosen["settings"].get("preset", "paper")), **chosen["settings"]}
+    data = knobs.data_config(settings)
+    plan = build_plan(knobs.model_config(chosen["arch"], settings), data.task_names, data.task_groups)
+except (ConfigError, KeyError, TypeError) as error:
+    st.caption(f"This run's settings do not describe a network this app can draw ({type(error).__name__}).")
+else:
+    st.altair_chart(charts.network_chart(network.frame(plan, data.task_names, at["gates"], at["experts"]), width=760))
 
 st.subheader("Gate utilisation")
 st.caption("PLE's expert-utilisation plot: each bar is the mean weight a gate gives an expert over the samples, the "

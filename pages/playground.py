@@ -8,10 +8,11 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import charts, knobs
+from mtl_core import charts, knobs, network
 from mtl_core.config import ConfigError
 from mtl_core.device import available_devices
 from mtl_core.live import Race, shared_backend
+from mtl_core.models import build_plan
 from mtl_core.models.registry import label
 from pages.common import keep, knob_panel, lesson_banner, lesson_verdict, locker, settings_file
 
@@ -153,6 +154,18 @@ def inside_view():
     shown = st.selectbox("look inside", list(race.runs), format_func=label, key="inside")
     with race.lock:
         gates, experts = race.runs[shown].latest("gates"), race.runs[shown].latest("experts")
+    # Off by default: drawn live for a whole class it halved the slowest student's chart rate (bench/load.py).
+    if st.toggle("Draw the network", key="draw_network",
+                 help="The chosen model drawn live: each gate-to-expert link as wide as the gate's weight. It costs the "
+                      "server and your browser more than the other charts, so it is off until you turn it on."):
+        st.caption("Experts (circles, filled by their share of outputs that are exactly 0, ringed blue when shared, orange "
+                   "for a group, green for one task) and gates (squares); each link is as wide as the gate's mean weight on "
+                   "that expert in the latest snapshot. Watch gates settle on a few experts, or one task take over a shared "
+                   "expert. Hover for the numbers.")
+        data = knobs.data_config(race.settings)
+        plan = build_plan(knobs.model_config(shown, race.settings), data.task_names, data.task_groups)
+        chart("network", lambda frame: charts.network_chart(frame, width=760), network.frame(plan, data.task_names, gates, experts),
+              shown)
     left, right = st.columns(2)
     with left:
         st.subheader("Gate weights")

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 import pages
-from mtl_core import charts
+from mtl_core import charts, network
 from mtl_core.models import ARCHITECTURES, REGISTRY, ModelConfig, build_plan
 from mtl_core.models.registry import label
 from mtl_core.lessons import LESSONS
@@ -24,14 +24,19 @@ st.write(
 )
 
 st.header("Every architecture is a routing of experts to gates")
-st.write("Each picture shows, for one level of the network, which experts (columns) each gate (rows) may mix. "
-         "Blue experts are shared by everyone, orange ones by a task group, green ones belong to one task.")
+st.write("The first picture draws the network; the second shows, for each level, which experts (columns) each gate "
+         "(rows) may mix. Blue experts are shared by everyone, orange ones by a task group, green ones belong to one task.")
 arch = st.segmented_control("architecture", ARCHITECTURES, default="mmoe", format_func=label, key="start_arch")
 arch = arch or "mmoe"
 tasks = ("click", "like", "watch", "comment")
 config = ModelConfig.for_arch(arch, experts=4, task_experts=1, group_experts=1)
 plan = build_plan(config, tasks, (0, 0, 1, 1))
-st.altair_chart(charts.routing_chart(plan))
+drawing, mask = st.tabs(["The network", "Which gate sees which expert"])
+drawing.altair_chart(charts.network_chart(network.frame(plan, tasks)))
+drawing.caption("Left to right: the input, each level's experts (circles, ringed blue when shared, orange for a group, green for one task) and gates (squares), the towers "
+                "and the tasks. Every gate mixes the experts it is linked to; here each link is as wide as an equal share, "
+                "as at the start of training. On the Playground the links follow the gates as they learn.")
+mask.altair_chart(charts.routing_chart(plan))
 st.caption(REGISTRY[arch].caption + (" (Tasks here: click and like in group 0, watch and comment in group 1.)" if arch == "home" else ""))
 
 st.header("Lessons")

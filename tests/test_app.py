@@ -3,6 +3,7 @@ is what the charts claim, bad links get a notice."""
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -111,6 +112,18 @@ def test_playground_step_trains_and_draws_gates_that_sum_to_one():
     assert len(sparsity) == 8 and sparsity.zero_fraction.between(0, 1).all()
 
 
+def test_the_network_view_is_drawn_on_request_from_the_latest_snapshot():
+    at = open_page("pages/playground.py", samples="5000", arch="MMoE")
+    step(at)
+    assert not any("part" in f.columns for f in chart_data(at))   # off by default: it costs a class chart updates
+    at.toggle(key="draw_network").set_value(True).run()
+    drawn = find(chart_data(at), "part", "kind", "weight", "gate", "expert")
+    mix = drawn[drawn.kind == "mix"]
+    gates = find(chart_data(at), "gate", "expert", "mean")
+    assert len(mix) == 2 * 8
+    np.testing.assert_allclose(mix.sort_values(["gate", "expert"]).weight, gates.sort_values(["gate", "expert"])["mean"])
+
+
 def test_learning_rate_applies_live_and_data_knobs_restart_keeping_runs():
     at = open_page("pages/playground.py", samples="5000", arch="MMoE")
     step(at)
@@ -132,6 +145,12 @@ def test_inside_page_charts_a_kept_run_and_its_timeline():
     util = find(chart_data(at), "gate", "expert", "expert_kind", "mean", "std")
     assert set(util.level) == {1, 2}
     assert not find(chart_data(at), "task_a", "task_b", "cosine").empty
+    drawn = find(chart_data(at), "part", "kind", "weight", "gate", "expert")   # the network view at step 100
+    mix = drawn[drawn.kind == "mix"].set_index(["source", "target"]).weight
+    np.testing.assert_allclose(mix.groupby(level="target").sum(), 1.0, rtol=1e-5)   # each gate's weights, as recorded
+    at.select_slider[0].set_value("50").run()   # scrub back: the same drawing, the weights of step 50
+    earlier = find(chart_data(at), "part", "kind", "weight", "gate", "expert")
+    assert not np.allclose(earlier[earlier.kind == "mix"].set_index(["source", "target"]).weight.loc[mix.index], mix)
 
 
 def test_sweep_and_ablation_pages_load_the_bundled_results():

@@ -60,7 +60,10 @@ def test_encoding_is_deterministic_and_scaled_with_training_statistics(group1):
 
 
 def test_fewer_samples_take_the_same_rows_every_time():
-    a, b = census._load(1, 1000, 100), CensusConfig(group=1, samples=1000, holdout=100, seed=5).dataset()
+    a = census._load(1, 1000, 100)
+    census._load.cache_clear()   # a fresh load, not the cached object
+    b = CensusConfig(group=1, samples=1000, holdout=100, seed=5).dataset()
+    assert a.train is not b.train and b.config.seed == 5
     assert np.array_equal(a.train.x, b.train.x) and len(a.train.x) == 1000 and len(b.test.x) == 100
 
 

@@ -47,11 +47,11 @@ def test_sweep_rows_and_csv(tmp_path, capsys):
 
 def test_train_on_census_reports_auc_per_task(capsys):
     assert main(["train", "--arch", "cross_stitch", "--data", "census-income:2", "--samples", "2000", "--holdout", "500",
-                 "--epochs", "1", "--json"]) == 0
+                 "--epochs", "1", "--seed", "3", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [t["name"] for t in report["tasks"]] == ["college degree", "never married"]
     assert all(0.5 < t["test"]["auc"] <= 1 for t in report["tasks"])
-    assert report["config"]["data"] == {"group": 2, "samples": 2000, "holdout": 500, "seed": 0}
+    assert report["config"]["data"] == {"group": 2, "samples": 2000, "holdout": 500, "seed": 3}
 
 
 def test_census_experiment_prints_the_papers_table_shape(tmp_path):

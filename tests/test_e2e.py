@@ -56,6 +56,14 @@ def shot(page, name):
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=False)
 
 
+def charts_drawn(page, seconds: float = 60) -> None:
+    """Wait for the page's first chart; on a timeout, fail with what the page shows instead."""
+    try:
+        page.locator("[data-testid=stVegaLiteChart]").first.wait_for(state="attached", timeout=seconds * 1000)
+    except playwright.TimeoutError:
+        pytest.fail("no chart after %.0f s; the page shows: %s" % (seconds, page.inner_text("body")[:1500]))
+
+
 def steps(page) -> int:
     """The training step the first progress bar reports ("Shared-Bottom: step 120/1560 · training")."""
     text = page.get_by_text(re.compile(r"step \d+/\d+")).first.inner_text()
@@ -94,6 +102,17 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
         assert max(seen) > first and rate >= 1  # the charts move while training runs (the rate is reported)
         assert page.get_by_text("Gate weights").is_visible() and page.get_by_text("Expert sparsity").is_visible()
         shot(page, "playground")
+        page.get_by_text("Draw the network").click()   # off by default (it costs a class chart updates)
+        while charts.count() < 4:
+            time.sleep(0.2)
+        network = charts.nth(1)   # the network view: its links follow the snapshots (every 50 steps)
+        network.scroll_into_view_if_needed()
+        before, at = network.screenshot(), steps(page)
+        while steps(page) < at + 150:
+            time.sleep(0.2)
+        time.sleep(3)  # the inside view redraws less often than the curves
+        assert network.screenshot() != before, "the network view did not change between snapshots"
+        shot(page, "network")
 
         page.get_by_role("button", name="Pause").click()
         page.get_by_role("button", name="Play").wait_for(timeout=20_000)
@@ -103,11 +122,11 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
         assert steps(page) == paused_at  # paused means paused
         page.get_by_role("link", name="Inside the experts").click()
         page.get_by_role("heading", name="Inside the experts").wait_for(timeout=30_000)
-        page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=30_000)
+        charts_drawn(page)
         shot(page, "inside")
         page.reload()  # a new session: the runs come back from the server, found by this browser's cookie
         page.get_by_role("heading", name="Inside the experts").wait_for(timeout=30_000)
-        page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=30_000)
+        charts_drawn(page)
         chosen = page.locator("[data-testid=stSelectbox]").first.evaluate(
             "box => box.textContent + [...box.querySelectorAll('input')].map(i => i.value).join(' ')")
         assert re.search(r"MMoE · seed 0 · race \d+ · step [1-9]", chosen), chosen

@@ -172,3 +172,10 @@ def test_a_preset_sets_its_knobs_and_a_link_names_only_what_differs():
 def test_a_page_without_knobs_keeps_the_students_settings():
     mine = {**knobs.defaults("lesson"), "samples": 50_000, "corr": 0.3}
     assert knobs.link_base(mine, {}, ()) == mine
+
+
+def test_a_sweep_is_synthetic_whatever_data_the_student_chose_elsewhere():
+    from mtl_core.data import DataConfig
+    settings = {**knobs.defaults(), "source": "census-income:1"}
+    assert isinstance(knobs.data_config(settings), knobs.CensusConfig)
+    assert isinstance(knobs.sweep_args(settings)["base"], DataConfig)
