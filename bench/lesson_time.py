@@ -3,6 +3,7 @@ headless Chromium page per lesson, from pressing Play to the first chart and to 
 
     python -m bench.lesson_time                              # about 2 minutes on 2 cores
     python -m bench.lesson_time --csv data/lesson_time.csv   # what the Start page shows
+    python -m bench.lesson_time --lesson temperature --csv data/lesson_time.csv   # one lesson's row replaced
 
 The lesson check (`python -m mtl_core lessons`) times training alone; this adds what the app costs
 around it (a worker process, the live charts), so the Start page's "about N s" can be compared.
@@ -14,6 +15,7 @@ import argparse
 import re
 import shutil
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -38,6 +40,7 @@ def finished(page) -> bool:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.lesson_time", description=__doc__.split("\n\n")[0])
     parser.add_argument("--csv", help="write lesson,first_chart_seconds,app_seconds here")
+    parser.add_argument("--lesson", action="append", help="only this lesson (its key; repeatable); its rows replace those in --csv")
     a = parser.parse_args(argv)
     rows = []
     server, url = start_server()
@@ -45,7 +48,7 @@ def main(argv=None) -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
             print(f"{'lesson':<14} {'first chart':>12} {'seconds in the app':>18}")
-            for lesson in (one for one in LESSONS if one.page == "playground"):
+            for lesson in (one for one in LESSONS if one.page == "playground" and (not a.lesson or one.key in a.lesson)):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"{url}/playground?{urlencode(lesson.link(), doseq=True)}")
                 page.get_by_role("heading", name="Playground").wait_for(timeout=60_000)
@@ -64,7 +67,11 @@ def main(argv=None) -> None:
         server.terminate()
         server.wait(timeout=30)
     if a.csv:
-        pd.DataFrame(rows).to_csv(a.csv, index=False)
+        timed = pd.DataFrame(rows)
+        if a.lesson and Path(a.csv).exists():
+            kept = pd.read_csv(a.csv)
+            timed = pd.concat([kept[~kept.lesson.isin(timed.lesson)], timed], ignore_index=True)
+        timed.to_csv(a.csv, index=False)
 
 
 if __name__ == "__main__":

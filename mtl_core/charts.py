@@ -6,6 +6,7 @@ model from page to page. Sizes stay small: callers aggregate and subsample befor
 
 from __future__ import annotations
 
+import json
 from typing import Sequence
 
 import altair as alt
@@ -15,7 +16,14 @@ import pandas as pd
 from .models import ARCHITECTURES, REGISTRY, RoutingPlan
 TASK_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 KIND_COLORS = {"shared": "#4c78a8", "group": "#f58518", "task": "#54a24b"}
-LEVEL_HEADER = alt.Header(labelExpr="'level ' + datum.label", title=None)
+
+
+def per_level(chart: alt.TopLevelMixin, by: str = "column", **row) -> alt.FacetChart:
+    """`chart` once per level of the model, headed "level 1", "level 2", ... (the name is computed in the
+    spec, so a page can redraw the chart with new data; a header labelExpr is not applied by Streamlit)."""
+    channel = alt.Row("level_name:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")) if by == "row" else \
+        alt.Column("level_name:N", title=None, header=alt.Header(labelFontSize=12))
+    return chart.facet(**{by: channel, **row}).transform_calculate(level_name="'level ' + datum.level")
 
 
 def arch_color(present=None, field: str = "arch") -> alt.Color:
@@ -41,23 +49,24 @@ def routing_chart(plan: RoutingPlan) -> alt.Chart:
                 rows.append(dict(level=number, gate=gate, expert=expert, kind=level.expert_kinds[e],
                                  sees=bool(level.mask[g, e]), order=e))
     frame = pd.DataFrame(rows)
-    return alt.Chart(frame).mark_rect(stroke="white", strokeWidth=1).encode(
+    return per_level(alt.Chart(frame).mark_rect(stroke="white", strokeWidth=1).encode(
         x=alt.X("expert:N", sort=alt.SortField("order"), title="experts", axis=alt.Axis(labelAngle=-45)),
         y=alt.Y("gate:N", sort=None, title="gates"),
         color=alt.condition("datum.sees", alt.Color("kind:N", title="expert kind",
                                                     scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values()))),
                             alt.value("#eeeeee")),
         tooltip=["gate", "expert", "kind", "sees"],
-    ).properties(width=alt.Step(16), height=alt.Step(18)).facet(column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
+    ).properties(width=alt.Step(16), height=alt.Step(18))).resolve_scale(x="independent")
 
 
-def network_chart(network: pd.DataFrame, title: str = "", width: int = 560) -> alt.Chart:
+def network_chart(network: pd.DataFrame, title: str = "", width: int = 560, small: bool = False) -> alt.Chart:
     """The network view (`network.frame`): input, experts, gates, towers and outputs left to right. A
     gate-to-expert edge is as wide as the gate's mean weight on the expert; an expert's fill is its share
     of outputs that are exactly zero (white = none, dark red = all); its ring is coloured by its kind.
-    Hovering a node or an edge shows its numbers."""
+    Hovering a node or an edge shows its numbers. `small` (a race's other models): rows closer together and
+    only the gates, towers and outputs labelled (hover names the experts)."""
     nodes = network[network.part == "node"]
-    height = max(160, 34 * int(nodes.groupby("column").size().max()))
+    height = max(120 if small else 200, (16 if small else 34) * int(nodes.groupby("column").size().max()))
     x = alt.X("column:Q", axis=None, scale=alt.Scale(domain=[-0.5, nodes.column.max() + 0.5]))
     y = alt.Y("row:Q", axis=None, scale=alt.Scale(domain=[nodes.row.max() + 0.7, nodes.row.min() - 0.7]))
     base = alt.Chart(network)
@@ -68,7 +77,8 @@ def network_chart(network: pd.DataFrame, title: str = "", width: int = 560) -> a
         x=x, y=y, x2="column2:Q", y2="row2:Q", strokeWidth=alt.StrokeWidth("width:Q", scale=None, legend=None),
         tooltip=[alt.Tooltip("gate:N"), alt.Tooltip("expert:N"), alt.Tooltip("weight:Q", title="mean gate weight", format=".3f")])
     kinds = alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values()))
-    experts = base.transform_filter("datum.role == 'expert'").mark_circle(size=260, strokeWidth=3, opacity=1).encode(
+    experts = base.transform_filter("datum.role == 'expert'").mark_circle(size=90 if small else 260, strokeWidth=2 if small else 3,
+                                                                          opacity=1).encode(
         x=x, y=y, stroke=alt.Stroke("kind:N", scale=kinds, legend=None),
         color=alt.condition("isValid(datum.zero_fraction)", alt.Color("zero_fraction:Q", scale=alt.Scale(domain=[0, 1], scheme="reds"),
                                                                        title="share of outputs = 0"), alt.value("white")),
@@ -76,7 +86,8 @@ def network_chart(network: pd.DataFrame, title: str = "", width: int = 560) -> a
                  alt.Tooltip("zero_fraction:Q", title="outputs exactly 0", format=".1%"), alt.Tooltip("std:Q", title="output std", format=".3f")])
     others = base.transform_filter("datum.part == 'node' && datum.role != 'expert'").mark_square(size=180, opacity=1).encode(
         x=x, y=y, color=alt.value("#555555"), tooltip=[alt.Tooltip("label:N", title="unit"), alt.Tooltip("role:N"), alt.Tooltip("kind:N")])
-    labels = base.transform_filter("datum.part == 'node'").mark_text(dy=-15, fontSize=10, color="#333333").encode(
+    labelled = "datum.part == 'node' && datum.role != 'expert'" if small else "datum.part == 'node'"
+    labels = base.transform_filter(labelled).mark_text(dy=-15, fontSize=10, color="#333333").encode(
         x=x, y=y, text="label:N")
     return alt.layer(streams, mixes, experts, others, labels).properties(width=width, height=height, title=title)
 
@@ -124,8 +135,7 @@ def gate_heatmap(gates: pd.DataFrame) -> alt.Chart:
                                     tooltip=["gate", "expert", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("std:Q", format=".3f")])
     text = base.mark_text(fontSize=9).encode(text=alt.Text("mean:Q", format=".2f"),
                                              color=alt.condition("datum.mean > 0.5", alt.value("white"), alt.value("black")))
-    return (cells + text).properties(width=alt.Step(30), height=alt.Step(22)).facet(
-        column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
+    return per_level((cells + text).properties(width=alt.Step(30), height=alt.Step(22))).resolve_scale(x="independent")
 
 
 def utilisation_bars(gates: pd.DataFrame) -> alt.Chart:
@@ -136,21 +146,22 @@ def utilisation_bars(gates: pd.DataFrame) -> alt.Chart:
                                                   scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values()))),
                                   tooltip=["gate", "expert", alt.Tooltip("mean:Q", format=".3f"), alt.Tooltip("std:Q", format=".3f")])
     rules = base.mark_rule().encode(y="low:Q", y2="high:Q")
-    return (bars + rules).transform_calculate(low="max(datum.mean - datum.std, 0)", high="datum.mean + datum.std").properties(
-        width=alt.Step(18), height=140).facet(row=alt.Row("gate:N", title=None), column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
+    bars = (bars + rules).transform_calculate(low="max(datum.mean - datum.std, 0)", high="datum.mean + datum.std").properties(
+        width=alt.Step(18), height=140)
+    return per_level(bars, row=alt.Row("gate:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left"))).resolve_scale(x="independent")
 
 
 def sparsity_bars(experts: pd.DataFrame) -> alt.Chart:
     """Per expert: share of outputs exactly zero (dead ReLU units) and below 0.01 in magnitude.
     Reads `diagnostics.expert_statistics` rows as they are (folded in Vega-Lite, so the spec can be
     reused with new data)."""
-    return alt.Chart(experts).transform_fold(["zero_fraction", "near_zero_fraction"], as_=["measure", "share"]).mark_bar().encode(
+    return per_level(alt.Chart(experts).transform_fold(["zero_fraction", "near_zero_fraction"], as_=["measure", "share"]).mark_bar().encode(
         x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)), xOffset="measure:N",
         y=alt.Y("share:Q", scale=alt.Scale(domain=[0, 1]), title="share of outputs"),
         color=alt.Color("measure:N", scale=alt.Scale(domain=["zero_fraction", "near_zero_fraction"], range=["#d62728", "#ff9896"]),
                         legend=alt.Legend(title=None, labelExpr="datum.label == 'zero_fraction' ? 'exactly 0' : '|x| < 0.01'")),
         tooltip=["expert", "measure:N", alt.Tooltip("share:Q", format=".2f")],
-    ).properties(width=alt.Step(14), height=150).facet(column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
+    ).properties(width=alt.Step(14), height=150)).resolve_scale(x="independent")
 
 
 def output_distribution(experts: pd.DataFrame) -> alt.Chart:
@@ -160,8 +171,7 @@ def output_distribution(experts: pd.DataFrame) -> alt.Chart:
     whisker = base.mark_rule().encode(y=alt.Y("q05:Q", title="expert output"), y2="q95:Q")
     box = base.mark_bar(size=10).encode(y="q25:Q", y2="q75:Q", tooltip=["expert", "mean", "std", "q05", "q50", "q95"])
     median = base.mark_tick(color="black", size=10).encode(y="q50:Q")
-    return (whisker + box + median).properties(width=alt.Step(16), height=160).facet(
-        column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
+    return per_level((whisker + box + median).properties(width=alt.Step(16), height=160)).resolve_scale(x="independent")
 
 
 def occupancy_chart(occupancy: pd.DataFrame) -> alt.Chart:
@@ -169,7 +179,7 @@ def occupancy_chart(occupancy: pd.DataFrame) -> alt.Chart:
     bars = alt.Chart(occupancy).mark_bar().encode(
         x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)), y=alt.Y("share:Q", stack="normalize", title="share of gate mass"),
         color=alt.Color("consumer:N", title="used by"), tooltip=["expert", "consumer", alt.Tooltip("share:Q", format=".2f"), "taken_over"])
-    return bars.properties(width=alt.Step(18), height=150).facet(column=alt.Column("level:N", header=LEVEL_HEADER)).resolve_scale(x="independent")
+    return per_level(bars.properties(width=alt.Step(18), height=150)).resolve_scale(x="independent")
 
 
 def reliance_chart(reliance: pd.DataFrame) -> alt.Chart:
@@ -177,23 +187,89 @@ def reliance_chart(reliance: pd.DataFrame) -> alt.Chart:
     long = reliance.melt(id_vars=["level", "task", "positive_rate"], value_vars=["own", "group", "shared"],
                          var_name="experts", value_name="weight")
     long["label"] = long.apply(lambda r: r.task if pd.isna(r.positive_rate) else f"{r.task} (rate {r.positive_rate:.2f})", axis=1)
-    return alt.Chart(long).mark_bar().encode(
+    return per_level(alt.Chart(long).mark_bar().encode(
         y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("positive_rate")),
         x=alt.X("weight:Q", stack="zero", scale=alt.Scale(domain=[0, 1]), title="gate weight"),
         color=alt.Color("experts:N", scale=alt.Scale(domain=["task", "own", "group", "shared"][1:],
                                                      range=[KIND_COLORS["task"], KIND_COLORS["group"], KIND_COLORS["shared"]])),
         tooltip=["task", "experts", alt.Tooltip("weight:Q", format=".2f")],
-    ).properties(width=320, height=alt.Step(20)).facet(row=alt.Row("level:N", header=LEVEL_HEADER))
+    ).properties(width=320, height=alt.Step(20)), "row")
 
 
 def conflict_chart(conflict: pd.DataFrame) -> alt.Chart:
     """Gradient cosine between task pairs over training; below 0 the tasks pull the shared experts apart."""
     frame = conflict.assign(pair=conflict.task_a + " / " + conflict.task_b)
     line = alt.Chart(frame).mark_line(point=True).encode(
-        x="step:Q", y=alt.Y("cosine:Q", scale=alt.Scale(domain=[-1, 1]), title="gradient cosine"), color=alt.Color("pair:N", title="tasks"),
+        x=alt.X("step:Q", title="training step"), y=alt.Y("cosine:Q", scale=alt.Scale(domain=[-1, 1]), title="gradient cosine"),
+        color=alt.Color("pair:N", title="tasks"),
         tooltip=["pair", "step", alt.Tooltip("cosine:Q", format=".2f")])
     zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(strokeDash=[3, 3]).encode(y="y:Q")
     return (line + zero).properties(width=520, height=200)
+
+
+def gate_series_chart(frame: pd.DataFrame, value: str, title: str, domain: tuple[float, float] | None = None,
+                      width: int = 520) -> alt.Chart:
+    """One line per gate (named "level N · gate") of a per-snapshot gate table (`gate_polarisation`,
+    `gate_drift`) over training: `value` against step."""
+    return alt.Chart(frame).transform_calculate(gate_name="'level ' + datum.level + ' · ' + datum.gate").mark_line(point=True).encode(
+        x=alt.X("step:Q", title="training step"),
+        y=alt.Y(f"{value}:Q", title=title, scale=alt.Scale(domain=list(domain)) if domain else alt.Undefined),
+        color=alt.Color("gate_name:N", title="gate"),
+        tooltip=[alt.Tooltip("gate_name:N", title="gate"), "step:Q", alt.Tooltip(f"{value}:Q", format=".3f")],
+    ).properties(width=width, height=180)
+
+
+def task_series_chart(frame: pd.DataFrame, names: Sequence[str], titles: dict[str, str], task_names: Sequence[str],
+                      width: int = 300) -> alt.Chart:
+    """Per-task numbers over training (`diagnostics.task_frame` rows with `step`): one panel per `names`
+    entry (side by side, titled by `titles`), one line per task in the task colours. The choice and the
+    titles are made in the spec, so a page can redraw it with new rows."""
+    shown = [titles[n] for n in names]
+    title = " : ".join(f"datum.name == {json.dumps(n)} ? {json.dumps(titles[n])}" for n in names) + " : datum.name"
+    return alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="training step"), y=alt.Y("value:Q", title=None),
+        color=alt.Color("task:N", title="task", scale=alt.Scale(domain=list(task_names), range=TASK_COLORS[:len(task_names)])),
+        tooltip=["task", alt.Tooltip("title:N", title="what"), "step:Q", alt.Tooltip("value:Q", format=".4g")],
+    ).properties(width=width, height=170).facet(column=alt.Column("title:N", title=None, sort=shown)).transform_filter(
+        alt.FieldOneOfPredicate(field="name", oneOf=list(names))).transform_calculate(title=title).resolve_scale(y="independent")
+
+
+def transfer_gain_chart(summary: pd.DataFrame) -> alt.Chart:
+    """MTL gain per task (`experiments.transfer_summary`): single-task loss minus the loss with all tasks,
+    one bar per task, one panel per architecture; right of 0, sharing helped the task."""
+    return alt.Chart(summary).mark_bar().encode(
+        y=alt.Y("task:N", title=None), x=alt.X("mtl_gain:Q", title="MTL gain (single-task loss − multi-task loss)"),
+        color=alt.condition("datum.mtl_gain > 0", alt.value("#54a24b"), alt.value("#e45756")),
+        tooltip=["arch", "task", alt.Tooltip("single_task:Q", format=".4f"), alt.Tooltip("all_tasks:Q", format=".4f"),
+                 alt.Tooltip("mtl_gain:Q", format="+.4f")],
+    ).properties(width=300, height=alt.Step(24)).facet(row=alt.Row("arch:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")))
+
+
+def leave_one_out_chart(summary: pd.DataFrame) -> alt.Chart:
+    """From `experiments.transfer_summary`: for each task (row) and each other task removed (column), how much
+    the row task's loss fell when that task was left out (red: removing it helped, so it transferred negatively)."""
+    removed = [c for c in summary.columns if c.startswith("without_")]
+    long = summary.melt(id_vars=["arch", "task"], value_vars=removed, var_name="removed", value_name="change").dropna()
+    long["removed"] = long["removed"].str.removeprefix("without_")
+    base = alt.Chart(long).encode(x=alt.X("removed:N", title="task left out"), y=alt.Y("task:N", title="task measured"))
+    limit = float(np.nanmax(np.abs(long["change"]))) if len(long) else 1.0
+    cells = base.mark_rect().encode(color=alt.Color("change:Q", title="loss fell by", scale=alt.Scale(
+        domain=[-limit, limit], scheme="redblue", reverse=True)),
+        tooltip=["arch", "task", "removed", alt.Tooltip("change:Q", format="+.4f", title="loss fell by")])
+    text = base.mark_text(fontSize=11).encode(text=alt.Text("change:Q", format="+.4f"))
+    return (cells + text).properties(width=alt.Step(90), height=alt.Step(32)).facet(column=alt.Column("arch:N", title=None))
+
+
+def seesaw_chart(summary: pd.DataFrame) -> alt.Chart:
+    """PLE's Fig. 7 from `experiments.seesaw`'s summary (arch, correlation, task, mean, std): each task's MTL
+    gain against the correlation, one panel per architecture, a rule at 0 gain."""
+    tasks = list(dict.fromkeys(summary.task))
+    lines = alt.Chart(summary).mark_line(point=True).encode(
+        x=alt.X("correlation:Q", title="task correlation p"), y=alt.Y("mean:Q", title="MTL gain (MSE)"),
+        color=alt.Color("task:N", scale=alt.Scale(domain=tasks, range=TASK_COLORS[:len(tasks)])),
+        tooltip=["arch", "task", "correlation", alt.Tooltip("mean:Q", format="+.4f"), alt.Tooltip("std:Q", format=".4f")])
+    zero = alt.Chart().mark_rule(strokeDash=[3, 3], color="gray").encode(y=alt.datum(0))
+    return alt.layer(lines, zero, data=summary).properties(width=220, height=180).facet(column=alt.Column("arch:N", title=None))
 
 
 def matrix_chart(matrix: np.ndarray, title: str, names: Sequence[str] | None = None) -> alt.Chart:

@@ -21,9 +21,9 @@ from .knobs import PRESETS
 from .models import ARCHITECTURES, HOME_SWITCHES, ModelConfig
 from .runs import GridResult, sized_model_config, sweep, train_grid
 from .training import TrainConfig
-from .weighting import WEIGHTINGS
+from .weighting import GRADNORM_ALPHA, WEIGHTINGS
 
-EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw", "census")
+EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw", "census", "transfer", "gate-tricks")
 DATA_SOURCES = ("synthetic", "census-income:1", "census-income:2")
 
 
@@ -92,9 +92,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--{switch.replace('_', '-')}", dest=switch, action=argparse.BooleanOptionalAction,
                        help="HoME switch (default on for home, off elsewhere)")
     g.add_argument("--feature-gate-rank", type=int, default=8)
-    g.add_argument("--gate-temperature", type=float, default=1.0)
+    g.add_argument("--gate-temperature", type=float, default=1.0,
+                   help="gate logits are divided by it: above 1 the weights move closer together, below 1 apart")
     g.add_argument("--gate-dropout", type=float, default=0.0, help="probability of dropping an expert from a gate while training")
     g.add_argument("--gate-init-scale", type=float, default=1.0, help="gate init scale (0 = uniform gates at start)")
+    g.add_argument("--gate-layer-norm", action="store_true", help="standardise each gate's logits before the softmax")
+    g.add_argument("--shared-input", type=int, default=0, help="width of a shared ReLU layer before the experts (0 = none)")
     g.add_argument("--l2-alpha", type=float, default=0.01, help="l2_constrained: weight of the penalty between task columns")
     g.add_argument("--tucker-ranks", type=_ints, default=(32, 8, 2), help="tensor_factorization: ranks over inputs, outputs, tasks")
 
@@ -108,6 +111,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weighting", choices=WEIGHTINGS, default="equal", help="loss weighting")
     g.add_argument("--task-weights", type=_floats, help="per-task weights for --weighting fixed")
     g.add_argument("--freeze-gates-after", type=int, help="stop training the gates after this many steps")
+    g.add_argument("--gradnorm-alpha", type=float, default=GRADNORM_ALPHA, help="GradNorm's alpha (--weighting gradnorm)")
     g.add_argument("--device", choices=DEVICES, default="auto")
 
 
@@ -138,7 +142,7 @@ def build_parser() -> Parser:
         add(sw)
     ex = sub.add_parser("experiment", help="rerun a paper's study: " + ", ".join(EXPERIMENT_NAMES))
     ex.add_argument("name", choices=EXPERIMENT_NAMES)
-    ex.add_argument("--archs", type=lambda t: tuple(t.split(",")), help="architectures (correlation, trainability, seesaw)")
+    ex.add_argument("--archs", type=lambda t: tuple(t.split(",")), help="architectures (correlation, trainability, seesaw, transfer)")
     ex.add_argument("--correlations", type=_floats, help="correlations (correlation, trainability, seesaw)")
     ex.add_argument("--seeds", type=int, help="seeds per setting")
     ex.add_argument("--group", type=int, choices=(1, 2), help="census: task group 1 (income, never married) or 2 (college, never married)")
@@ -190,14 +194,15 @@ def model_config(a: argparse.Namespace, arch: str) -> ModelConfig:
     overrides = dict(experts=a.experts, task_experts=a.task_experts, group_experts=a.group_experts, levels=a.levels,
                      expert_hidden=a.expert_hidden, tower_hidden=a.tower_hidden, feature_gate_rank=a.feature_gate_rank,
                      gate_temperature=a.gate_temperature, gate_dropout=a.gate_dropout, gate_init_scale=a.gate_init_scale,
-                     l2_alpha=a.l2_alpha, tucker_ranks=a.tucker_ranks)
+                     gate_layer_norm=a.gate_layer_norm, shared_input=a.shared_input, l2_alpha=a.l2_alpha, tucker_ranks=a.tucker_ranks)
     overrides.update({k: getattr(a, k) for k in ("activation", *HOME_SWITCHES) if getattr(a, k) is not None})
     return ModelConfig.for_arch(arch, **overrides)
 
 
 def train_config(a: argparse.Namespace, seed: int = 0) -> TrainConfig:
     return TrainConfig(lr=a.lr, batch_size=a.batch_size, epochs=a.epochs, steps=a.steps, weighting=a.weighting,
-                       task_weights=a.task_weights, freeze_gates_after=a.freeze_gates_after, device=a.device, seed=seed)
+                       task_weights=a.task_weights, freeze_gates_after=a.freeze_gates_after, gradnorm_alpha=a.gradnorm_alpha,
+                       device=a.device, seed=seed)
 
 
 def _clean(value):
@@ -299,7 +304,7 @@ def run_sweep(a: argparse.Namespace) -> int:
                           "`python -m mtl_core experiment census --group 1` (or `train --data census-income:1`).")
     model_overrides = {k: v for k, v in vars(model_config(a, "mmoe")).items() if k in (
         "experts", "task_experts", "group_experts", "levels", "expert_hidden", "tower_hidden", "gate_temperature",
-        "gate_dropout", "gate_init_scale", "feature_gate_rank")}
+        "gate_dropout", "gate_init_scale", "gate_layer_norm", "shared_input", "feature_gate_rank")}
     if a.first_seed < 0:
         raise ConfigError(f"--first-seed is a seed, 0 or more, got {a.first_seed}.")
     rows = sweep(a.archs, a.correlations, range(a.first_seed, a.first_seed + a.seeds), base, replace(train_config(a), eval_every=0), model_overrides, a.match_params,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -263,3 +263,41 @@ def label_correlation_curve(cosines: Sequence[float], *, trials: int, samples: i
             y = _labels(rng, z, alpha, beta, config.noise)
             rows.append((float(p), trial, pearson(y)[0, 1]))
     return pd.DataFrame(rows, columns=["cosine", "trial", "label_correlation"])
+
+
+@dataclass(frozen=True)
+class TaskSubset:
+    """Some tasks of a data source, as a data config: same rows, only the label columns `keep` (the
+    negative-transfer study trains without one task). Names, types and groups are the source's."""
+
+    source: Any          # a DataConfig or a CensusConfig
+    keep: tuple[int, ...]
+
+    @property
+    def tasks(self) -> int:
+        return len(self.keep)
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(self.source.task_names[k] for k in self.keep)
+
+    @property
+    def is_binary(self) -> tuple[bool, ...]:
+        return tuple(self.source.is_binary[k] for k in self.keep)
+
+    @property
+    def task_groups(self) -> tuple[int, ...]:
+        return tuple(self.source.task_groups[k] for k in self.keep)
+
+
+def keep_tasks(dataset: Dataset, keep: Sequence[int]) -> Dataset:
+    """`dataset` with only the tasks `keep` (same rows and inputs; labels, correlations and rates sliced)."""
+    keep = tuple(keep)
+    check(len(keep) >= 1 and len(set(keep)) == len(keep) and all(0 <= k < dataset.config.tasks for k in keep),
+          f"keep names distinct task numbers below {dataset.config.tasks}, got {keep}.")
+    split = lambda s: Split(s.x, s.y[:, keep], s.users)
+    columns = lambda a: None if a is None else a[:, keep]
+    square = lambda a: None if a is None else a[np.ix_(keep, keep)]
+    return Dataset(TaskSubset(dataset.config, keep), split(dataset.train), split(dataset.validation), split(dataset.test),
+                   columns(dataset.weights), square(dataset.target_cosine), square(dataset.realised_cosine),
+                   square(dataset.label_correlation), dataset.positive_rate[list(keep)])

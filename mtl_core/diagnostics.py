@@ -23,6 +23,7 @@ import torch
 
 from .models import LevelTrace, MultiTaskModel
 from .training import Snapshot, TrainingRun, task_losses
+from .weighting import task_gradients
 
 NEAR_ZERO = 0.01   # |output| below this counts as near zero (Swish is never exactly 0, ReLU often is)
 POLARISED = 0.9    # a gate is polarised when its top expert takes more than this share
@@ -149,25 +150,18 @@ def gate_drift(before: Sequence[LevelTrace], after: Sequence[LevelTrace]) -> pd.
     return pd.DataFrame(rows)
 
 
-def gradient_conflict(model: MultiTaskModel, x: torch.Tensor, y: torch.Tensor, is_binary: Sequence[bool]) -> np.ndarray:
-    """Cosine similarity `[members, tasks, tasks]` between the tasks' loss gradients on the shared
-    experts' parameters (all levels), on batch x `[members, batch, features]`, y `[members, batch, tasks]`.
-    1 = tasks pull the shared experts the same way, < 0 = they fight (the seesaw). NaN without shared experts."""
-    params = []
-    for level in model.levels:
-        shared = [e for e, kind in enumerate(level.plan.expert_kinds) if kind == "shared"]
-        params += [(p, shared) for p in level.experts.parameters()] if shared else []
-    tasks = len(is_binary)
-    if not params:
-        return np.full((model.members, tasks, tasks), np.nan)
+def gradient_conflict(model: MultiTaskModel, x: torch.Tensor, y: torch.Tensor, is_binary: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    """The tasks' loss gradients on the shared parameters (`MultiTaskModel.shared_parameters`), on batch
+    x `[members, batch, features]`, y `[members, batch, tasks]`: (cosine similarity `[members, tasks, tasks]`,
+    norm `[members, tasks]`). Cosine 1 = tasks pull the shared experts the same way, < 0 = they fight
+    (the seesaw). NaN without shared parameters."""
+    shared, tasks = model.shared_parameters(), len(is_binary)
+    if not shared:
+        return np.full((model.members, tasks, tasks), np.nan), np.full((model.members, tasks), np.nan)
     losses = task_losses(model(x), y, torch.tensor(is_binary, device=x.device))  # [members, tasks]
-    grads = []
-    for k in range(tasks):
-        g = torch.autograd.grad(losses[:, k].sum(), [p for p, _ in params], retain_graph=True, allow_unused=True)
-        grads.append(torch.cat([(gi if gi is not None else torch.zeros_like(p))[:, idx].flatten(1)
-                                for gi, (p, idx) in zip(g, params)], dim=1))
-    g = torch.nn.functional.normalize(torch.stack(grads, 1).double(), dim=-1)  # [members, tasks, params]
-    return (g @ g.transpose(1, 2)).cpu().numpy()
+    grads = task_gradients(losses, shared).double()
+    g = torch.nn.functional.normalize(grads, dim=-1)  # [members, tasks, params]
+    return (g @ g.transpose(1, 2)).cpu().numpy(), grads.norm(dim=-1).cpu().numpy()
 
 
 def conflict_frame(cosines: np.ndarray, task_names: Sequence[str]) -> pd.DataFrame:
@@ -177,11 +171,19 @@ def conflict_frame(cosines: np.ndarray, task_names: Sequence[str]) -> pd.DataFra
                          for j in range(i + 1, len(task_names))])
 
 
+def task_frame(values: dict[str, np.ndarray], task_names: Sequence[str]) -> pd.DataFrame:
+    """Tidy rows (member, task, name, value) of per-task arrays `{name: [members, tasks]}`."""
+    return pd.DataFrame([dict(member=m, task=task, name=name, value=float(v[m, k])) for name, v in values.items()
+                         for m in range(v.shape[0]) for k, task in enumerate(task_names)],
+                        columns=["member", "task", "name", "value"])
+
+
 class DiagnosticsRecorder:
     """Turns a run's `Snapshot` events into time series: call `observe(event)` for every event.
 
-    Each snapshot adds the frames above with a `step` column; gradient conflict is measured on a
-    fixed training batch of the snapshot's size; gate drift compares with the previous snapshot.
+    Each snapshot adds the frames above with a `step` column; gradient conflict and the tasks' gradient
+    norms on the shared parameters are measured on a fixed training batch of the snapshot's size; the
+    loss weighting's state (`weighting`: each task's weight and what the weighting learns) is recorded too; gate drift compares with the previous snapshot.
     """
 
     def __init__(self, run: TrainingRun):
@@ -201,11 +203,12 @@ class DiagnosticsRecorder:
         x, y = (t[:, :self.run.config.snapshot_samples] for t in self.run.splits["train"])
         was_training = self.run.model.training
         self.run.model.eval()
-        conflict = gradient_conflict(self.run.model, x, y, self.run.is_binary)
+        conflict, norms = gradient_conflict(self.run.model, x, y, self.run.is_binary)
         self.run.model.train(was_training)
         frames = dict(gates=gate_utilisation(trace), polarisation=gate_polarisation(trace), experts=stats,
                       spread=expert_scale_spread(stats), occupancy=expert_occupancy(trace),
-                      reliance=expert_reliance(trace, rates), conflict=conflict_frame(conflict, names))
+                      reliance=expert_reliance(trace, rates), conflict=conflict_frame(conflict, names),
+                      gradients=task_frame({"grad_norm": norms}, names), weighting=task_frame(self.run.weighting.state(), names))
         if self.previous is not None:
             frames["drift"] = gate_drift(self.previous, trace)
         for name, frame in frames.items():

@@ -5,6 +5,8 @@
   home_ablation   HoME's four components switched off in turn on grouped dense + sparse binary tasks
   seesaw          PLE Fig. 7: per-task MTL gain over single-task models across correlations
   census          MMoE Table (census-income): the seven models of the paper's table on real data
+  transfer        negative transfer: each task with all tasks, without each other task, and alone
+  gate_tricks     the MMoE practice notes' gate tricks and the loss weightings against plain MMoE
 
 Defaults are small grids that finish in a few minutes on a 2-core CPU; every argument enlarges
 them. Grids of one architecture train as one stacked model (runs.py), and the grids go through
@@ -21,10 +23,11 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from .census import CensusConfig
-from .data import DataConfig
+from .config import check
+from .data import DataConfig, keep_tasks
 from .diagnostics import expert_occupancy, expert_reliance, expert_statistics
 from .models import ModelConfig
-from .runs import sweep, train_grid
+from .runs import sized_model_config, sweep, train_datasets, train_grid
 from .training import TrainConfig
 
 PAPER_DATA = DataConfig(samples=50_000, holdout=5_000)   # d=100, c=1, m=10, noise 0.1
@@ -217,5 +220,117 @@ def census(group: int = 1, archs: Sequence[str] = CENSUS_ARCHS, seeds: int = 5, 
     return Study(runs, pd.DataFrame(summary).assign(group=group))
 
 
+# Two related tasks (p = 0.9) and one unrelated to them (task 2, its own group, p = 0 to the others), with the
+# lesson preset's models (16 experts of 8 units: docs/EXPERIMENTS.md section 5), 20,000 samples, 20 epochs.
+TRANSFER_DATA = DataConfig(tasks=3, groups=(0, 0, 1), correlation=0.9, between_correlation=0.0, samples=20_000, holdout=5_000)
+TRANSFER_TRAIN = replace(PAPER_TRAIN, epochs=20)
+TRANSFER_MODEL = dict(experts=16, expert_hidden=(8,))
+
+
+def task_loss(metrics: pd.DataFrame, is_binary: dict[str, bool]) -> pd.DataFrame:
+    """Test loss per (member, task): MSE for regression tasks, log loss for binary ones."""
+    test = metrics[metrics.split == "test"]
+    test = test[test.metric == test.task.map(lambda t: "logloss" if is_binary[t] else "mse")]
+    return test[["member", "task", "value"]].rename(columns={"member": "seed", "value": "loss"})
+
+
+def transfer(archs: Sequence[str] = ("shared_bottom", "mmoe"), seeds: int = 3, data: DataConfig = TRANSFER_DATA,
+             train: TrainConfig = TRANSFER_TRAIN, model: dict | None = None, n_jobs: int = 1, first_seed: int = 0) -> Study:
+    """Does sharing help each task? For each architecture, on the same data and seeds: the model on all
+    tasks, the model without each task in turn (leave one out), and single-task models (one bottom per
+    task, sized to MMoE's parameter count as in the MMoE paper). Each setting's seeds train as one stacked
+    grid. `runs`: (arch, setting, seed, task, loss) with setting "all tasks", "without <task>" or "single task".
+    `summary` per (arch, task): `mtl_gain` = single-task loss - all-tasks loss (positive: sharing helps the task)
+    and, per other task j, `without_<j>` = all-tasks loss - loss without j (positive: task j hurt this one:
+    negative transfer)."""
+    model, seed_list = TRANSFER_MODEL if model is None else model, range(first_seed, first_seed + seeds)
+    check(data.tasks >= 2, f"Negative transfer needs at least two tasks, got {data.tasks}.")
+    datasets = [replace(data, seed=s).dataset() for s in seed_list]
+    names, binary = data.task_names, dict(zip(data.task_names, data.is_binary))
+    single = sized_model_config(ModelConfig.for_arch("single_task", **model), data, "mmoe")
+    settings = [("single task", "single_task", single, tuple(range(data.tasks)))]
+    for arch in archs:
+        config = ModelConfig.for_arch(arch, **model)
+        settings.append(("all tasks", arch, config, tuple(range(data.tasks))))
+        settings += [(f"without {names[j]}", arch, config, tuple(k for k in range(data.tasks) if k != j)) for j in range(data.tasks)]
+    results = Parallel(n_jobs=n_jobs)(delayed(train_datasets)([keep_tasks(d, keep) for d in datasets], seed_list, config, train)
+                                      for _, _, config, keep in settings)
+    runs = pd.concat([task_loss(result.metrics, binary).assign(arch=arch, setting=setting, seed=lambda f: f.seed + first_seed)
+                      for (setting, arch, _, _), result in zip(settings, results)], ignore_index=True)
+    runs = runs[["arch", "setting", "seed", "task", "loss"]]
+    return Study(runs, transfer_summary(runs, names))
+
+
+def transfer_summary(runs: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Mean over seeds of the gains `transfer` defines, one row per (arch, task)."""
+    loss = runs.pivot_table(index=["arch", "task", "seed"], columns="setting", values="loss").reset_index()
+    single = runs[runs.setting == "single task"].set_index(["task", "seed"])["loss"]
+    rows = []
+    for (arch, task), frame in loss[loss.arch != "single_task"].groupby(["arch", "task"], sort=False):
+        alone = single.reindex(list(zip(frame.task, frame.seed))).to_numpy()
+        row = dict(arch=arch, task=task, single_task=alone.mean(), all_tasks=frame["all tasks"].mean(),
+                   mtl_gain=(alone - frame["all tasks"]).mean())
+        row.update({f"without_{other}": (frame["all tasks"] - frame[f"without {other}"]).mean() for other in names if other != task})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["arch", "task", "single_task", "all_tasks", "mtl_gain", *(f"without_{n}" for n in names)])
+
+
+# Where MMoE's gates polarise: the paper's task set (p = 0.5) at 20,000 samples, trained at a learning rate of
+# 0.03. At 1e-3 the gates stay spread (normalised entropy 0.85, 2% of samples routed to one expert); raising
+# the rate is what sends them to one expert per sample (docs/EXPERIMENTS.md section 7 has the search).
+GATE_DATA = DataConfig(correlation=0.5, samples=20_000, holdout=5_000)
+GATE_TRAIN = TrainConfig(lr=3e-2, batch_size=256, epochs=15, log_every=10_000, eval_every=0, snapshot_every=100)
+GATE_ARMS = {   # arm -> (model options, training options)
+    "plain MMoE": ({}, {}),
+    "temperature 0.25": (dict(gate_temperature=0.25), {}),
+    "temperature 4": (dict(gate_temperature=4.0), {}),
+    "gate dropout 0.1": (dict(gate_dropout=0.1), {}),
+    "gate init 0 (uniform start)": (dict(gate_init_scale=0.0), {}),
+    "LayerNorm in gates": (dict(gate_layer_norm=True), {}),
+    "freeze gates after 300 steps": ({}, dict(freeze_gates_after=300)),
+    "shared input layer (32)": (dict(shared_input=32), {}),
+    "uncertainty weighting": ({}, dict(weighting="uncertainty")),
+    "GradNorm": ({}, dict(weighting="gradnorm")),
+    "DWA": ({}, dict(weighting="dwa")),
+    "PCGrad": ({}, dict(weighting="pcgrad")),
+}
+
+
+def gate_trick_arm(arm: str, seeds: int, data: DataConfig, train: TrainConfig) -> pd.DataFrame:
+    """One arm of `gate_tricks`: rows (arm, seed, metric, value)."""
+    model_options, train_options = GATE_ARMS[arm]
+    result = train_grid([replace(data, seed=s) for s in range(seeds)], ModelConfig("mmoe", **model_options),
+                        replace(train, **train_options), diagnostics=True)
+    polarisation, drift = result.diagnostics.frame("polarisation"), result.diagnostics.frame("drift")
+    last = polarisation[polarisation.step == polarisation.step.max()].groupby("member")
+    late = drift[drift.step > drift.step.max() / 2].groupby("member")["js_divergence"].mean()
+    test = result.metrics[(result.metrics.split == "test") & (result.metrics.metric == "mse")].groupby("member")["value"].mean()
+    measures = {"test_mse": test, "entropy": last["entropy"].mean(), "samples_polarised": last["sample_polarised"].mean(),
+                "top_weight": last["top_weight"].mean(), "late_drift": late}
+    rows = [dict(arm=arm, seed=m, metric=name, value=float(values[m])) for name, values in measures.items() for m in range(seeds)]
+    return pd.DataFrame(rows).assign(seconds=result.seconds)
+
+
+def gate_tricks(seeds: int = 5, data: DataConfig = GATE_DATA, train: TrainConfig = GATE_TRAIN, n_jobs: int = 1) -> Study:
+    """Each gate trick and loss weighting of the MMoE practice notes (papers.md §4, §5, §10) against plain MMoE
+    (8 experts of 16) where its gates polarise, on the same data and seeds. Per arm and seed: the test MSE (mean
+    over tasks); at the end of training, each gate's normalised entropy (1 = uniform, 0 = one expert per
+    sample), the share of samples whose top expert gets over 0.9 of the weight, the top share of the gate's mean
+    weights; and `late_drift`, the mean Jensen-Shannon divergence between consecutive snapshots (every 100 steps)
+    over the second half of training. Summary: means over seeds, and how many seeds the arm beat plain MMoE's
+    test MSE on."""
+    frames = Parallel(n_jobs=n_jobs)(delayed(gate_trick_arm)(arm, seeds, data, train) for arm in GATE_ARMS)
+    runs = pd.concat(frames, ignore_index=True)
+    wide = runs.pivot_table(index=["arm", "seed"], columns="metric", values="value").reset_index()
+    plain = wide[wide.arm == "plain MMoE"].set_index("seed")["test_mse"]
+    wide["beats_plain"] = wide.test_mse < wide.seed.map(plain)
+    summary = wide.groupby("arm", sort=False).agg(
+        test_mse=("test_mse", "mean"), entropy=("entropy", "mean"), samples_polarised=("samples_polarised", "mean"),
+        top_weight=("top_weight", "mean"), late_drift=("late_drift", "mean"), seeds_better_than_plain=("beats_plain", "sum"))
+    summary = summary.reindex(list(GATE_ARMS)).reset_index()
+    summary.loc[summary.arm == "plain MMoE", "seeds_better_than_plain"] = np.nan
+    return Study(runs, summary)
+
+
 EXPERIMENTS = {"correlation": correlation, "trainability": trainability, "home-ablation": home_ablation, "seesaw": seesaw,
-               "census": census}
+               "census": census, "transfer": transfer, "gate-tricks": gate_tricks}

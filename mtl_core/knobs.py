@@ -24,6 +24,7 @@ from .device import DEVICES
 from .models import HOME_SWITCHES, ModelConfig
 from .models.registry import BY_LABEL
 from .training import TrainConfig
+from .weighting import GRADNORM_ALPHA, WEIGHTINGS
 
 Settings = dict[str, Any]
 
@@ -180,6 +181,13 @@ CENSUS_HOLDOUT = 10_000   # census rows in each of validation and test in the ap
 SYNTHETIC_ONLY = "applies only to synthetic data"
 
 
+GATED = ("OMoE", "MMoE", "CGC", "PLE", "HoME", "Cross-Stitch")   # architectures whose gates learn
+
+
+def _gated(s: Settings) -> bool:
+    return any(a in GATED for a in s["arch"])
+
+
 def _synthetic(s: Settings) -> bool:
     return s["source"] == "synthetic"
 
@@ -238,6 +246,34 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          when_text="only matters for Tensor-Factorization, which is not among the architectures",
          help="Tensor-Factorization's rank over the inputs and over the outputs of each layer (its rank over tasks is 2; "
               "the CLI's --tucker-ranks sets all three)."),
+    # gate tricks and loss weighting (models/gates.py, weighting.py): the practitioner's toolbox
+    *(Knob(name, label, "tricks", kind, default, options=options, when=_gated,
+           when_text="only matters for architectures whose gates learn (OMoE, MMoE, CGC, PLE, HoME, Cross-Stitch)", help=text)
+      for name, label, kind, default, options, text in (
+          ("temp", "gate softmax temperature", float, 1.0, (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0),
+           "The gates' logits are divided by it before the softmax: above 1 the weights move closer together, below 1 "
+           "further apart (towards one expert per gate)."),
+          ("gdrop", "gate dropout", float, 0.0, (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
+           "While training, each expert a gate sees is dropped with this probability and the gate renormalised over the "
+           "rest (YouTube's trick: 0.1 ended their gate polarisation)."),
+          ("ginit", "gate init scale", float, 1.0, (0.0, 0.01, 0.1, 1.0, 3.0, 10.0),
+           "The gates' initial weights times this (0 = every gate starts uniform over its experts)."),
+          ("gln", "LayerNorm in the gates", bool, False, (),
+           "Standardise each gate's logits over its experts before the softmax, so their scale cannot run away."))),
+    Knob("freeze", "freeze gates after step", "tricks", int, 0, 0, 100_000, when=_gated,
+         when_text="only matters for architectures whose gates learn (OMoE, MMoE, CGC, PLE, HoME, Cross-Stitch)",
+         help="From this step on the gates stop learning and the experts train under fixed routing (0 = never)."),
+    Knob("shared_in", "shared input layer (units)", "tricks", int, 0, options=(0, 8, 16, 32, 64, 128),
+         help="A shared ReLU layer between the input and the experts, this wide (0 = none): every task trains it."),
+    Knob("weighting", "loss weighting", "tricks", str, "equal", options=WEIGHTINGS,
+         help="How the tasks' losses become one update: equal, fixed (task 0's weight below), uncertainty (Kendall et al.), "
+              "gradnorm (Chen et al.), dwa (Liu et al.) or pcgrad (Yu et al.). Inside the experts charts the weights."),
+    Knob("tw", "weight on task 0's loss", "tricks", float, 1.0, options=(0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0),
+         when=lambda s: s["weighting"] == "fixed", when_text="applies only with the fixed weighting",
+         help="With the fixed weighting: task 0's loss is multiplied by this, every other task's by 1."),
+    Knob("gn_alpha", "GradNorm alpha", "tricks", float, GRADNORM_ALPHA, options=(0.12, 0.5, 1.0, 1.5, 3.0),
+         when=lambda s: s["weighting"] == "gradnorm", when_text="applies only with the gradnorm weighting",
+         help="How strongly GradNorm favours the tasks that learn slower (0 = equal gradient norms)."),
     # training (training.py)
     Knob("lr", "learning rate", "training", float, 1e-3, options=LEARNING_RATES, live=True),
     Knob("epochs", "epochs", "training", int, 10, 1, 200),
@@ -246,11 +282,13 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     # a study of many runs (the Correlation sweep page)
     Knob("sweep_arch", "architectures", "sweep", str, ("Shared-Bottom", "OMoE", "MMoE"), options=tuple(BY_LABEL), multi=True),
     Knob("sweep_corr", "correlations p", "sweep", float, (1.0, 0.5, 0.2), options=SWEEP_CORRELATIONS, multi=True),
+    Knob("transfer_arch", "architecture", "transfer", str, "MMoE", options=tuple(BY_LABEL),
+         help="The model trained on all tasks, without each task in turn, and beside single-task models."),
     Knob("seeds", "seeds per setting", "sweep", int, 3, 1, 30,
          help="Every seed draws new data (weights, sinusoids, samples) and new initial weights."),
 )}
 HOME_KNOBS = dict(zip(("norm", "mask", "fgate", "sgate"), HOME_SWITCHES))
-SECTIONS = ("tasks", "models", "training")   # the Playground's (the sweep's knobs are on the Correlation sweep page)
+SECTIONS = ("tasks", "models", "tricks", "training")   # the Playground's (the sweep's knobs are on the Correlation sweep page)
 HIDE = "hide"    # link parameter that locks knobs: ?hide=arch,corr
 # The knobs each page draws (and so reads from a link); the pages group them under headers.
 PAGE_KNOBS = {
@@ -258,6 +296,8 @@ PAGE_KNOBS = {
     "playground": tuple(n for n, k in KNOBS.items() if k.section in SECTIONS),
     "sweep": ("preset", "samples", "epochs", "sweep_arch", "sweep_corr", "seeds", "seed"),
     "ablation": ("norm", "mask", "fgate", "sgate", "samples", "seed"),
+    "transfer": ("tasks", "corr", "groups", "between", "dense", "sparse", "rate", "samples", "noise", "scale", "sinusoids", "seed",
+                 "transfer_arch", "seeds", "epochs"),
 }
 
 
@@ -449,7 +489,8 @@ def archs(s: Settings) -> list[str]:
 def model_config(arch: str, s: Settings) -> ModelConfig:
     """The architecture with these sizes (and HoME's switches, for HoME)."""
     overrides = dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],), l2_alpha=s["alpha"],
-                     tucker_ranks=(s["rank"], s["rank"], 2))
+                     tucker_ranks=(s["rank"], s["rank"], 2), gate_temperature=s["temp"], gate_dropout=s["gdrop"],
+                     gate_init_scale=s["ginit"], gate_layer_norm=s["gln"], shared_input=s["shared_in"])
     if arch == "home":
         overrides.update({switch: s[url] for url, switch in HOME_KNOBS.items()})
     return ModelConfig.for_arch(arch, **overrides)
@@ -458,6 +499,7 @@ def model_config(arch: str, s: Settings) -> ModelConfig:
 def sweep_args(s: Settings) -> dict:
     """The arguments of `runs.sweep` for a sweep page's settings: its architectures on every chosen
     correlation and seed, with the settings' task difficulty, sizes and training."""
+    s = {**s, **{name: KNOBS[name].default for name in names(["tricks"])}}   # the paper's models, as the sweep page says
     data = data_config({**s, "source": "synthetic", "tasks": 2, "groups": False, "dense": (), "sparse": ()})
     return dict(archs=[BY_LABEL[label] for label in s["sweep_arch"]], correlations=sorted(s["sweep_corr"], reverse=True),
                 seeds=range(s["seed"], s["seed"] + s["seeds"]), base=data,
@@ -465,6 +507,19 @@ def sweep_args(s: Settings) -> dict:
                 model_overrides=dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],)))
 
 
+def transfer_args(s: Settings) -> dict:
+    """The arguments of `experiments.transfer` for the transfer page: the chosen architecture on the student's
+    synthetic task set (its sizes from the Playground's knobs, the paper's plain training), `seeds` seeds
+    from `seed` on."""
+    plain = {**s, **{name: KNOBS[name].default for name in names(["tricks"])}, "source": "synthetic"}
+    return dict(archs=(BY_LABEL[s["transfer_arch"]],), seeds=s["seeds"], first_seed=s["seed"], data=data_config(plain),
+                train=train_config(plain, eval_every=0, log_every=10_000),
+                model=dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],)))
+
+
 def train_config(s: Settings, **changes) -> TrainConfig:
-    return TrainConfig(lr=s["lr"], batch_size=s["batch"], epochs=s["epochs"], device=s["device"], seed=s["seed"], **changes)
+    tasks = s["tasks"] if _synthetic(s) else CensusConfig.tasks
+    return TrainConfig(lr=s["lr"], batch_size=s["batch"], epochs=s["epochs"], device=s["device"], seed=s["seed"],
+                       weighting=s["weighting"], task_weights=(s["tw"],) + (1.0,) * (tasks - 1) if s["weighting"] == "fixed" else None,
+                       freeze_gates_after=s["freeze"] or None, gradnorm_alpha=s["gn_alpha"], **changes)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .knobs import load_json, shorten
 from .models.registry import ARCHITECTURES
+from .weighting import STATE_TITLES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,6 +71,8 @@ DIAGNOSTICS: dict[str, dict[str, Column]] = {
                  "positive_rate": _maybe(SHARE)},
     "conflict": {"step": COUNT, "task_a": TEXT, "task_b": TEXT, "cosine": _maybe(lambda v: _number(v) and -1.001 <= v <= 1.001)},
     "drift": {"step": COUNT, "level": COUNT, "gate": TEXT, "js_divergence": NUMBER},
+    "gradients": {"step": COUNT, "task": TEXT, "name": lambda v: v == "grad_norm", "value": _maybe(NUMBER)},
+    "weighting": {"step": COUNT, "task": TEXT, "name": lambda v: v in STATE_TITLES, "value": _maybe(NUMBER)},
 }
 REQUIRED_DIAGNOSTICS = ("gates", "experts")   # every snapshot has them; the others depend on the architecture
 

@@ -60,13 +60,19 @@ def train_grid(data_configs: Sequence[DataConfig], model_config: ModelConfig, tr
     check(len(data_configs) >= 1, "A grid needs at least one dataset.")
     layout = {(d.tasks, d.task_types, d.task_groups, d.features, d.samples, d.holdout) for d in data_configs}
     check(len(layout) == 1, "Members of one grid must share tasks, task types, groups, features and sample counts.")
-    datasets = [d.dataset() for d in data_configs]
-    first = data_configs[0]
-    model = stack_members([build_model(model_config, first.task_names, first.task_groups, first.features, seed=d.seed)
-                           for d in data_configs])
+    return train_datasets([d.dataset() for d in data_configs], [d.seed for d in data_configs], model_config, train_config,
+                          on_event, diagnostics)
+
+
+def train_datasets(datasets: Sequence[Dataset], seeds: Sequence[int], model_config: ModelConfig, train_config: TrainConfig,
+                   on_event: Callable[[Event], None] | None = None, diagnostics: bool = False) -> GridResult:
+    """`train_grid` on datasets already made (of one task layout), member m seeded with `seeds[m]`."""
+    first = datasets[0].config
+    model = stack_members([build_model(model_config, first.task_names, first.task_groups, datasets[0].train.x.shape[1], seed=s)
+                           for s in seeds])
     if diagnostics and train_config.snapshot_every is None:
         train_config = replace(train_config, snapshot_every=0)
-    run = TrainingRun(model, datasets, train_config, member_seeds=[d.seed for d in data_configs])
+    run = TrainingRun(model, list(datasets), train_config, member_seeds=list(seeds))
     recorder = DiagnosticsRecorder(run) if diagnostics else None
     diverged, metrics, started = [], None, time.perf_counter()
     for event in run.events():
@@ -80,7 +86,7 @@ def train_grid(data_configs: Sequence[DataConfig], model_config: ModelConfig, tr
             metrics = event.metrics
     if metrics is None:  # every member diverged: metrics of what is left, for the record
         metrics = run.evaluate()
-    return GridResult(model_config, datasets, model.num_parameters(), str(run.device),
+    return GridResult(model_config, list(datasets), model.num_parameters(), str(run.device),
                       time.perf_counter() - started, metrics, diverged, recorder)
 
 

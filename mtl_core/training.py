@@ -28,7 +28,7 @@ from .device import DEVICES, resolve_device
 from .memory import keep_freed_memory
 from .metrics import task_metrics
 from .models import LevelTrace, MultiTaskModel
-from .weighting import WEIGHTINGS, make_weighting
+from .weighting import GRADNORM_ALPHA, WEIGHTINGS, make_weighting
 
 EVAL_CHUNK = 8192
 FUSED_ADAM_DEVICES = ("cpu", "cuda")  # one fused kernel per step instead of one op per parameter tensor
@@ -48,6 +48,7 @@ class TrainConfig:
     weighting: str = "equal"
     task_weights: tuple[float, ...] | None = None
     freeze_gates_after: int | None = None
+    gradnorm_alpha: float = GRADNORM_ALPHA
     log_every: int = 25
     eval_every: int | None = None
     snapshot_every: int | None = None
@@ -63,6 +64,7 @@ class TrainConfig:
         check(self.weighting in WEIGHTINGS, f"Unknown loss weighting '{self.weighting}'. Choose one of: {', '.join(WEIGHTINGS)}.")
         check(self.freeze_gates_after is None or self.freeze_gates_after >= 0,
               f"freeze_gates_after must be 0 or more steps, got {self.freeze_gates_after}.")
+        check(0 <= self.gradnorm_alpha <= 10, f"gradnorm_alpha must be between 0 and 10, got {self.gradnorm_alpha}.")
         check(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}.")
         check(self.eval_every is None or self.eval_every >= 0, f"eval_every must be 0 or more steps, got {self.eval_every}.")
         check(self.snapshot_every is None or self.snapshot_every >= 0,
@@ -139,7 +141,8 @@ class TrainingRun:
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         self.is_binary = datasets[0].config.is_binary
-        self.weighting = make_weighting(config.weighting, self.is_binary, model.members, config.task_weights).to(self.device)
+        self.weighting = make_weighting(config.weighting, self.is_binary, model.members, config.task_weights,
+                                        config.gradnorm_alpha, config.seed).to(self.device)
         self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.weighting.parameters()], lr=config.lr,
                                           fused=self.device.type in FUSED_ADAM_DEVICES)
         self.seeds = list(member_seeds) if member_seeds is not None else [config.seed] * model.members
@@ -191,6 +194,8 @@ class TrainingRun:
         started, since_log = time.perf_counter(), 0
         model.train()
         while self.step < self.total_steps:
+            if self.step:
+                self.weighting.new_epoch()
             order = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(self.device) + member_offset
             for start in range(0, n, cfg.batch_size):
                 if self.step >= self.total_steps:
@@ -203,9 +208,7 @@ class TrainingRun:
                 losses = task_losses(model(x_rows.index_select(0, rows).view(members, -1, x.shape[2])),
                                      y_rows.index_select(0, rows).view(members, -1, y.shape[2]), is_binary)
                 self.optimizer.zero_grad(set_to_none=True)
-                loss = self.weighting(losses).sum()
-                penalty = model.penalty()
-                (loss if penalty is None else loss + penalty.sum()).backward()
+                self.weighting.backward(losses, model, model.penalty())
                 self.optimizer.step()
                 self.step += 1
                 since_log += 1

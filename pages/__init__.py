@@ -27,7 +27,8 @@ def menu() -> list:
             page("playground.py", "Playground", ":material/play_circle:", "playground"),
             page("inside.py", "Inside the experts", ":material/biotech:", "inside"),
             page("sweep.py", "Correlation sweep", ":material/bar_chart:", "sweep"),
-            page("ablation.py", "HoME ablation", ":material/extension:", "ablation")]
+            page("ablation.py", "HoME ablation", ":material/extension:", "ablation"),
+            page("transfer.py", "Does sharing help?", ":material/call_split:", "transfer")]
 
 
 def torch_threads() -> int:

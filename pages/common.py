@@ -227,3 +227,17 @@ def load_runs(upload) -> None:
     renamed = [r["id"] for r, a in zip(records, added) if r["id"] != a["id"]]
     st.success(f"Loaded {len(added)} run(s) from {code(upload.name)}."
                + (f" {len(renamed)} had the name of a run you already have and got a new one." if renamed else ""))
+
+
+WEIGHTING_NOTES = {
+    "equal": "Every task's loss counts once: the weights stay at 1. Compare with a weighting that moves them.",
+    "fixed": "The weights you set; they do not move.",
+    "uncertainty": "Kendall et al.: each task learns a variance σ²; its loss is weighted by 1/σ² (regression: 1/(2σ²)). "
+                   "A noisier task learns a larger σ² and gets less weight.",
+    "gradnorm": "Chen et al.: the weights move so that each task's weighted gradient norm on the shared experts tracks "
+                "how far behind the task is. Watch a large-loss task's weight fall and the weighted norms come together.",
+    "dwa": "Liu et al.: after two epochs, a task whose loss fell less in the last epoch gets more weight (the weights sum "
+           "to the number of tasks).",
+    "pcgrad": "Yu et al.: the weights stay at 1, but a task's gradient loses its part that points against another task's. "
+              "The right panels show how often that happened and how much of the gradient was removed.",
+}

@@ -8,7 +8,8 @@ from mtl_core import charts, knobs, network
 from mtl_core.config import ConfigError
 from mtl_core.models import build_plan
 from mtl_core.records import dumps
-from pages.common import knob_panel, load_runs, locker
+from mtl_core.weighting import STATE_TITLES
+from pages.common import WEIGHTING_NOTES, knob_panel, load_runs, locker
 
 pages.start_page()
 knob_panel("inside", {})  # no settings here: a link that sets any gets a notice
@@ -65,34 +66,45 @@ st.caption("PLE's expert-utilisation plot: each bar is the mean weight a gate gi
            "line ± one standard deviation. No expert at zero in an MMoE means it never discovers a task-specific split.")
 st.altair_chart(charts.utilisation_bars(at["gates"]))
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Expert output distributions")
-    st.caption("Box = middle half of each expert's outputs, whiskers 5–95%. Experts on very different scales are hard "
-               "for a gate to weigh fairly (HoME's motivation for normalising them).")
-    st.altair_chart(charts.output_distribution(at["experts"]))
-with right:
-    st.subheader("Sparsity")
-    st.caption("Share of outputs exactly zero (dead ReLU units) or nearly zero. HoME reports experts with over 90% zeros.")
-    st.altair_chart(charts.sparsity_bars(at["experts"]))
+st.subheader("Expert output distributions")
+st.caption("Box = middle half of each expert's outputs, whiskers 5–95%. Experts on very different scales are hard "
+           "for a gate to weigh fairly (HoME's motivation for normalising them).")
+st.altair_chart(charts.output_distribution(at["experts"]))
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Who uses the shared experts")
-    st.caption("Each shared expert's gate mass split by the gates that use it. One colour filling a bar means one task "
-               "has taken the expert over (HoME's expert degradation).")
-    if at.get("occupancy") is not None and len(at["occupancy"]):
-        st.altair_chart(charts.occupancy_chart(at["occupancy"]))
-    else:
-        st.write("This architecture has fewer than two gates sharing experts.")
-with right:
-    st.subheader("Own vs shared experts")
-    st.caption("How much each task's gate relies on its own, its group's and the shared experts, sparse tasks first. "
-               "Sparse tasks leaning on shared experts is HoME's expert underfitting.")
-    if at.get("reliance") is not None and len(at["reliance"]):
-        st.altair_chart(charts.reliance_chart(at["reliance"]))
-    else:
-        st.write("This architecture has no task-specific gates.")
+st.subheader("Sparsity")
+st.caption("Share of outputs exactly zero (dead ReLU units) or nearly zero. HoME reports experts with over 90% zeros.")
+st.altair_chart(charts.sparsity_bars(at["experts"]))
+
+st.subheader("Who uses the shared experts")
+st.caption("Each shared expert's gate mass split by the gates that use it. One colour filling a bar means one task "
+           "has taken the expert over (HoME's expert degradation).")
+if at.get("occupancy") is not None and len(at["occupancy"]):
+    st.altair_chart(charts.occupancy_chart(at["occupancy"]))
+else:
+    st.write("This architecture has fewer than two gates sharing experts.")
+
+st.subheader("Own vs shared experts")
+st.caption("How much each task's gate relies on its own, its group's and the shared experts, sparse tasks first. "
+           "Sparse tasks leaning on shared experts is HoME's expert underfitting.")
+if at.get("reliance") is not None and len(at["reliance"]):
+    st.altair_chart(charts.reliance_chart(at["reliance"]))
+else:
+    st.write("This architecture has no task-specific gates.")
+
+st.header("Over training")
+learned = tables.get("polarisation")
+if learned is not None and len(learned) and (learned.groupby(["level", "gate"]).entropy.max() > 0).any():
+    st.subheader("Gate polarisation")
+    st.caption("Per gate, the entropy of its weights divided by the most it could be (1 = it weighs its experts "
+               "equally, 0 = it picks one expert for every sample). A line that falls to 0 is a gate polarising; the "
+               "gate tricks (temperature, dropout, LayerNorm, small init, freezing) are meant to hold it up.")
+    st.altair_chart(charts.gate_series_chart(learned, "entropy", "normalised entropy", (0, 1)))
+    if len(tables.get("drift", [])):
+        st.subheader("Gate drift")
+        st.caption("How far each gate's mean weights moved since the previous snapshot (Jensen-Shannon divergence; "
+                   "0 = not at all). Gates that keep moving late in training swing between experts; frozen gates "
+                   "drop to 0 from the step they are frozen.")
+        st.altair_chart(charts.gate_series_chart(tables["drift"], "js_divergence", "JS divergence (nats)"))
 
 st.subheader("Gradient conflict over training")
 st.caption("Cosine between the tasks' gradients on the shared experts, on a fixed training batch. Near 1 the tasks pull "
@@ -101,3 +113,17 @@ if len(tables.get("conflict", [])):
     st.altair_chart(charts.conflict_chart(tables["conflict"]))
 else:
     st.write("No shared experts, so no conflict to measure.")
+
+task_names = list(dict.fromkeys(tables["gradients"].task)) if len(tables.get("gradients", [])) else []
+if task_names and tables["gradients"]["value"].notna().any():
+    st.subheader("Gradient norm per task")
+    st.caption("The size of each task's gradient on the shared parameters. When one task's norm is many times the "
+               "others', that task steers the shared experts; GradNorm's weights aim to even these out.")
+    st.altair_chart(charts.task_series_chart(tables["gradients"], ["grad_norm"], {"grad_norm": "gradient norm, shared parameters"},
+                                             task_names))
+if len(tables.get("weighting", [])):
+    weighting = chosen["settings"].get("weighting", "equal")
+    st.subheader(f"Loss weights ({weighting})")
+    st.caption(WEIGHTING_NOTES.get(weighting, ""))
+    shown = [name for name in STATE_TITLES if name in set(tables["weighting"]["name"])]
+    st.altair_chart(charts.task_series_chart(tables["weighting"], shown, STATE_TITLES, list(dict.fromkeys(tables["weighting"].task))))

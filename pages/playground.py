@@ -14,7 +14,8 @@ from mtl_core.device import available_devices
 from mtl_core.live import Race, shared_backend
 from mtl_core.models import build_plan
 from mtl_core.models.registry import label
-from pages.common import keep, knob_panel, lesson_banner, lesson_verdict, locker, settings_file
+from mtl_core.weighting import STATE_TITLES
+from pages.common import DATA, WEIGHTING_NOTES, keep, knob_panel, lesson_banner, lesson_verdict, locker, settings_file
 
 STEP = 50    # steps per press of "Step"
 
@@ -34,7 +35,7 @@ st.write("Pick one or several architectures and race them on the **same tasks an
          "*Inside the experts* page and can be downloaded.")
 
 s = knob_panel("playground", {"Tasks": knobs.names(["tasks"]), "Models": knobs.names(["models"]),
-                              "Training": knobs.names(["training"])})
+                              "Gate tricks & loss weighting": knobs.names(["tricks"]), "Training": knobs.names(["training"])})
 lesson_banner("playground")
 found = available_devices()
 with st.sidebar:
@@ -125,6 +126,16 @@ st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks,
 TICK = tick()
 
 
+def network_places(shown: str, racing: list[str]) -> list[tuple[str, object, int]]:
+    """Where each network goes: the chosen model large, the other racing models small side by side below it."""
+    others = [a for a in racing if a != shown]
+    places = [(shown, st.container(), 760)]
+    if others:
+        st.caption("The other models of the race, small:")
+        places += [(a, column, max(200, 700 // len(others))) for a, column in zip(others, st.columns(len(others)))]
+    return places
+
+
 @st.fragment(run_every=TICK if playing else None)
 def race_view():
     """Progress and loss curves, redrawn every TICK s while playing."""
@@ -163,9 +174,14 @@ def inside_view():
                    "that expert in the latest snapshot. Watch gates settle on a few experts, or one task take over a shared "
                    "expert. Hover for the numbers.")
         data = knobs.data_config(race.settings)
-        plan = build_plan(knobs.model_config(shown, race.settings), data.task_names, data.task_groups)
-        chart("network", lambda frame: charts.network_chart(frame, width=760), network.frame(plan, data.task_names, gates, experts),
-              shown)
+        for arch, where, width in network_places(shown, list(race.runs)):
+            with race.lock:
+                run = race.runs[arch]
+                gates_at, experts_at = run.latest("gates"), run.latest("experts")
+            plan = build_plan(knobs.model_config(arch, race.settings), data.task_names, data.task_groups)
+            with where:
+                chart(f"network {arch}", lambda frame: charts.network_chart(frame, label(arch), width=width, small=width < 760),
+                      network.frame(plan, data.task_names, gates_at, experts_at), width)
     left, right = st.columns(2)
     with left:
         st.subheader("Gate weights")
@@ -179,6 +195,26 @@ def inside_view():
                    "High bars are HoME's 'expert collapse'; Swish experts are never exactly zero.")
         if experts is not None:
             chart("sparsity", charts.sparsity_bars, experts, shown)
+    with race.lock:
+        over = {name: pd.concat(race.runs[shown].tables.get(name) or [pd.DataFrame()], ignore_index=True)
+                for name in ("polarisation", "weighting")}
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Gate polarisation")
+        st.caption("Each gate's entropy over training (1 = it weighs its experts equally, 0 = one expert per sample). "
+                   "Turn the gate tricks in the sidebar and watch how low the lines go.")
+        if len(over["polarisation"]) and over["polarisation"].entropy.max() > 0:
+            chart("polarisation", lambda f: charts.gate_series_chart(f, "entropy", "normalised entropy", (0, 1), width=360),
+                  over["polarisation"], shown)
+        elif len(over["polarisation"]):
+            st.write("This model's gates do not choose (one expert each).")
+    with right:
+        st.subheader("Loss weights")
+        st.caption(WEIGHTING_NOTES[race.settings["weighting"]])
+        if len(over["weighting"]):
+            names = list(dict.fromkeys(over["weighting"].task))
+            chart("weights", lambda f: charts.task_series_chart(f, ["weight"], STATE_TITLES, names, width=360),
+                  over["weighting"], shown)
 
 
 race_view()
@@ -194,6 +230,14 @@ if metrics and not playing:
     history = pd.DataFrame([row for r in race.runs.values() for row in r.history])
     st.download_button("Download curves and metrics (CSV)", history.to_csv(index=False), "mtl-playground-curves.csv",
                        mime="text/csv")
+with st.expander("What each gate trick and weighting did in a study"):
+    st.caption("`python -m mtl_core experiment gate-tricks --seeds 5 --csv data/gate_tricks.csv`, run on 2026-11-26 on a 2-core "
+               "CPU: MMoE (8 experts of 16) on two tasks at p = 0.5 trained at a learning rate of 0.03, where its gates "
+               "polarise; means over 5 seeds. `entropy` 1 = the gates weigh their experts equally, 0 = one expert per sample; "
+               "`samples_polarised` = share of samples whose top expert gets over 0.9 of the weight; `late_drift` = how much "
+               "the gates still move in the second half of training; `seeds_better_than_plain` = seeds on which the arm's test "
+               "MSE beat plain MMoE's. docs/EXPERIMENTS.md section 7 says what reproduces of the practice notes' claims.")
+    st.dataframe(pd.read_csv(DATA / "gate_tricks.summary.csv").round(4), hide_index=True)
 st.caption(f"Training runs in a worker ({race.backend}) while this page redraws the curves every {TICK:.1f} s and the "
            f"gates every {5 * TICK:.1f} s (less often when many races play on this server). Leaving the page pauses training; "
            "a race left alone for 15 minutes is put away (its runs are kept).")

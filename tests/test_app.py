@@ -13,7 +13,8 @@ from mtl_core.lessons import LESSONS
 from pages.common import SHELF
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["pages/start.py", "pages/data.py", "pages/playground.py", "pages/inside.py", "pages/sweep.py", "pages/ablation.py"]
+PAGES = ["pages/start.py", "pages/data.py", "pages/playground.py", "pages/inside.py", "pages/sweep.py", "pages/ablation.py",
+         "pages/transfer.py"]
 
 
 def open_page(page, **query):
@@ -124,6 +125,35 @@ def test_the_network_view_is_drawn_on_request_from_the_latest_snapshot():
     np.testing.assert_allclose(mix.sort_values(["gate", "expert"]).weight, gates.sort_values(["gate", "expert"])["mean"])
 
 
+def test_a_weighting_and_gate_tricks_from_a_link_train_and_are_charted():
+    at = open_page("pages/playground.py", samples="5000", arch="MMoE", weighting="uncertainty", temp="0.25", gln="true")
+    assert not at.warning, [w.value for w in at.warning]
+    step(at)
+    run = locker(at).race.runs["mmoe"]
+    assert run.latest("weighting") is not None
+    weights = find(chart_data(at), "member", "task", "name", "value", "step")
+    assert set(weights.name) >= {"weight", "log_variance"} and weights.value.notna().all()
+    polarisation = find(chart_data(at), "gate", "entropy", "top_weight")
+    assert polarisation.entropy.between(0, 1).all()
+    at.switch_page("pages/inside.py").run()
+    assert not at.exception
+    assert any("Loss weights (uncertainty)" in h.value for h in at.subheader)
+    gradients = [f for f in chart_data(at) if "name" in f.columns and set(f.name) == {"grad_norm"}]
+    assert gradients and (gradients[0].value > 0).all()
+
+
+def test_transfer_page_shows_the_bundled_study_and_runs_a_small_one():
+    at = open_page("pages/transfer.py", tasks="3", samples="2000", epochs="1", seeds="1", transfer_arch="MMoE")
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    gains = find(chart_data(at), "arch", "task", "mtl_gain")
+    assert set(gains.arch) == {"Shared-Bottom", "MMoE"}
+    next(b for b in at.button if b.label == "Run the study").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    mine = at.session_state["transfer_runs"][1]
+    assert set(mine.setting) == {"single task", "all tasks", "without task 0", "without task 1", "without task 2"}
+    assert set(mine.seed) == {0}
+
+
 def test_learning_rate_applies_live_and_data_knobs_restart_keeping_runs():
     at = open_page("pages/playground.py", samples="5000", arch="MMoE")
     step(at)
@@ -174,7 +204,7 @@ def test_every_lesson_opens_its_page_with_its_preset(lesson):
     at = open_page("pages/start.py")
     next(b for b in at.button if b.key == f"lesson {lesson.key}").click().run()
     assert not at.exception and not at.warning and not at.error, lesson.key
-    assert at.title[0].value == {"playground": "Playground", "sweep": "Correlation sweep"}[lesson.page]
+    assert at.title[0].value == {"playground": "Playground", "sweep": "Correlation sweep", "transfer": "Does sharing help each task?"}[lesson.page]
     assert at.session_state["settings"] == lesson.full_settings() and at.session_state["lesson"] == lesson.key
     assert any(lesson.question in i.value for i in at.info)  # the lesson's banner asks its question
     for key, values in lesson.link().items():  # the widgets show the preset

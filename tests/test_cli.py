@@ -22,6 +22,15 @@ def test_train_json_has_the_promised_fields(capsys):
     assert {"mse", "r2"} <= set(report["tasks"][0]["test"]) and {"auc", "gauc"} <= set(report["tasks"][2]["test"])
 
 
+def test_gate_tricks_and_weightings_from_the_cli(capsys):
+    args = ["train", "--arch", "mmoe", "--gate-temperature", "2", "--gate-dropout", "0.1", "--gate-init-scale", "0",
+            "--gate-layer-norm", "--shared-input", "8", "--freeze-gates-after", "5", "--json", *SMALL]
+    for weighting in ("gradnorm", "dwa", "pcgrad", "uncertainty"):
+        assert main([*args, "--weighting", weighting]) == 0
+        assert json.loads(capsys.readouterr().out)["arch"] == "mmoe"
+    assert main([*args, "--weighting", "fixed", "--task-weights", "1,3"]) == 0
+
+
 def test_train_table_and_home_switches(capsys):
     assert main(["train", "--arch", "home", "--tasks", "4", "--groups", "0,0,1,1", "--no-feature-gate", "--no-self-gate", *SMALL]) == 0
     out = capsys.readouterr().out

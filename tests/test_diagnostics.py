@@ -101,8 +101,9 @@ def test_identical_task_gradients_give_conflict_one():
             linear.weight[:, 1] = linear.weight[:, 0]
             linear.bias[:, 1] = linear.bias[:, 0]
     x, y = torch.randn(1, 64, 8), torch.randn(1, 64, 1).expand(1, 64, 2)
-    cos = gradient_conflict(model, x, y, (False, False))
+    cos, norms = gradient_conflict(model, x, y, (False, False))
     assert cos.shape == (1, 2, 2) and cos[0, 0, 1] == pytest.approx(1, abs=1e-6)
+    assert norms.shape == (1, 2) and norms[0, 0] == pytest.approx(norms[0, 1], rel=1e-6) and norms[0, 0] > 0
 
 
 def test_opposite_targets_give_conflict_near_minus_one():
@@ -116,12 +117,12 @@ def test_opposite_targets_give_conflict_near_minus_one():
         model.towers.linears[-1].bias.zero_()
     x = torch.randn(1, 256, 8)
     y = torch.stack([x[..., 0], -x[..., 0]], -1)
-    assert gradient_conflict(model, x, y, (False, False))[0, 0, 1] < -0.99
+    assert gradient_conflict(model, x, y, (False, False))[0][0, 0, 1] < -0.99
 
 
 def test_no_shared_experts_gives_nan_conflict():
     model = build_model(ModelConfig("single_task"), TASKS, (0, 0), features=8)
-    assert np.isnan(gradient_conflict(model, torch.randn(1, 8, 8), torch.randn(1, 8, 2), (False, False))).all()
+    assert all(np.isnan(a).all() for a in gradient_conflict(model, torch.randn(1, 8, 8), torch.randn(1, 8, 2), (False, False)))
 
 
 def test_recorder_builds_time_series_from_snapshots():

@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+import pandas as pd
+import pytest
 
 from mtl_core import experiments
 from mtl_core.cli import main
@@ -51,3 +53,35 @@ def test_experiment_cli_csv(tmp_path, capsys):
     assert main(["experiment", "correlation", "--archs", "mmoe", "--correlations", "1.0", "--seeds", "1",
                  "--samples", "256", "--epochs", "1", "--device", "cpu", "--csv", str(path)]) == 0
     assert path.exists() and (tmp_path / "c.summary.csv").exists()
+
+
+def test_keep_tasks_keeps_rows_names_and_the_chosen_label_columns():
+    from mtl_core.data import keep_tasks
+    data = replace(TINY, tasks=3, groups=(0, 0, 1)).dataset()
+    kept = keep_tasks(data, (0, 2))
+    assert kept.config.task_names == ("task 0", "task 2") and kept.config.task_groups == (0, 1)
+    assert (kept.train.y == data.train.y[:, [0, 2]]).all() and kept.train.x is data.train.x
+    assert kept.label_correlation[0, 1] == data.label_correlation[0, 2]
+
+
+def test_transfer_trains_every_leave_one_out_and_the_gains_add_up():
+    data = replace(TINY, tasks=3, groups=(0, 0, 1))
+    study = experiments.transfer(archs=("mmoe",), seeds=2, data=data, train=TRAIN, first_seed=4)
+    runs = study.runs
+    assert set(runs.setting) == {"single task", "all tasks", "without task 0", "without task 1", "without task 2"}
+    assert set(runs.seed) == {4, 5} and not (runs[runs.setting == "without task 1"].task == "task 1").any()
+    row = study.summary.set_index("task").loc["task 0"]
+    loss = lambda setting: runs[(runs.setting == setting) & (runs.task == "task 0")].loss.mean()
+    assert row.mtl_gain == pytest.approx(loss("single task") - loss("all tasks"))
+    assert row["without_task 2"] == pytest.approx(loss("all tasks") - loss("without task 2"))
+    assert pd.isna(row["without_task 0"])
+
+
+def test_gate_tricks_measures_every_arm_against_plain_mmoe():
+    train = replace(experiments.GATE_TRAIN, epochs=2, snapshot_every=2)
+    study = experiments.gate_tricks(seeds=2, data=TINY, train=train)
+    assert list(study.summary.arm) == list(experiments.GATE_ARMS)
+    assert {"test_mse", "entropy", "samples_polarised", "top_weight", "late_drift", "seeds_better_than_plain"} <= set(study.summary)
+    summary = study.summary.set_index("arm")
+    assert summary.loc["temperature 0.25", "entropy"] < summary.loc["temperature 4", "entropy"]
+    assert summary.loc["freeze gates after 300 steps", "late_drift"] >= 0

@@ -179,3 +179,29 @@ def test_a_sweep_is_synthetic_whatever_data_the_student_chose_elsewhere():
     settings = {**knobs.defaults(), "source": "census-income:1"}
     assert isinstance(knobs.data_config(settings), knobs.CensusConfig)
     assert isinstance(knobs.sweep_args(settings)["base"], DataConfig)
+
+
+def test_gate_tricks_and_weightings_reach_the_configs_and_the_link():
+    s = {**knobs.defaults(), "tasks": 3, "arch": ("MMoE",), "temp": 4.0, "gdrop": 0.1, "ginit": 0.0, "gln": True,
+         "freeze": 300, "shared_in": 32, "weighting": "fixed", "tw": 10.0}
+    merged, notices = read(knobs.to_link(s, PLAYGROUND))
+    assert not notices and merged == s
+    model = knobs.model_config("mmoe", s)
+    assert (model.gate_temperature, model.gate_dropout, model.gate_init_scale, model.gate_layer_norm, model.shared_input) == \
+        (4.0, 0.1, 0.0, True, 32)
+    train = knobs.train_config(s)
+    assert train.weighting == "fixed" and train.task_weights == (10.0, 1.0, 1.0) and train.freeze_gates_after == 300
+    assert knobs.train_config({**s, "weighting": "gradnorm", "gn_alpha": 0.5, "freeze": 0}).gradnorm_alpha == 0.5
+    assert knobs.train_config({**s, "freeze": 0}).freeze_gates_after is None
+    sweep = knobs.sweep_args(s)   # the sweep studies the paper's plain models whatever the Playground's tricks
+    assert sweep["train_config"].weighting == "equal" and sweep["train_config"].freeze_gates_after is None
+
+
+@pytest.mark.parametrize("query, knob", [({"temp": ["2"], "arch": ["Shared-Bottom"]}, "temp"),
+                                         ({"tw": ["10"]}, "tw"),
+                                         ({"gn_alpha": ["0.5"], "weighting": ["pcgrad"]}, "gn_alpha"),
+                                         ({"weighting": ["magic"]}, "weighting"),
+                                         ({"gdrop": ["0.9"]}, "gdrop")])
+def test_a_trick_that_cannot_apply_or_does_not_fit_gets_a_notice(query, knob):
+    merged, notices = read(query)
+    assert [n.knob for n in notices] == [knob]

@@ -1,5 +1,6 @@
 """The model's contract: predictions and trace shapes, gates that obey their masks, sizes, seeds."""
 
+import math
 import pytest
 import torch
 
@@ -51,6 +52,31 @@ def test_gate_temperature_and_init_scale():
     sharp = make("mmoe", gate_temperature=0.05)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
     soft = make("mmoe", gate_temperature=1.0)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
     assert sharp > soft
+
+
+def test_gate_temperature_above_one_narrows_the_gaps():
+    x = torch.randn(64, 20)
+    top = lambda t: make("mmoe", gate_init_scale=5.0, gate_temperature=t)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
+    assert top(4.0) < top(1.0) < top(0.25)
+
+
+def test_gate_layer_norm_bounds_the_logits_scale():
+    """Huge gate weights polarise a plain gate; standardised logits keep every weight above e^-sqrt(n-1)/n."""
+    x = torch.randn(64, 20)
+    plain, normed = make("mmoe", gate_init_scale=100.0), make("mmoe", gate_init_scale=100.0, gate_layer_norm=True)
+    assert plain(x, trace=True)[1][0].gate_weights.max(-1).values.mean() > 0.9
+    weights = normed(x, trace=True)[1][0].gate_weights
+    assert weights.min() > math.exp(-math.sqrt(7)) / 8 / math.e and weights.max(-1).values.mean() < 0.5
+    torch.testing.assert_close(weights.sum(-1), torch.ones(64, 3))
+
+
+def test_shared_input_layer_feeds_every_expert_and_is_shared():
+    model = make("mmoe", shared_input=12)
+    assert model.levels[0].experts.mlp.linears[0].weight.shape[-2] == 12
+    assert model(torch.randn(5, 20)).shape == (5, 3)
+    shared = model.shared_parameters()
+    assert {id(p) for p, _ in shared} >= {id(p) for p in model.shared_input.parameters()}
+    assert make("single_task").shared_parameters() == []
 
 
 def test_gate_dropout_drops_and_renormalises_only_in_training():

@@ -26,7 +26,7 @@ from .trainer import Done, JobDone, RaceTrainer, Released
 
 log = logging.getLogger(__name__)
 Command = tuple[str, int, str, Any]
-JOBS = {"sweep": runs.sweep, "ablation_arm": experiments.ablation_arm}   # what a page may ask a worker to run
+JOBS = {"sweep": runs.sweep, "ablation_arm": experiments.ablation_arm, "transfer": experiments.transfer}   # what a page may ask a worker to run
 
 
 class Worker:

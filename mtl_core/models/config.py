@@ -27,6 +27,8 @@ class ModelConfig:
     `self_gate` are expert-bank / gate options usable by any architecture where they make sense;
     `levels` counts PLE's levels and Cross-Stitch's layers; `l2_alpha` and `tucker_ranks` belong to the
     L2-Constrained and Tensor-Factorization baselines;
+    `gate_*` are the practitioner's gate tricks (papers.md §5, see gates.GateBank); `shared_input` puts one
+    shared layer (its width) between the input and the first level, as the MMoE practice notes suggest;
     `ModelConfig.for_arch("home")` switches on HoME's four components. `hierarchy_mask` only
     matters for HoME: off, every gate sees every expert of its level.
     """
@@ -48,6 +50,8 @@ class ModelConfig:
     gate_temperature: float = 1.0
     gate_dropout: float = 0.0
     gate_init_scale: float = 1.0
+    gate_layer_norm: bool = False
+    shared_input: int = 0                        # width of a shared ReLU layer between the input and the experts (0 = none)
     l2_alpha: float = 0.01                       # l2_constrained: weight of the penalty between task columns
     tucker_ranks: tuple[int, int, int] = (32, 8, 2)   # tensor_factorization: ranks over (inputs, outputs, tasks)
 
@@ -72,6 +76,7 @@ class ModelConfig:
               f"tucker_ranks are three whole numbers of at least 1 (inputs, outputs, tasks), got {self.tucker_ranks}.")
         check(self.gate_temperature > 0, f"gate_temperature must be positive, got {self.gate_temperature}.")
         check(0 <= self.gate_dropout < 1, f"gate_dropout is a probability in [0, 1), got {self.gate_dropout}.")
+        check(0 <= self.shared_input <= 4096, f"shared_input is a layer width between 0 (none) and 4096, got {self.shared_input}.")
         check(self.gate_init_scale >= 0, f"gate_init_scale must be 0 or more (0 = uniform gates at start), got {self.gate_init_scale}.")
 
     @classmethod

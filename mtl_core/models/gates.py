@@ -32,7 +32,12 @@ class GateBank(nn.Module):
     Options against gate polarisation (papers.md §5): softmax `temperature`, gate `dropout`
     (during training each allowed expert is dropped with probability q and the rest renormalised;
     a gate never loses all its experts), `init_scale` times nn.Linear's default initialisation
-    (0 = uniform gates at the start). Gates have no bias, as in the MMoE paper.
+    (0 = uniform gates at the start), `layer_norm`: each gate's logits are standardised over the experts it
+    may see (zero mean, unit variance, no learned gain) before the temperature, so their scale cannot run
+    away and no gate puts more than about e^√(n−1) times the weight on one expert as on the others (papers.md §5
+    allows the gate input or the logits; the logits are chosen because that bounds the polarisation
+    itself). Gates have no bias, as in the MMoE paper. The temperature divides the logits: above 1 it
+    narrows the gaps between the weights, below 1 it widens them.
 
     With `static`, a gate's weights do not depend on its input: its logits are learned constants
     `[members, gates, 1, experts]`, started so that the experts the gate owns get 0.9 of the weight and
@@ -44,9 +49,10 @@ class GateBank(nn.Module):
     """
 
     def __init__(self, members: int, in_features: int, mask: np.ndarray, own: np.ndarray, temperature: float = 1.0,
-                 dropout: float = 0.0, init_scale: float = 1.0, self_gate: bool = False, static: bool = False):
+                 dropout: float = 0.0, init_scale: float = 1.0, self_gate: bool = False, static: bool = False,
+                 layer_norm: bool = False):
         super().__init__()
-        self.temperature, self.dropout = temperature, dropout
+        self.temperature, self.dropout, self.layer_norm = temperature, dropout, layer_norm
         self.register_buffer("mask", torch.as_tensor(mask, dtype=torch.bool)[None, :, None, :], persistent=False)  # [1, G, 1, E]
         self.register_buffer("own", torch.as_tensor(own, dtype=torch.bool)[None, :, None, :], persistent=False)
         gates, experts = mask.shape
@@ -74,6 +80,8 @@ class GateBank(nn.Module):
             weights = self.mask.to(x.dtype).expand(members, -1, batch, -1)
         else:
             logits = self.weight.expand(-1, -1, batch, -1) if self.static else units_matmul(x, self.weight)
+            if self.layer_norm:
+                logits = _standardise(logits, self.mask)
             if self.temperature != 1:
                 logits = logits / self.temperature
             mask = self.mask
@@ -92,6 +100,15 @@ class GateBank(nn.Module):
         softmax = softmax_experts(logits.masked_fill(~self.own, float("-inf"))).nan_to_num(0.0)
         sigmoid = torch.sigmoid(logits) * self.own
         return torch.where(self.own_is_single, sigmoid, softmax)
+
+
+def _standardise(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """logits `[members, gates, batch, experts]` to zero mean and unit variance over the experts `mask` allows."""
+    allowed = mask.to(logits.dtype)
+    count = allowed.sum(-1, keepdim=True)
+    mean = (logits * allowed).sum(-1, keepdim=True) / count
+    variance = ((logits - mean).square() * allowed).sum(-1, keepdim=True) / count
+    return (logits - mean) * torch.rsqrt(variance + 1e-5)
 
 
 def _near_identity(mask: np.ndarray, own: np.ndarray, kept: float = 0.9) -> torch.Tensor:

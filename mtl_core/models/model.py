@@ -63,7 +63,8 @@ class Level(nn.Module):
         self.plan = plan
         self.experts = ExpertBank(members, in_features, plan, config)
         self.gates = GateBank(members, in_features, plan.mask, plan.own, config.gate_temperature,
-                              config.gate_dropout, config.gate_init_scale, config.self_gate, plan.static_gates)
+                              config.gate_dropout, config.gate_init_scale, config.self_gate, plan.static_gates,
+                              config.gate_layer_norm)
         self.gate_input = StreamSelect(plan.gate_stream)
         # When each gate sees one expert and has no self-gate, its mix is that expert's output.
         self.passed_through = StreamSelect(plan.mask.argmax(1)) if not (self.gates.learned or config.self_gate) else None
@@ -103,7 +104,8 @@ class MultiTaskModel(nn.Module):
     def __init__(self, config: ModelConfig, plan: RoutingPlan, features: int, members: int = 1):
         super().__init__()
         self.config, self.plan, self.features, self.members = config, plan, features, members
-        levels, width = [], features
+        self.shared_input = MLPBank(members, 1, (features, config.shared_input)) if config.shared_input else None
+        levels, width = [], config.shared_input or features
         for level_plan in plan.levels:
             levels.append(Level(members, width, level_plan, config))
             width = level_plan.hidden[-1]
@@ -118,6 +120,8 @@ class MultiTaskModel(nn.Module):
     def forward(self, x: torch.Tensor, trace: bool = False):
         single = x.dim() == 2
         streams = (x[None] if single else x)[:, None]  # [members, 1, batch, features]
+        if self.shared_input is not None:
+            streams = self.shared_input(streams)
         traces = []
         for level in self.levels:
             streams, weights, self_weights, outputs = level(streams)
@@ -135,6 +139,16 @@ class MultiTaskModel(nn.Module):
         """The architecture's coupling penalty `[members]` to add to the loss, or None (registry.py)."""
         penalty = REGISTRY[self.config.arch].penalty
         return None if penalty is None else penalty(self)
+
+    def shared_parameters(self) -> list[tuple[nn.Parameter, list[int]]]:
+        """What every task's loss reaches: `(parameter [members, units, ...], unit indices)` for the shared
+        input layer and each level's shared experts (the slices gradient-based weightings and the
+        gradient-conflict chart look at). Empty when nothing is shared."""
+        shared = [(p, [0]) for p in self.shared_input.parameters()] if self.shared_input is not None else []
+        for level in self.levels:
+            experts = [e for e, kind in enumerate(level.plan.expert_kinds) if kind == "shared"]
+            shared += [(p, experts) for p in level.experts.parameters()] if experts else []
+        return shared
 
     def gate_parameters(self) -> list[nn.Parameter]:
         """The gates' parameters (frozen by the trainer after `freeze_gates_after` steps)."""

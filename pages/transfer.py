@@ -1,0 +1,78 @@
+"""Does sharing help each task? Negative transfer: each task trained with all tasks, without each other
+task, and alone; the bundled studies and your own task set."""
+
+import pandas as pd
+import streamlit as st
+
+import pages
+from mtl_core import charts, knobs
+from mtl_core.config import ConfigError
+from mtl_core.experiments import transfer_summary
+from mtl_core.live import run_job, shared_backend
+from mtl_core.models.registry import label
+from pages.common import DATA, knob_panel, lesson_banner, lesson_verdict
+
+pages.start_page()
+st.title("Does sharing help each task?")
+st.write("Multi-task learning is worth it for a task only if the task does better with the others than alone. The MMoE "
+         "practice notes' test for **negative transfer**: train the model on all tasks, then without one task at a time, "
+         "on the same data and seed. If a task's loss falls when another task is left out, that other task was hurting it.")
+
+GAIN = ("**MTL gain**: single-task loss minus the loss with all tasks (test MSE, or log loss for binary tasks). Green bars: "
+        "sharing helped that task; red: it would have done better alone. The single-task models have one bottom per task, "
+        "sized to MMoE's parameter count as in the MMoE paper.")
+LEFT_OUT = ("**Leave one out**: how much each task's test loss fell when another task was left out of training. Red cells "
+            "(the loss fell) mean the left-out task transferred negatively to the measured one; blue cells mean it helped.")
+
+
+def show(runs: pd.DataFrame) -> None:
+    summary = transfer_summary(runs, list(dict.fromkeys(runs[runs.setting == "all tasks"].task)))
+    summary["arch"] = summary["arch"].map(label)
+    st.markdown(GAIN)
+    st.altair_chart(charts.transfer_gain_chart(summary))
+    st.markdown(LEFT_OUT)
+    st.altair_chart(charts.leave_one_out_chart(summary))
+    st.dataframe(summary.round(4), hide_index=True)
+
+
+st.header("Bundled study")
+st.caption("`python -m mtl_core experiment transfer --seeds 10 --csv data/transfer.csv`, run on 2026-11-26 on a 2-core CPU: "
+           "three tasks, tasks 0 and 1 related (p = 0.9), task 2 in its own group and unrelated to them (p = 0); 20,000 "
+           "samples, 20 epochs, 16 experts of 8 units; means over 10 seeds. Sharing helped every task on average, MMoE more "
+           "than Shared-Bottom; the leave-one-out changes are small next to the spread between seeds (each agrees in sign on 4 to 8 "
+           "of the 10 seeds), so read them as noise here (docs/EXPERIMENTS.md section 8).")
+show(pd.read_csv(DATA / "transfer.csv"))
+
+st.header("The seesaw across correlations")
+st.caption("PLE's Fig. 7: per task, the MTL gain of each architecture at each correlation of two tasks (3 seeds each). "
+           "A seesaw is one task gaining while the other loses. `python -m mtl_core experiment seesaw --csv data/seesaw.csv`, "
+           "run on 2026-11-26 on a 2-core CPU.")
+seesaw = pd.read_csv(DATA / "seesaw.summary.csv").assign(arch=lambda f: f.arch.map(label))
+st.altair_chart(charts.seesaw_chart(seesaw))
+
+st.header("Your task set")
+s = knob_panel("transfer", {"Tasks": [n for n in knobs.PAGE_KNOBS["transfer"] if knobs.KNOBS[n].section == "tasks"],
+                            "Study": ["transfer_arch", "seeds", "epochs"]}, implied={"source": "synthetic"})
+lesson_banner("transfer")
+args = knobs.transfer_args(s)
+runs_each = 2 + s["tasks"]
+st.write(f"{s['transfer_arch']} on your {s['tasks']} synthetic tasks (the sidebar; sizes from the Playground's knobs, "
+         f"plain training): {runs_each} settings (all tasks, each task left out, single-task) x {s['seeds']} seed(s) from seed "
+         f"{s['seed']}, {s['samples']:,} samples, {s['epochs']} epochs. Each setting's seeds train as one stacked model; "
+         "3 tasks x 3 seeds at 10,000 samples and 10 epochs take about 20 seconds on a 2-core server.")
+if st.button("Run the study", type="primary", disabled=s["tasks"] < 2):
+    with st.spinner(f"training {runs_each} settings x {s['seeds']} seed(s) in a worker"):
+        try:
+            study = run_job(shared_backend(), "transfer", **args)
+        except (ConfigError, ConnectionError) as error:
+            st.error(f"The study could not run: {error}")
+            st.stop()
+    st.session_state.transfer_runs = (knobs.restart_key(s), study.runs)
+if s["tasks"] < 2:
+    st.info("Negative transfer needs at least two tasks: raise the number of tasks in the sidebar.")
+mine = st.session_state.get("transfer_runs")
+if mine is not None:
+    if mine[0] != knobs.restart_key(s):
+        st.caption("These results are from earlier settings; press *Run the study* for the sidebar's.")
+    show(mine[1])
+    lesson_verdict("transfer", mine[1] if mine[0] == knobs.restart_key(s) else None)
