@@ -2,6 +2,7 @@
 
     python -m bench.load                    # N = 1, 5, 10 (about 3 minutes on 2 cores)
     python -m bench.load --students 1,30 --seconds 30 --browsers 2
+    python -m bench.load --network          # each class size twice: network view off, then on (every student)
 
 It starts `streamlit run app.py` on a free port and, for every N, that many students who open the
 Playground and press Play: `--browsers` of them are real headless Chromium pages (Playwright), the
@@ -62,14 +63,16 @@ class Student:
         return (len(seen) - 1) / (seen[-1][0] - seen[0][0]), (seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0])
 
 
-def protocol_student(url: str, student: Student, stop: threading.Event) -> None:
-    """A student without a browser: the websocket protocol of Streamlit's frontend."""
+def protocol_student(url: str, student: Student, stop: threading.Event, network: bool = False) -> None:
+    """A student without a browser: the websocket protocol of Streamlit's frontend. With `network`, the
+    student switches "Draw the network" on once it appears (and, as a browser, sends it with every rerun)."""
     host = url.split("//", 1)[1]
     lock = threading.Lock()
     try:
         with connect(f"ws://{host}/_stcore/stream", subprotocols=["streamlit"], max_size=None,
                      additional_headers={"Cookie": f"mtl_browser={secrets.token_urlsafe(18)}", "Origin": url}) as ws:
             page = {"hash": ""}  # as the browser: the page by name first, then by the hash the server gave it
+            toggle = {"id": None}  # the network toggle's widget id, once seen (network students only)
 
             def rerun(fragment: str = "", widgets=()):
                 message = BackMsg()
@@ -84,6 +87,9 @@ def protocol_student(url: str, student: Student, stop: threading.Event) -> None:
                 for widget_id in widgets:
                     widget = state.widget_states.widgets.add()
                     widget.id, widget.trigger_value = widget_id, True
+                if toggle["id"] is not None:
+                    widget = state.widget_states.widgets.add()
+                    widget.id, widget.bool_value = toggle["id"], True
                 with lock:
                     ws.send(message.SerializeToString())
 
@@ -107,6 +113,10 @@ def protocol_student(url: str, student: Student, stop: threading.Event) -> None:
                     element = message.delta.new_element
                     if element.WhichOneof("type") == "button" and element.button.label == "Play":
                         play = element.button.id
+                    elif (network and toggle["id"] is None and element.WhichOneof("type") == "checkbox"
+                          and element.checkbox.label == "Draw the network"):
+                        toggle["id"] = element.checkbox.id
+                        rerun()
                     elif element.WhichOneof("type") == "progress" and step is None:
                         found = STEP_TEXT.search(element.progress.text)
                         step = int(found.group(1)) if found else None
@@ -148,8 +158,8 @@ WATCH_PROGRESS = """() => {
 }"""
 
 
-def browser_student(url: str, student: Student, stop: threading.Event) -> None:
-    """A student in a real headless Chromium."""
+def browser_student(url: str, student: Student, stop: threading.Event, network: bool = False) -> None:
+    """A student in a real headless Chromium (who switches the network view on, with `network`)."""
     from playwright.sync_api import sync_playwright
 
     try:
@@ -158,6 +168,8 @@ def browser_student(url: str, student: Student, stop: threading.Event) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/playground?{urlencode(QUERY)}")
             page.get_by_role("button", name="Play").click(timeout=120_000)
+            if network:
+                page.get_by_text("Draw the network").click(timeout=120_000)
             page.evaluate(WATCH_PROGRESS)   # the page logs its own redraws: polling it from here would cost its CPU
             while not stop.is_set():
                 time.sleep(0.5)
@@ -224,11 +236,11 @@ def start_server() -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not start")
 
 
-def measure(url: str, server_pid: int, students: int, browsers: int, seconds: float) -> dict:
+def measure(url: str, server_pid: int, students: int, browsers: int, seconds: float, network: bool = False) -> dict:
     stop = threading.Event()
     crowd = [Student(f"student {i}") for i in range(students)]
-    threads = [threading.Thread(target=browser_student if i < browsers else protocol_student, args=(url, s, stop), daemon=True)
-               for i, s in enumerate(crowd)]
+    threads = [threading.Thread(target=browser_student if i < browsers else protocol_student, args=(url, s, stop, network),
+                                daemon=True) for i, s in enumerate(crowd)]
     memory = dict(page_start=rss_mb(server_pid))
     for t in threads:
         t.start()
@@ -271,29 +283,38 @@ def main(argv=None) -> None:
     parser.add_argument("--students", default="1,5,10", help="class sizes to measure, e.g. 1,5,10")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per class size")
     parser.add_argument("--browsers", type=int, default=1, help="students that are real Chromium pages (the rest use the protocol)")
+    parser.add_argument("--network", action="store_true", help="measure each class size again with every student's network view on")
     a = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores; default race Shared-Bottom + MMoE ({urlencode(QUERY)}); "
           f"{a.seconds:.0f} s measured per class size")
     print(f"{'students':>8} {'updates/s min':>13} {'mean':>6} {'race-steps/s min':>16} {'mean':>6} {'total':>7} "
           f"{'health p50':>10} {'p95':>7} {'page CPU':>8} {'workers CPU':>11} {'ms/redraw':>9}")
-    solo, memory_rows = None, []
-    for n in (int(v) for v in a.students.split(",")):
+    solo, memory_rows, with_network = None, [], []
+    for n, network in ((int(v), on) for v in a.students.split(",") for on in ((False, True) if a.network else (False,))):
         server, url = start_server()  # a fresh server per class size: nothing carried over
         try:
-            r = measure(url, server.pid, n, min(a.browsers, n), a.seconds)
+            r = measure(url, server.pid, n, min(a.browsers, n), a.seconds, network)
         finally:
             server.terminate()
             server.wait(timeout=30)
+        if network:
+            with_network.append((memory_rows[-1], r))
         solo = solo or r["steps_mean"]
         print(f"{n:>8} {r['updates_min']:>13.1f} {r['updates_mean']:>6.1f} {r['steps_min']:>16.0f} {r['steps_mean']:>6.0f} "
               f"{r['steps_total']:>7.0f} {1000 * r['p50']:>8.0f}ms {1000 * r['p95']:>5.0f}ms {r['page_cpu']:>8.2f} "
               f"{r['workers_cpu']:>11.2f} {r['redraw_ms']:>9.1f}"
               + (f"   Chromium: {', '.join(f'{u:.1f}' for u in r['updates_browsers'])} updates/s" if r["updates_browsers"] else "")
               + (f", protocol students min {r['updates_protocol_min']:.1f}" if r["updates_protocol_min"] is not None else "")
-              + (f"   errors: {r['errors']}" if r["errors"] else ""), flush=True)
-        memory_rows.append(r)
+              + (f"   errors: {r['errors']}" if r["errors"] else "") + ("   network view on" if network else ""), flush=True)
+        if not network:
+            memory_rows.append(r)
     print("total race-steps/s relative to one student alone: "
           + ", ".join(f"{r['students']}: {r['steps_total'] / solo:.2f}x" for r in memory_rows))
+    for off, on in with_network:
+        print(f"network view on/off, {off['students']} students: updates/s min {on['updates_min'] / off['updates_min']:.2f}x, "
+              f"Chromium {on['updates_browsers'][0] / off['updates_browsers'][0]:.2f}x, "
+              f"page CPU per redraw {on['redraw_ms'] / off['redraw_ms']:.2f}x" if off["updates_browsers"] and on["updates_browsers"]
+              and off["updates_min"] and off["redraw_ms"] else f"network view, {off['students']} students: no updates to compare")
     print(f"\nmemory (MB resident): page process at start, playing, {IDLE + 15} s after the students left; "
           "workers playing, after; and what each student beyond the first class size added while playing")
     first = memory_rows[0]

@@ -272,6 +272,34 @@ def seesaw_chart(summary: pd.DataFrame) -> alt.Chart:
     return alt.layer(lines, zero, data=summary).properties(width=220, height=180).facet(column=alt.Column("arch:N", title=None))
 
 
+def funnel_counts_chart(summary: dict) -> alt.Chart:
+    """Impressions, clicks and conversions of a funnel (`funnel.funnel_summary`) as bars on a log scale."""
+    frame = pd.DataFrame({"stage": ["impressions", "clicks", "conversions"],
+                          "count": [summary["impressions"], summary["clicks"], max(summary["conversions"], 1)]})
+    base = alt.Chart(frame).encode(y=alt.Y("stage:N", sort=None, title=None),
+                                   x=alt.X("count:Q", scale=alt.Scale(type="log"), title="training rows (log scale)"))
+    return (base.mark_bar(color="#637939") + base.mark_text(align="left", dx=4).encode(text=alt.Text("count:Q", format=","))
+            ).properties(width=420, height=alt.Step(34))
+
+
+QUALITY_TITLES = {"cvr_auc": "CVR AUC", "cvr_calibration": "CVR calibration: mean pCVR / true mean"}
+
+
+def cvr_quality_chart(frame: pd.DataFrame, archs: Sequence[str]) -> alt.Chart:
+    """A funnel race's CVR quality over training (rows arch, step, space, metric, value from the live
+    evaluations): colour = model, solid = all impressions, dashed = clicked ones; a panel per metric, with a
+    rule at calibration 1. Titles are set in the spec, so the page can redraw it with new rows."""
+    title = " : ".join(f"datum.metric == {json.dumps(k)} ? {json.dumps(v)}" for k, v in QUALITY_TITLES.items()) + " : datum.metric"
+    lines = alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="training step"), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+        color=arch_color(archs), strokeDash=alt.StrokeDash("space:N", title="impressions", scale=alt.Scale(
+            domain=["all", "clicked"], range=[[1, 0], [4, 3]])),
+        tooltip=["arch", "space", "step", alt.Tooltip("value:Q", format=".3f")])
+    return lines.properties(width=300, height=190).facet(
+        column=alt.Column("title:N", title=None, sort=list(QUALITY_TITLES.values()))).transform_filter(
+        alt.FieldOneOfPredicate(field="metric", oneOf=list(QUALITY_TITLES))).transform_calculate(title=title).resolve_scale(y="independent")
+
+
 def matrix_chart(matrix: np.ndarray, title: str, names: Sequence[str] | None = None) -> alt.Chart:
     """A K x K matrix (target cosine or measured correlation) as a labelled heatmap on [-1, 1]; rows and
     columns are called `names` (default "task 0", "task 1", ...)."""

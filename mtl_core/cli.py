@@ -21,10 +21,11 @@ from .knobs import PRESETS
 from .models import ARCHITECTURES, HOME_SWITCHES, ModelConfig
 from .runs import GridResult, sized_model_config, sweep, train_grid
 from .training import TrainConfig
+from .funnel import FunnelConfig
 from .weighting import GRADNORM_ALPHA, WEIGHTINGS
 
-EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw", "census", "transfer", "gate-tricks")
-DATA_SOURCES = ("synthetic", "census-income:1", "census-income:2")
+EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw", "census", "transfer", "gate-tricks", "funnel")
+DATA_SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
 
 
 class UsageError(Exception):
@@ -61,7 +62,8 @@ def _add_preset_arg(p: argparse.ArgumentParser) -> None:
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="synthetic", choices=DATA_SOURCES,
-                   help="synthetic tasks (default) or the census-income data of the MMoE paper, task group 1 or 2")
+                   help="synthetic tasks (default), the census-income data of the MMoE paper (task group 1 or 2), "
+                        "or a click -> conversion funnel")
     g = p.add_argument_group("synthetic tasks")
     g.add_argument("--tasks", type=int, default=2, help="number of tasks K (1-8)")
     g.add_argument("--correlation", type=float, default=0.5, help="target cosine p of every task pair (within-group p with --groups)")
@@ -77,6 +79,11 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sinusoids", type=int, default=10, help="number of sinusoids m")
     g.add_argument("--noise", type=float, default=0.1, help="label noise standard deviation")
     g.add_argument("--users", type=int, default=100, help="pseudo-users (for GAUC)")
+    f = p.add_argument_group("the funnel (--data funnel; --correlation is the click's and conversion's cosine)")
+    f.add_argument("--click-rate", type=float, default=0.05, help="share of impressions clicked")
+    f.add_argument("--cvr-rate", type=float, default=0.1, help="share of clicked impressions that convert")
+    f.add_argument("--selection", type=float, default=2.0, help="how strongly clicks follow the features (0 = random)")
+    f.add_argument("--bias", type=float, default=1.0, help="hidden intent behind both click and conversion (0 = no selection bias)")
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -142,9 +149,10 @@ def build_parser() -> Parser:
         add(sw)
     ex = sub.add_parser("experiment", help="rerun a paper's study: " + ", ".join(EXPERIMENT_NAMES))
     ex.add_argument("name", choices=EXPERIMENT_NAMES)
-    ex.add_argument("--archs", type=lambda t: tuple(t.split(",")), help="architectures (correlation, trainability, seesaw, transfer)")
+    ex.add_argument("--archs", type=lambda t: tuple(t.split(",")), help="architectures (correlation, trainability, seesaw, transfer, funnel)")
     ex.add_argument("--correlations", type=_floats, help="correlations (correlation, trainability, seesaw)")
     ex.add_argument("--seeds", type=int, help="seeds per setting")
+    ex.add_argument("--biases", type=_floats, help="funnel: strengths of the hidden intent behind click and conversion, e.g. 0,1,2")
     ex.add_argument("--group", type=int, choices=(1, 2), help="census: task group 1 (income, never married) or 2 (college, never married)")
     ex.add_argument("--samples", type=int, help="training samples per run")
     ex.add_argument("--epochs", type=int)
@@ -153,7 +161,7 @@ def build_parser() -> Parser:
     ex.add_argument("--device", choices=DEVICES)
     ex.add_argument("--jobs", type=int, default=1, help="joblib workers running grids side by side")
     out = ex.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print {runs, summary} as JSON")
+    out.add_argument("--json", action="store_true", help="print {runs, summary} as JSON (funnel: the list of rows)")
     out.add_argument("--csv", metavar="PATH", help="write the runs to PATH and the summary to PATH with .summary.csv")
     lessons = sub.add_parser("lessons", help="check that every lesson predicts what its race shows (default seed and other seeds)")
     lessons.add_argument("--seeds", type=int, default=10, help="other seeds to check each lesson on (0 = only the default seed)")
@@ -167,7 +175,12 @@ def build_parser() -> Parser:
     return parser
 
 
-def data_config(a: argparse.Namespace, seed: int = 0) -> DataConfig | CensusConfig:
+def data_config(a: argparse.Namespace, seed: int = 0) -> DataConfig | CensusConfig | FunnelConfig:
+    if a.data == "funnel":
+        full = FunnelConfig()
+        return FunnelConfig(correlation=a.correlation, selection=a.selection, bias=a.bias, click_rate=a.click_rate,
+                            cvr_rate=a.cvr_rate, features=a.features, samples=full.samples if a.samples is None else a.samples,
+                            holdout=full.holdout if a.holdout is None else a.holdout, seed=seed)
     if a.data != "synthetic":
         full = CensusConfig()
         return CensusConfig(group=int(a.data.split(":")[1]), samples=full.samples if a.samples is None else a.samples,
@@ -301,7 +314,8 @@ def run_sweep(a: argparse.Namespace) -> int:
     base = data_config(a)
     if not isinstance(base, DataConfig):
         raise ConfigError("sweep varies the correlation of synthetic tasks; for census income use "
-                          "`python -m mtl_core experiment census --group 1` (or `train --data census-income:1`).")
+                          "`python -m mtl_core experiment census --group 1` (or `train --data census-income:1`), for the "
+                          "funnel `python -m mtl_core experiment funnel`.")
     model_overrides = {k: v for k, v in vars(model_config(a, "mmoe")).items() if k in (
         "experts", "task_experts", "group_experts", "levels", "expert_hidden", "tower_hidden", "gate_temperature",
         "gate_dropout", "gate_init_scale", "gate_layer_norm", "shared_input", "feature_gate_rank")}
@@ -328,7 +342,7 @@ def run_experiment(a: argparse.Namespace) -> int:
     function = experiments.EXPERIMENTS[a.name]
     defaults = inspect.signature(function).parameters
     kwargs = {"n_jobs": a.jobs}
-    for name in ("archs", "correlations", "seeds", "group"):
+    for name in ("archs", "correlations", "seeds", "group", "biases"):
         value = getattr(a, name)
         if value is not None:
             if name not in defaults:
@@ -344,7 +358,9 @@ def run_experiment(a: argparse.Namespace) -> int:
     changes = {k: getattr(a, k) for k in ("epochs", "lr", "batch_size", "device") if getattr(a, k) is not None}
     kwargs["train"] = replace(defaults["train"].default, **changes)
     study = function(**kwargs)
-    if a.json:
+    if a.json and a.name == "funnel":   # the funnel's rows as one list (model, bias, seed, space, metric, value)
+        print(json.dumps(_clean(study.runs.to_dict(orient="records"))))
+    elif a.json:
         print(json.dumps({"runs": _clean(study.runs.to_dict(orient="records")),
                           "summary": _clean(study.summary.to_dict(orient="records"))}))
     elif a.csv:

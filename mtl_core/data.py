@@ -150,6 +150,7 @@ class Split:
     x: np.ndarray      # [n, features] float32
     y: np.ndarray      # [n, tasks] float32 (0/1 for binary tasks)
     users: np.ndarray  # [n] int64
+    truth: np.ndarray | None = None   # [n, k] what only a synthetic source knows (funnel.py: true pCVR, potential conversion)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@
   census          MMoE Table (census-income): the seven models of the paper's table on real data
   transfer        negative transfer: each task with all tasks, without each other task, and alone
   gate_tricks     the MMoE practice notes' gate tricks and the loss weightings against plain MMoE
+  funnel          ESMM against a CVR model trained on clicks, over the strength of the selection bias
 
 Defaults are small grids that finish in a few minutes on a 2-core CPU; every argument enlarges
 them. Grids of one architecture train as one stacked model (runs.py), and the grids go through
@@ -25,6 +26,7 @@ from joblib import Parallel, delayed
 from .census import CensusConfig
 from .config import check
 from .data import DataConfig, keep_tasks
+from .funnel import FunnelConfig, quality_rows
 from .diagnostics import expert_occupancy, expert_reliance, expert_statistics
 from .models import ModelConfig
 from .runs import sized_model_config, sweep, train_datasets, train_grid
@@ -332,5 +334,36 @@ def gate_tricks(seeds: int = 5, data: DataConfig = GATE_DATA, train: TrainConfig
     return Study(runs, summary)
 
 
+FUNNEL_DATA = FunnelConfig()   # 50,000 impressions (5% clicked, 10% of clicks convert), 20,000 test
+FUNNEL_TRAIN = TrainConfig(lr=1e-3, batch_size=256, epochs=10, log_every=10_000, eval_every=0)
+FUNNEL_MODELS = ("cvr_on_clicks", "esmm", "esmm_mmoe")
+
+
+def funnel(archs: Sequence[str] = FUNNEL_MODELS, biases: Sequence[float] = (0.0, 1.0, 2.0), seeds: int = 3,
+           data: FunnelConfig = FUNNEL_DATA, train: TrainConfig = FUNNEL_TRAIN, n_jobs: int = 1) -> Study:
+    """ESMM's study on the synthetic funnel (funnel.py): each model at each strength of the hidden intent that
+    drives both click and conversion (`bias`), `seeds` seeds stacked per grid. `runs`: rows (model, bias,
+    seed, space, metric, value) with space "all" (every test impression, against its potential conversion
+    and true pCVR) or "clicked" (clicked test impressions, their observed conversions): cvr_auc,
+    cvr_calibration (mean pCVR / mean true pCVR), and ctcvr_auc on all. `summary`: means over seeds per
+    (model, bias), with the gap between the spaces."""
+    grids = [(arch, bias) for arch in archs for bias in biases]
+    results = Parallel(n_jobs=n_jobs)(delayed(train_grid)([replace(data, bias=bias, seed=s) for s in range(seeds)],
+                                                          ModelConfig.for_arch(arch), train) for arch, bias in grids)
+    rows = []
+    for (arch, bias), result in zip(grids, results):
+        for seed in range(seeds):
+            member = result.metrics[result.metrics.member == seed]
+            rows += [dict(model=arch, bias=bias, seed=seed, **row) for row in quality_rows(member, 0)]
+    rows = [{k: v for k, v in row.items() if k != "step"} for row in rows]
+    runs = pd.DataFrame(rows)
+    summary = runs.pivot_table(index=["model", "bias"], columns=["metric", "space"], values="value", sort=False)
+    summary.columns = [f"{metric} {space}" for metric, space in summary.columns]
+    summary = summary.reset_index()
+    summary["calibration gap (all - clicked)"] = summary["cvr_calibration all"] - summary["cvr_calibration clicked"]
+    return Study(runs, summary)
+
+
 EXPERIMENTS = {"correlation": correlation, "trainability": trainability, "home-ablation": home_ablation, "seesaw": seesaw,
-               "census": census, "transfer": transfer, "gate-tricks": gate_tricks}
+               "census": census, "transfer": transfer, "gate-tricks": gate_tricks,
+               "funnel": funnel}

@@ -20,9 +20,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .census import CensusConfig
 from .data import DataConfig
+from .funnel import FunnelConfig
 from .device import DEVICES
 from .models import HOME_SWITCHES, ModelConfig
-from .models.registry import BY_LABEL
+from .models.registry import BY_LABEL, FUNNEL_ARCHS
 from .training import TrainConfig
 from .weighting import GRADNORM_ALPHA, WEIGHTINGS
 
@@ -174,14 +175,16 @@ def _has_home(s: Settings) -> bool:
     return "HoME" in s["arch"]
 
 
-SOURCES = ("synthetic", "census-income:1", "census-income:2")
+SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
+FUNNEL_HOLDOUT = 10_000   # funnel impressions in each of validation and test in the app
 CENSUS_HOLDOUT = 10_000   # census rows in each of validation and test in the app (the experiment uses all 49,881)
 
 
 SYNTHETIC_ONLY = "applies only to synthetic data"
 
 
-GATED = ("OMoE", "MMoE", "CGC", "PLE", "HoME", "Cross-Stitch")   # architectures whose gates learn
+GATED = ("OMoE", "MMoE", "CGC", "PLE", "HoME", "Cross-Stitch", "ESMM-MMoE")   # architectures whose gates learn
+PLAIN_LABELS = tuple(label for label, name in BY_LABEL.items() if name not in FUNNEL_ARCHS)   # those that need no funnel
 
 
 def _gated(s: Settings) -> bool:
@@ -190,6 +193,10 @@ def _gated(s: Settings) -> bool:
 
 def _synthetic(s: Settings) -> bool:
     return s["source"] == "synthetic"
+
+
+def _funnel(s: Settings) -> bool:
+    return s["source"] == "funnel"
 
 
 # A preset sets several knobs at once (`?preset=lesson`); the knobs it does not name keep the table's defaults.
@@ -205,12 +212,24 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          help="Sets the task difficulty, sizes and training together: 'paper' is the MMoE paper's setting, 'lesson' one where "
               "the paper's effects show on a single run (see the lessons)."),
     Knob("source", "data", "tasks", str, "synthetic", options=SOURCES,
-         help="Synthetic tasks from the MMoE paper's generator, or the paper's real benchmark: census income, task group 1 "
-              "(income > $50K; never married) or group 2 (college degree; never married)."),
+         help="Synthetic tasks from the MMoE paper's generator, the paper's real benchmark: census income, task group 1 "
+              "(income > $50K; never married) or group 2 (college degree; never married), or a click -> conversion funnel "
+              "(impressions, clicks, conversions only after a click: ESMM's setting)."),
     Knob("tasks", "tasks", "tasks", int, 2, 1, MAX_TASKS, help="How many tasks the network learns at once.",
          when=_synthetic, when_text=SYNTHETIC_ONLY),
-    Knob("corr", "task correlation p", "tasks", float, 0.5, -1.0, 1.0, 0.05, when=_synthetic, when_text=SYNTHETIC_ONLY,
-         help="Cosine between the tasks' weight vectors (within a group when groups are on)."),
+    Knob("corr", "task correlation p", "tasks", float, 0.5, -1.0, 1.0, 0.05, when=lambda s: _synthetic(s) or _funnel(s),
+         when_text="applies only to synthetic data and the funnel",
+         help="Cosine between the tasks' weight vectors (within a group when groups are on); in the funnel, between the "
+              "click's and the conversion's."),
+    *(Knob(name, label, "tasks", float, default, options=options, when=_funnel, when_text="applies only to the funnel", help=text)
+      for name, label, default, options, text in (
+          ("ctr", "click rate", 0.05, (0.01, 0.02, 0.05, 0.1, 0.2), "Share of impressions that are clicked."),
+          ("cvr", "conversion rate of clicks", 0.1, (0.02, 0.05, 0.1, 0.2, 0.3), "Share of clicked impressions that convert."),
+          ("selection", "how strongly clicks follow the features", 2.0, (0.0, 0.5, 1.0, 2.0, 3.0),
+           "0 = random clicks; larger = the clicked impressions sit further along the click's direction in feature space."),
+          ("bias", "hidden intent (selection bias)", 1.0, (0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
+           "An intent no model sees raises both the click and the conversion: clicked impressions then convert more than "
+           "their features say. 0 = no sample selection bias."))),
     Knob("groups", "two task groups", "tasks", bool, False, when=lambda s: _synthetic(s) and s["tasks"] >= 2,
          when_text="needs at least two synthetic tasks",
          help="Split the tasks into two halves: p within a group, the value below between groups."),
@@ -280,9 +299,9 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("batch", "batch size", "training", int, 256, options=BATCHES),
     Knob("device", "device", "training", str, "auto", options=DEVICES),
     # a study of many runs (the Correlation sweep page)
-    Knob("sweep_arch", "architectures", "sweep", str, ("Shared-Bottom", "OMoE", "MMoE"), options=tuple(BY_LABEL), multi=True),
+    Knob("sweep_arch", "architectures", "sweep", str, ("Shared-Bottom", "OMoE", "MMoE"), options=PLAIN_LABELS, multi=True),
     Knob("sweep_corr", "correlations p", "sweep", float, (1.0, 0.5, 0.2), options=SWEEP_CORRELATIONS, multi=True),
-    Knob("transfer_arch", "architecture", "transfer", str, "MMoE", options=tuple(BY_LABEL),
+    Knob("transfer_arch", "architecture", "transfer", str, "MMoE", options=PLAIN_LABELS,
          help="The model trained on all tasks, without each task in turn, and beside single-task models."),
     Knob("seeds", "seeds per setting", "sweep", int, 3, 1, 30,
          help="Every seed draws new data (weights, sinusoids, samples) and new initial weights."),
@@ -436,6 +455,10 @@ def apply(settings: Settings, given: Settings, explicit: bool = True, implied: S
             notices.append(Notice(name, ", ".join(map(str, missing)),
                                   f"there is no such task with {merged['tasks']} task(s) (tasks are numbered 0 to {merged['tasks'] - 1})"))
             merged[name] = tuple(k for k in merged[name] if k < merged["tasks"])
+    funnel_only = [a for a in merged["arch"] if BY_LABEL[a] in FUNNEL_ARCHS]
+    if funnel_only and not _funnel(merged):
+        notices.append(Notice("arch", ", ".join(funnel_only), "models a click -> conversion funnel: choose data = funnel for it"))
+        merged["arch"] = tuple(a for a in merged["arch"] if a not in funnel_only)
     both = sorted(set(merged["dense"]) & set(merged["sparse"]))
     if both:
         notices.append(Notice("sparse", ", ".join(map(str, both)), "a task cannot be both dense and sparse; kept as dense"))
@@ -466,8 +489,11 @@ def to_link(settings: Settings, allowed: Sequence[str]) -> dict[str, list[str]]:
 
 # ------------------------------------------------------------------ settings -> the library's configs
 
-def data_config(s: Settings) -> DataConfig | CensusConfig:
+def data_config(s: Settings) -> DataConfig | CensusConfig | FunnelConfig:
     """The task set of these settings (ConfigError when the combination is impossible)."""
+    if _funnel(s):
+        return FunnelConfig(correlation=s["corr"], selection=s["selection"], bias=s["bias"], click_rate=s["ctr"], cvr_rate=s["cvr"],
+                            samples=s["samples"], holdout=FUNNEL_HOLDOUT, seed=s["seed"])
     if not _synthetic(s):
         return CensusConfig(group=int(s["source"].split(":")[1]), samples=s["samples"], holdout=CENSUS_HOLDOUT, seed=s["seed"])
     tasks = s["tasks"]
@@ -518,7 +544,7 @@ def transfer_args(s: Settings) -> dict:
 
 
 def train_config(s: Settings, **changes) -> TrainConfig:
-    tasks = s["tasks"] if _synthetic(s) else CensusConfig.tasks
+    tasks = s["tasks"] if _synthetic(s) else data_config(s).tasks
     return TrainConfig(lr=s["lr"], batch_size=s["batch"], epochs=s["epochs"], device=s["device"], seed=s["seed"],
                        weighting=s["weighting"], task_weights=(s["tw"],) + (1.0,) * (tasks - 1) if s["weighting"] == "fixed" else None,
                        freeze_gates_after=s["freeze"] or None, gradnorm_alpha=s["gn_alpha"], **changes)

@@ -73,6 +73,7 @@ DIAGNOSTICS: dict[str, dict[str, Column]] = {
     "drift": {"step": COUNT, "level": COUNT, "gate": TEXT, "js_divergence": NUMBER},
     "gradients": {"step": COUNT, "task": TEXT, "name": lambda v: v == "grad_norm", "value": _maybe(NUMBER)},
     "weighting": {"step": COUNT, "task": TEXT, "name": lambda v: v in STATE_TITLES, "value": _maybe(NUMBER)},
+    "funnel": {"step": COUNT, "space": lambda v: v in ("all", "clicked"), "metric": TEXT, "value": _maybe(NUMBER)},
 }
 REQUIRED_DIAGNOSTICS = ("gates", "experts")   # every snapshot has them; the others depend on the architecture
 

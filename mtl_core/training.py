@@ -27,7 +27,9 @@ from .data import Dataset
 from .device import DEVICES, resolve_device
 from .memory import keep_freed_memory
 from .metrics import task_metrics
+from .funnel import funnel_metrics
 from .models import LevelTrace, MultiTaskModel
+from .models.registry import REGISTRY
 from .weighting import GRADNORM_ALPHA, WEIGHTINGS, make_weighting
 
 EVAL_CHUNK = 8192
@@ -129,6 +131,26 @@ def task_losses(predictions: torch.Tensor, targets: torch.Tensor, is_binary: tor
     return torch.where(is_binary, bce, mse).mean(1)
 
 
+def funnel_losses(logits: torch.Tensor, targets: torch.Tensor, head: str) -> torch.Tensor:
+    """A funnel head's two losses `[members, 2]` from logits and targets `[members, batch, 2]` (click, click·conversion).
+
+    Both heads learn the click on every impression: BCE(click, pCTR). Then
+      "esmm"     BCE(click·conversion, pCTR·pCVR) on every impression (papers.md §9): pCVR is never told
+                 a conversion label on its own, only through the product (computed in log space);
+      "clicked"  BCE(conversion, pCVR) over the clicked impressions of the batch only (the usual CVR model).
+    """
+    click, converted = targets[..., 0], targets[..., 1]
+    ctr_loss = F.binary_cross_entropy_with_logits(logits[..., 0], click, reduction="none").mean(1)
+    if head == "esmm":
+        log_p = F.logsigmoid(logits[..., 0]) + F.logsigmoid(logits[..., 1])            # log pCTCVR
+        log_not_p = torch.log(-torch.expm1(log_p.clamp(max=-1e-7)))                    # log(1 - pCTCVR)
+        cvr_loss = -(converted * log_p + (1 - converted) * log_not_p).mean(1)
+    else:
+        bce = F.binary_cross_entropy_with_logits(logits[..., 1], converted, reduction="none")
+        cvr_loss = (bce * click).sum(1) / click.sum(1).clamp_min(1)
+    return torch.stack([ctr_loss, cvr_loss], -1)
+
+
 class TrainingRun:
     """One model (of one or more members) being trained; `events()` drives it."""
 
@@ -141,6 +163,9 @@ class TrainingRun:
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         self.is_binary = datasets[0].config.is_binary
+        self.funnel = REGISTRY[model.config.arch].funnel
+        check(self.funnel is None or getattr(datasets[0].config, "funnel", False),
+              f"{REGISTRY[model.config.arch].label} models a click -> conversion funnel; train it on funnel data.")
         self.weighting = make_weighting(config.weighting, self.is_binary, model.members, config.task_weights,
                                         config.gradnorm_alpha, config.seed).to(self.device)
         self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.weighting.parameters()], lr=config.lr,
@@ -205,8 +230,10 @@ class TrainingRun:
                         p.requires_grad_(False)
                         p.grad = None
                 rows = order[:, start:start + cfg.batch_size].flatten()
-                losses = task_losses(model(x_rows.index_select(0, rows).view(members, -1, x.shape[2])),
-                                     y_rows.index_select(0, rows).view(members, -1, y.shape[2]), is_binary)
+                predictions = model(x_rows.index_select(0, rows).view(members, -1, x.shape[2]))
+                targets = y_rows.index_select(0, rows).view(members, -1, y.shape[2])
+                losses = task_losses(predictions, targets, is_binary) if self.funnel is None else \
+                    funnel_losses(predictions, targets, self.funnel)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.weighting.backward(losses, model, model.penalty())
                 self.optimizer.step()
@@ -272,6 +299,8 @@ class TrainingRun:
             predictions = self.predict(split)
             for m, dataset in enumerate(self.datasets):
                 part = dataset.split(split)
-                for task, values in zip(dataset.config.task_names, task_metrics(part.y, predictions[m], part.users, self.is_binary)):
+                values_per_task = funnel_metrics(part, predictions[m], self.funnel) if getattr(dataset.config, "funnel", False) \
+                    else task_metrics(part.y, predictions[m], part.users, self.is_binary)
+                for task, values in zip(dataset.config.task_names, values_per_task):
                     rows += [dict(member=m, split=split, task=task, metric=k, value=v) for k, v in values.items()]
         return pd.DataFrame(rows, columns=["member", "split", "task", "metric", "value"])

@@ -8,6 +8,7 @@ import pages
 from mtl_core import census, charts, knobs
 from mtl_core.config import ConfigError
 from mtl_core.data import DataConfig, label_correlation_curve, make_dataset
+from mtl_core.funnel import FunnelConfig, funnel_summary
 from mtl_core.models.registry import label
 from pages.common import DATA, knob_panel
 
@@ -31,6 +32,33 @@ def census_summary(group: int):
     """Label correlation and positive rates of a census group (the encoded inputs stay out of the page process)."""
     return census.label_summary(group)
 
+
+@st.cache_data(max_entries=8, show_spinner="Generating the funnel...")
+def funnel_numbers(config: FunnelConfig) -> dict:
+    """Pure and deterministic, so caching it shares nothing private between students."""
+    return funnel_summary(config.dataset())
+
+
+if isinstance(data, FunnelConfig):
+    numbers = funnel_numbers(data)
+    st.subheader("A click -> conversion funnel")
+    st.write("Every row is an impression; it may be clicked, and only a clicked impression may convert (ESMM's "
+             "setting, Ma et al., SIGIR 2018). A CVR model is usually trained on clicked impressions but used to rank "
+             "all of them: if clicked impressions are unlike the rest, it learns on the wrong population (sample "
+             "selection bias), and conversions are rare (data sparsity). Because these data are synthetic, every "
+             "impression's true conversion propensity is known, so the bias can be measured.")
+    left, right = st.columns(2)
+    left.altair_chart(charts.funnel_counts_chart(numbers))
+    right.write(f"- click rate: **{numbers['click_rate']:.2%}** (asked {data.click_rate:.0%})\n"
+                f"- conversion rate of clicked impressions: **{numbers['cvr_clicked']:.2%}** (asked {data.cvr_rate:.0%})\n"
+                f"- true mean conversion propensity, clicked impressions: **{numbers['true_cvr_clicked']:.2%}**\n"
+                f"- true mean conversion propensity, all impressions: **{numbers['true_cvr_all']:.2%}**")
+    right.caption("The last two differ by the selection: a model that learns conversions from clicked impressions "
+                  "learns the first and is then used where the second holds. Raise the hidden intent to widen the gap.")
+    st.caption("Training rows shown; validation and test have 10,000 impressions each. The CVR of all impressions is "
+               "measured against each impression's potential conversion (had it been clicked), which only synthetic "
+               "data can know. Race CVR on clicks, ESMM and ESMM-MMoE on the Playground.")
+    st.stop()
 
 if not isinstance(data, DataConfig):
     try:

@@ -99,6 +99,11 @@ if learned is not None and len(learned) and (learned.groupby(["level", "gate"]).
                "equally, 0 = it picks one expert for every sample). A line that falls to 0 is a gate polarising; the "
                "gate tricks (temperature, dropout, LayerNorm, small init, freezing) are meant to hold it up.")
     st.altair_chart(charts.gate_series_chart(learned, "entropy", "normalised entropy", (0, 1)))
+    st.caption("The same gates from the other side: the share of each gate's mean weight that goes to its favourite "
+               "expert. Low entropy with a high top share means every sample goes to the same expert (the gate has "
+               "collapsed onto it: the polarisation YouTube cured with gate dropout); low entropy with a low top share "
+               "means each sample gets one expert, but not the same one.")
+    st.altair_chart(charts.gate_series_chart(learned, "top_weight", "top expert's share of the mean weight", (0, 1)))
     if len(tables.get("drift", [])):
         st.subheader("Gate drift")
         st.caption("How far each gate's mean weights moved since the previous snapshot (Jensen-Shannon divergence; "

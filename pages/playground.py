@@ -217,7 +217,24 @@ def inside_view():
                   over["weighting"], shown)
 
 
+@st.fragment(run_every=5 * TICK if playing else None)
+def funnel_view():
+    """A funnel race: each model's CVR on all impressions against on clicked ones, from the evaluations (every 50 steps)."""
+    st.subheader("CVR quality: all impressions against clicked ones")
+    st.caption("Solid: measured on every test impression (against its potential conversion and its true propensity, "
+               "which only synthetic data know); dashed: on clicked test impressions only, as a real system must measure. "
+               "Calibration above 1 means the model expects more conversions than happen. The gap between solid and dashed "
+               "is what the clicks hide.")
+    with race.lock:
+        frames = [pd.concat(run.tables["funnel"], ignore_index=True).assign(arch=arch)
+                  for arch, run in race.runs.items() if run.tables.get("funnel")]
+    if frames:
+        chart("funnel", lambda f: charts.cvr_quality_chart(f, list(race.runs)), pd.concat(frames, ignore_index=True))
+
+
 race_view()
+if race.settings["source"] == "funnel":
+    funnel_view()
 inside_view()
 lesson_verdict("playground", race.runs if race.done and not playing else None)
 with race.lock:

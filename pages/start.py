@@ -28,9 +28,10 @@ st.write("The first picture draws the network; the second shows, for each level,
          "(rows) may mix. Blue experts are shared by everyone, orange ones by a task group, green ones belong to one task.")
 arch = st.segmented_control("architecture", ARCHITECTURES, default="mmoe", format_func=label, key="start_arch")
 arch = arch or "mmoe"
-tasks = ("click", "like", "watch", "comment")
+funnel = REGISTRY[arch].funnel is not None   # a click -> conversion head has exactly those two tasks
+tasks = ("click", "conversion") if funnel else ("click", "like", "watch", "comment")
 config = ModelConfig.for_arch(arch, experts=4, task_experts=1, group_experts=1)
-plan = build_plan(config, tasks, (0, 0, 1, 1))
+plan = build_plan(config, tasks, (0,) * len(tasks) if funnel else (0, 0, 1, 1))
 drawing, mask = st.tabs(["The network", "Which gate sees which expert"])
 drawing.altair_chart(charts.network_chart(network.frame(plan, tasks)))
 drawing.caption("Left to right: the input, each level's experts (circles, ringed blue when shared, orange for a group, green for one task) and gates (squares), the towers "

@@ -154,6 +154,29 @@ def test_transfer_page_shows_the_bundled_study_and_runs_a_small_one():
     assert set(mine.seed) == {0}
 
 
+def test_the_funnel_on_the_data_page_and_raced_on_the_playground():
+    at = open_page("pages/data.py", source="funnel", bias="2.0")
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    counts = find(chart_data(at), "stage", "count")
+    assert list(counts.stage) == ["impressions", "clicks", "conversions"] and counts["count"].is_monotonic_decreasing
+    at = open_page("pages/playground.py", source="funnel", samples="5000", arch=["CVR on clicks", "ESMM", "ESMM-MMoE"])
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    step(at)
+    step(at)
+    quality = find(chart_data(at), "arch", "step", "space", "metric", "value")
+    assert set(quality.arch) == {"cvr_on_clicks", "esmm", "esmm_mmoe"} and set(quality.space) == {"all", "clicked"}
+    assert set(quality.step) == {50, 100} and quality.value.notna().all()
+    from mtl_core.records import dumps, read_records
+    kept = read_records(dumps(locker(at).race.records()))   # a funnel run survives download and upload
+    assert {"funnel", "gates", "weighting"} <= set(kept[1]["diagnostics"])
+
+
+def test_funnel_models_without_the_funnel_get_a_notice():
+    at = open_page("pages/playground.py", arch=["ESMM", "MMoE"])
+    assert any("`arch`" in w.value and "funnel" in w.value for w in at.warning)
+    assert at.multiselect(key="knob.arch").value == ["MMoE"]
+
+
 def test_learning_rate_applies_live_and_data_knobs_restart_keeping_runs():
     at = open_page("pages/playground.py", samples="5000", arch="MMoE")
     step(at)

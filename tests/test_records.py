@@ -37,7 +37,7 @@ def record():
 def test_a_record_survives_download_and_upload(record):
     (back,) = read_records(dumps([record]))
     assert back == json.loads(dumps(record))
-    assert set(back["diagnostics"]) == set(DIAGNOSTICS)
+    assert set(back["diagnostics"]) == set(DIAGNOSTICS) - {"funnel"}   # only a funnel race has that one (test_app.py)
     assert back["positive_rate"][0] is None  # NaN for the regression task travels as null
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import knobs
 from ..diagnostics import DiagnosticsRecorder
+from ..funnel import quality_rows
 from ..models import build_model
 from ..models.registry import label
 from ..runs import sized_model_config
@@ -81,6 +82,8 @@ class LiveModel:
         self.recorder = DiagnosticsRecorder(run)
         self.status, self.message, self.seconds = "ready", "", 0.0
         self.names = run.datasets[0].config.task_names
+        self.funnel = getattr(run.datasets[0].config, "funnel", False)
+        self.quality: list[dict] = []   # a funnel's CVR quality at the latest evaluation, kept for the next snapshot
 
     @property
     def done(self) -> bool:
@@ -112,10 +115,14 @@ class LiveModel:
                     update.history += [dict(arch=self.arch, task=task, split="test", step=event.step, loss=float(v)) for v in rows.value]
                 if isinstance(event, Finished):
                     self.status = "finished"
+                elif self.funnel:
+                    self.quality = quality_rows(event.metrics, event.step)
             elif isinstance(event, Snapshot):
                 self.recorder.observe(event)
-                update.snapshots.append({name: frames[-1] for name, frames in self.recorder.tables.items()
-                                         if frames[-1]["step"].eq(event.step).all()})
+                snapshot = {name: frames[-1] for name, frames in self.recorder.tables.items() if frames[-1]["step"].eq(event.step).all()}
+                if self.quality and self.quality[0]["step"] == event.step:   # evaluated at this step (every 50, as snapshots)
+                    snapshot["funnel"] = pd.DataFrame(self.quality)
+                update.snapshots.append(snapshot)
             elif isinstance(event, Diverged):
                 self.status, self.message = "diverged", event.message
         self.seconds += time.perf_counter() - started

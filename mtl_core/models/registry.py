@@ -21,6 +21,8 @@ class Architecture:
     caption: str    # one or two sentences under its routing picture
     factorised: bool = False          # the experts' weights over the units are one Tucker tensor (layers.TuckerLinear)
     penalty: Callable | None = None   # model -> `[members]` loss term coupling the columns (coupling.py)
+    funnel: str | None = None         # a click -> conversion head (funnel data only, training.funnel_losses):
+                                      # "esmm" (pCTCVR = pCTR * pCVR) or "clicked" (CVR learned on clicks only)
 
 
 REGISTRY: dict[str, Architecture] = {a.name: a for a in (
@@ -46,7 +48,17 @@ REGISTRY: dict[str, Architecture] = {a.name: a for a in (
                  "CGC stacked: on lower levels an extra shared gate over all experts feeds the next level's shared experts."),
     Architecture("home", "HoME", "#d62728", routing.home_plan,
                  "Two levels: global and per-group experts, then per-task ones; a task's gates never see another group's experts."),
+    Architecture("cvr_on_clicks", "CVR on clicks", "#8c6d31", routing.single_task_plan,
+                 "The usual funnel baseline: a CTR model on all impressions and a separate CVR model trained on clicked ones only.",
+                 funnel="clicked"),
+    Architecture("esmm", "ESMM", "#637939", routing.shared_bottom_plan,
+                 "A shared bottom, a CTR and a CVR tower; trained on all impressions through pCTCVR = pCTR x pCVR (Ma et al., SIGIR 2018).",
+                 funnel="esmm"),
+    Architecture("esmm_mmoe", "ESMM-MMoE", "#393b79", routing.mmoe_plan,
+                 "ESMM's pCTR x pCVR head on MMoE's experts and gates: the funnel and the expert question together.",
+                 funnel="esmm"),
 )}
+FUNNEL_ARCHS = tuple(a.name for a in REGISTRY.values() if a.funnel)
 ARCHITECTURES = tuple(REGISTRY)
 LABELS = {a.name: a.label for a in REGISTRY.values()}
 BY_LABEL = {a.label: a.name for a in REGISTRY.values()}

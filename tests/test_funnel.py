@@ -1,0 +1,102 @@
+"""The click -> conversion funnel: its invariants, ESMM's loss wiring, the entire-space evaluation, the study."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from mtl_core import experiments
+from mtl_core.cli import main
+from mtl_core.config import ConfigError
+from mtl_core.data import DataConfig
+from mtl_core.funnel import FunnelConfig, funnel_summary
+from mtl_core.models import ModelConfig, build_model
+from mtl_core.training import TrainConfig, TrainingRun, funnel_losses
+
+SMALL = FunnelConfig(features=16, samples=4000, holdout=2000)
+
+
+def test_no_conversion_without_a_click_and_the_truth_is_kept():
+    data = SMALL.dataset()
+    for split in (data.train, data.validation, data.test):
+        click, converted = split.y[:, 0], split.y[:, 1]
+        assert set(np.unique(split.y)) <= {0.0, 1.0} and not (converted > click).any()
+        true_cvr, potential = split.truth[:, 0], split.truth[:, 1]
+        assert split.truth.shape == (len(split.y), 2) and ((0 < true_cvr) & (true_cvr < 1)).all()
+        assert (converted == click * potential).all()   # observed = potential, where clicked
+    again = SMALL.dataset()
+    assert (again.train.x == data.train.x).all() and (again.test.truth == data.test.truth).all()
+
+
+def test_rates_are_as_asked():
+    summary = funnel_summary(FunnelConfig(features=16, samples=200_000, holdout=100, click_rate=0.05, cvr_rate=0.1).dataset())
+    assert summary["click_rate"] == pytest.approx(0.05, abs=0.003)
+    assert summary["true_cvr_clicked"] == pytest.approx(0.1, abs=0.005)
+    assert summary["cvr_clicked"] == pytest.approx(0.1, abs=0.01)
+
+
+def test_the_hidden_intent_is_the_selection_bias():
+    """Without it and with random clicks, clicked impressions convert like all; with it, clicked ones convert more."""
+    unbiased = funnel_summary(replace(SMALL, samples=100_000, selection=0.0, bias=0.0).dataset())
+    assert unbiased["true_cvr_clicked"] == pytest.approx(unbiased["true_cvr_all"], rel=0.05)
+    biased = funnel_summary(replace(SMALL, samples=100_000, selection=0.0, bias=2.0).dataset())
+    assert biased["true_cvr_clicked"] > 2 * biased["true_cvr_all"]
+
+
+def test_bad_funnel_settings_say_what_is_allowed():
+    with pytest.raises(ConfigError, match="click_rate"):
+        FunnelConfig(click_rate=0.9)
+    with pytest.raises(ConfigError, match="bias"):
+        FunnelConfig(bias=-1)
+
+
+def test_esmm_loss_is_bce_of_the_product_on_every_impression():
+    logits = torch.randn(1, 64, 2, requires_grad=True)
+    targets = torch.stack([torch.ones(64), (torch.arange(64) % 3 == 0).float()], -1)[None]
+    targets[0, :32, 0] = 0
+    targets[0, :32, 1] = 0                                    # no conversion without a click
+    losses = funnel_losses(logits, targets, "esmm")
+    p = torch.sigmoid(logits[..., 0]) * torch.sigmoid(logits[..., 1])
+    torch.testing.assert_close(losses[0, 1], F.binary_cross_entropy(p[0], targets[0, :, 1]))
+    torch.testing.assert_close(losses[0, 0], F.binary_cross_entropy_with_logits(logits[0, :, 0], targets[0, :, 0]))
+    losses[0, 1].backward()
+    assert (logits.grad[0, :32, 1] != 0).all()   # the CVR tower learns from unclicked impressions too (entire space)
+
+
+def test_the_naive_cvr_loss_sees_clicked_impressions_only():
+    logits = torch.randn(1, 64, 2, requires_grad=True)
+    targets = torch.zeros(1, 64, 2)
+    targets[0, 32:, 0] = 1
+    targets[0, 40:, 1] = 1
+    losses = funnel_losses(logits, targets, "clicked")
+    torch.testing.assert_close(losses[0, 1], F.binary_cross_entropy_with_logits(logits[0, 32:, 1], targets[0, 32:, 1]))
+    losses[0, 1].backward()
+    assert (logits.grad[0, :32, 1] == 0).all() and (logits.grad[0, 32:, 1] != 0).all()
+
+
+def test_funnel_models_need_funnel_data_and_report_both_spaces():
+    data = DataConfig(tasks=2, features=16, samples=300, holdout=100)
+    model = build_model(ModelConfig.for_arch("esmm"), data.task_names, data.task_groups, features=16)
+    with pytest.raises(ConfigError, match="funnel"):
+        TrainingRun(model, data.dataset(), TrainConfig(steps=2))
+    model = build_model(ModelConfig.for_arch("esmm"), SMALL.task_names, SMALL.task_groups, features=16)
+    events = list(TrainingRun(model, SMALL.dataset(), TrainConfig(steps=30, eval_every=0)).events())
+    metrics = events[-1].metrics
+    conversion = set(metrics[metrics.task == "conversion"].metric)
+    assert {"cvr_auc_all", "cvr_auc_clicked", "cvr_calibration_all", "cvr_calibration_clicked", "ctcvr_auc", "logloss"} <= conversion
+    assert metrics.value.notna().all()
+
+
+def test_funnel_experiment_rows_and_json(capsys):
+    train = replace(experiments.FUNNEL_TRAIN, epochs=1)
+    study = experiments.funnel(biases=(0.0, 2.0), seeds=2, data=SMALL, train=train)
+    assert set(study.runs.columns) == {"model", "bias", "seed", "space", "metric", "value"}
+    assert set(study.runs.model) == {"cvr_on_clicks", "esmm", "esmm_mmoe"} and set(study.runs.space) == {"all", "clicked"}
+    assert len(study.summary) == 3 * 2 and "calibration gap (all - clicked)" in study.summary
+    assert main(["experiment", "funnel", "--archs", "esmm", "--biases", "1", "--seeds", "1", "--samples", "500", "--epochs", "1",
+                 "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert isinstance(rows, list) and {"model", "bias", "seed", "space", "metric", "value"} == set(rows[0])
