@@ -115,8 +115,7 @@ def protocol_student(url: str, student: Student, stop: threading.Event, network:
                         play = element.button.id
                     elif (network and toggle["id"] is None and element.WhichOneof("type") == "checkbox"
                           and element.checkbox.label == "Draw the network"):
-                        toggle["id"] = element.checkbox.id
-                        rerun()
+                        toggle["id"] = element.checkbox.id   # switched on with the press of Play (every rerun sends it)
                     elif element.WhichOneof("type") == "progress" and step is None:
                         found = STEP_TEXT.search(element.progress.text)
                         step = int(found.group(1)) if found else None

@@ -24,7 +24,8 @@ from playwright.sync_api import sync_playwright
 SIZES = ((1280, 720), (1400, 1000))
 PAGES = {"Start & lessons": ("MTL Playground", "start"), "Data": ("Data", "data"), "Playground": ("Playground", "playground"),
          "Inside the experts": ("Inside the experts", "inside"), "Correlation sweep": ("Correlation sweep", "sweep"),
-         "HoME ablation": ("HoME ablation", "ablation")}   # menu link -> (page heading, file name)
+         "HoME ablation": ("HoME ablation", "ablation"),
+         "Does sharing help?": ("Does sharing help each task?", "transfer")}   # menu link -> (page heading, file name)
 RACE = "playground?preset=lesson&arch=Shared-Bottom&arch=MMoE&arch=PLE&corr=0.2&epochs=50"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 

@@ -66,7 +66,7 @@ def network_chart(network: pd.DataFrame, title: str = "", width: int = 560, smal
     Hovering a node or an edge shows its numbers. `small` (a race's other models): rows closer together and
     only the gates, towers and outputs labelled (hover names the experts)."""
     nodes = network[network.part == "node"]
-    height = max(120 if small else 200, (16 if small else 34) * int(nodes.groupby("column").size().max()))
+    height = max(120 if small else 200, (24 if small else 34) * int(nodes.groupby("column").size().max()))
     x = alt.X("column:Q", axis=None, scale=alt.Scale(domain=[-0.5, nodes.column.max() + 0.5]))
     y = alt.Y("row:Q", axis=None, scale=alt.Scale(domain=[nodes.row.max() + 0.7, nodes.row.min() - 0.7]))
     base = alt.Chart(network)
@@ -81,13 +81,14 @@ def network_chart(network: pd.DataFrame, title: str = "", width: int = 560, smal
                                                                           opacity=1).encode(
         x=x, y=y, stroke=alt.Stroke("kind:N", scale=kinds, legend=None),
         color=alt.condition("isValid(datum.zero_fraction)", alt.Color("zero_fraction:Q", scale=alt.Scale(domain=[0, 1], scheme="reds"),
-                                                                       title="share of outputs = 0"), alt.value("white")),
+                                                                       title="share of outputs = 0",
+                                                                       legend=alt.Legend(gradientLength=90)), alt.value("white")),
         tooltip=[alt.Tooltip("label:N", title="expert"), alt.Tooltip("kind:N"),
                  alt.Tooltip("zero_fraction:Q", title="outputs exactly 0", format=".1%"), alt.Tooltip("std:Q", title="output std", format=".3f")])
     others = base.transform_filter("datum.part == 'node' && datum.role != 'expert'").mark_square(size=180, opacity=1).encode(
         x=x, y=y, color=alt.value("#555555"), tooltip=[alt.Tooltip("label:N", title="unit"), alt.Tooltip("role:N"), alt.Tooltip("kind:N")])
     labelled = "datum.part == 'node' && datum.role != 'expert'" if small else "datum.part == 'node'"
-    labels = base.transform_filter(labelled).mark_text(dy=-15, fontSize=10, color="#333333").encode(
+    labels = base.transform_filter(labelled).mark_text(dy=-11 if small else -15, fontSize=9 if small else 10, color="#333333").encode(
         x=x, y=y, text="label:N")
     return alt.layer(streams, mixes, experts, others, labels).properties(width=width, height=height, title=title)
 

@@ -165,7 +165,7 @@ def inside_view():
     shown = st.selectbox("look inside", list(race.runs), format_func=label, key="inside")
     with race.lock:
         gates, experts = race.runs[shown].latest("gates"), race.runs[shown].latest("experts")
-    # Off by default: drawn live for a whole class it halved the slowest student's chart rate (bench/load.py).
+    # Off by default: with ten students all drawing it, the slowest one's chart rate halved (bench/load.py --network).
     if st.toggle("Draw the network", key="draw_network",
                  help="The chosen model drawn live: each gate-to-expert link as wide as the gate's weight. It costs the "
                       "server and your browser more than the other charts, so it is off until you turn it on."):

@@ -100,3 +100,11 @@ def test_funnel_experiment_rows_and_json(capsys):
                  "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert isinstance(rows, list) and {"model", "bias", "seed", "space", "metric", "value"} == set(rows[0])
+
+
+def test_train_esmm_on_the_funnel_from_the_cli(capsys):
+    assert main(["train", "--arch", "esmm", "--data", "funnel", "--bias", "2", "--samples", "1000", "--holdout", "500",
+                 "--features", "16", "--steps", "20", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    conversion = next(t for t in report["tasks"] if t["name"] == "conversion")
+    assert {"cvr_auc_all", "cvr_auc_clicked", "cvr_calibration_all"} <= set(conversion["test"])
