@@ -216,14 +216,15 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
+def start_server(root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` of the checkout at `root` on a free port; (process, url) once it answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "MTL_RACE_IDLE_SECONDS": str(IDLE)}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                                "--server.address", "127.0.0.1", "--server.disconnectedSessionTTL", "5"],
-                              cwd=ROOT, stdout=LOG, stderr=subprocess.STDOUT, env=env)
+                              cwd=root, stdout=LOG, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+
+from bench.load import start_server
 
 SIZES = ((1280, 720), (1400, 1000))
 PAGES = {"Start & lessons": ("MTL Playground", "start"), "Data": ("Data", "data"), "Playground": ("Playground", "playground"),
@@ -28,24 +26,6 @@ PAGES = {"Start & lessons": ("MTL Playground", "start"), "Data": ("Data", "data"
          "Does sharing help?": ("Does sharing help each task?", "transfer")}   # menu link -> (page heading, file name)
 RACE = "playground?preset=lesson&arch=Shared-Bottom&arch=MMoE&arch=PLE&corr=0.2&epochs=50"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-
-
-def serve(root: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                               "--server.address", "127.0.0.1", "--server.headless", "true"],
-                              cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            return server, url
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    raise SystemExit("the server did not start")
 
 
 def settle(page, seconds: float = 4) -> None:
@@ -61,7 +41,7 @@ def main(argv=None) -> None:
     parser.add_argument("--network", action="store_true", help="switch the Playground's network view on (a checkout that has it)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    server, url = serve(args.root)
+    server, url = start_server(args.root)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)

@@ -75,21 +75,24 @@ st.subheader("Sparsity")
 st.caption("Share of outputs exactly zero (dead ReLU units) or nearly zero. HoME reports experts with over 90% zeros.")
 st.altair_chart(charts.sparsity_bars(at["experts"]))
 
-st.subheader("Who uses the shared experts")
-st.caption("Each shared expert's gate mass split by the gates that use it. One colour filling a bar means one task "
-           "has taken the expert over (HoME's expert degradation).")
-if at.get("occupancy") is not None and len(at["occupancy"]):
-    st.altair_chart(charts.occupancy_chart(at["occupancy"]))
-else:
-    st.write("This architecture has fewer than two gates sharing experts.")
 
-st.subheader("Own vs shared experts")
-st.caption("How much each task's gate relies on its own, its group's and the shared experts, sparse tasks first. "
-           "Sparse tasks leaning on shared experts is HoME's expert underfitting.")
-if at.get("reliance") is not None and len(at["reliance"]):
-    st.altair_chart(charts.reliance_chart(at["reliance"]))
-else:
-    st.write("This architecture has no task-specific gates.")
+
+def section(title: str, caption: str, table: str, draw, missing: str) -> None:
+    """A heading, what to look for, and the chart of one table at this snapshot (or why there is none)."""
+    st.subheader(title)
+    st.caption(caption)
+    if at.get(table) is not None and len(at[table]):
+        st.altair_chart(draw(at[table]))
+    else:
+        st.write(missing)
+
+
+section("Who uses the shared experts", "Each shared expert's gate mass split by the gates that use it. One colour filling a bar "
+        "means one task has taken the expert over (HoME's expert degradation).", "occupancy", charts.occupancy_chart,
+        "This architecture has fewer than two gates sharing experts.")
+section("Own vs shared experts", "How much each task's gate relies on its own, its group's and the shared experts, sparse tasks "
+        "first. Sparse tasks leaning on shared experts is HoME's expert underfitting.", "reliance", charts.reliance_chart,
+        "This architecture has no task-specific gates.")
 
 st.header("Over training")
 learned = tables.get("polarisation")
