@@ -6,6 +6,7 @@ import streamlit as st
 
 from mtl_core.live import shared_backend
 from pages import SHELL, menu
+from pages.common import remember_browser
 
 st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
 st.session_state[SHELL] = True
@@ -17,6 +18,7 @@ with st.sidebar:
     for p in pages:
         st.page_link(p)
     st.divider()
+    remember_browser()
 try:
     page.run()
 except Exception as error:  # a page must never show a traceback; st.stop and st.rerun are not Exceptions

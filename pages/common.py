@@ -193,16 +193,22 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def browser_token() -> str:
-    """A random token per browser, kept in a cookie (so a reload finds the runs again). A new browser
-    gets one for this session, and the page asks it to keep it."""
+    """A random token per browser, kept in a cookie (so a reload finds the runs again); a new browser gets
+    one for this session (`remember_browser` asks it to keep it)."""
     token = st.context.cookies.get("mtl_browser")
     if isinstance(token, str) and TOKEN.fullmatch(token):
         return token
-    if "browser_token" not in st.session_state:
-        st.session_state.browser_token = secrets.token_urlsafe(18)
-        st.html(f"<script>document.cookie='mtl_browser={st.session_state.browser_token}; path=/; max-age=2592000; "
-                "samesite=strict';</script>", unsafe_allow_javascript=True)
-    return st.session_state.browser_token
+    return st.session_state.setdefault("browser_token", secrets.token_urlsafe(18))
+
+
+def remember_browser() -> None:
+    """Ask the browser to keep its token, on every full run of a session that arrived without the cookie.
+    Sent once, the script could be replaced by a quick rerun before the browser ran it; a later reconnect
+    (a new session) would then open an empty locker: the end-to-end test saw 'No runs yet' once in nine runs."""
+    token = st.context.cookies.get("mtl_browser")
+    if not (isinstance(token, str) and TOKEN.fullmatch(token)):
+        st.html(f"<script>document.cookie='mtl_browser={browser_token()}; path=/; max-age=2592000; samesite=strict';</script>",
+                unsafe_allow_javascript=True)
 
 
 def locker() -> Locker:
