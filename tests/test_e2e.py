@@ -75,7 +75,7 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         # first request to a fresh server is a deep link: app.py must still run (its menu, its layout)
-        page.goto(f"{server}/playground?arch=Shared-Bottom&arch=MMoE&samples=20000&epochs=100")  # long enough that a fast machine is still training at Pause
+        page.goto(f"{server}/playground?arch=Shared-Bottom&arch=MMoE&samples=20000&epochs=200")  # 15,600 steps: a fast CI machine is still training at Pause
         page.get_by_role("heading", name="Playground").wait_for(timeout=60_000)
         page.get_by_role("link", name="Start & lessons").wait_for(timeout=10_000)  # app.py's menu, not the legacy one
 
