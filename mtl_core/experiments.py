@@ -354,8 +354,7 @@ def funnel(archs: Sequence[str] = FUNNEL_MODELS, biases: Sequence[float] = (0.0,
     for (arch, bias), result in zip(grids, results):
         for seed in range(seeds):
             member = result.metrics[result.metrics.member == seed]
-            rows += [dict(model=arch, bias=bias, seed=seed, **row) for row in quality_rows(member, 0)]
-    rows = [{k: v for k, v in row.items() if k != "step"} for row in rows]
+            rows += [dict(model=arch, bias=bias, seed=seed, **row) for row in quality_rows(member)]
     runs = pd.DataFrame(rows)
     summary = runs.pivot_table(index=["model", "bias"], columns=["metric", "space"], values="value", sort=False)
     summary.columns = [f"{metric} {space}" for metric, space in summary.columns]

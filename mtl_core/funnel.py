@@ -157,7 +157,7 @@ def funnel_metrics(split: Split, logits: np.ndarray, head: str | None) -> list[d
                  cvr_calibration_clicked=float(cvr[clicked].mean() / true_cvr[clicked].mean()) if clicked.any() else float("nan"))]
 
 
-def quality_rows(metrics, step: int) -> list[dict]:
-    """The CVR quality rows (step, space, metric, value) of one evaluation's test metrics on a funnel."""
+def quality_rows(metrics) -> list[dict]:
+    """The CVR quality rows (space, metric, value) of one evaluation's test metrics on a funnel."""
     test = metrics[(metrics.split == "test") & metrics.metric.isin(QUALITY)]
-    return [dict(step=step, space=QUALITY[r.metric][1], metric=QUALITY[r.metric][0], value=float(r.value)) for r in test.itertuples()]
+    return [dict(space=QUALITY[r.metric][1], metric=QUALITY[r.metric][0], value=float(r.value)) for r in test.itertuples()]

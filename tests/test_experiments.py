@@ -84,4 +84,9 @@ def test_gate_tricks_measures_every_arm_against_plain_mmoe():
     assert {"test_mse", "entropy", "samples_polarised", "top_weight", "late_drift", "seeds_better_than_plain"} <= set(study.summary)
     summary = study.summary.set_index("arm")
     assert summary.loc["temperature 0.25", "entropy"] < summary.loc["temperature 4", "entropy"]
+    runs = study.runs
+    frozen = runs[(runs.arm == "freeze gates after 300 steps") & (runs.metric == "late_drift")]
+    assert summary.loc["freeze gates after 300 steps", "late_drift"] == pytest.approx(frozen.value.mean())
     assert summary.loc["freeze gates after 300 steps", "late_drift"] >= 0
+    assert pd.isna(summary.loc["plain MMoE", "seeds_better_than_plain"])
+    assert summary.seeds_better_than_plain.drop("plain MMoE").between(0, 2).all()

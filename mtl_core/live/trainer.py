@@ -116,7 +116,7 @@ class LiveModel:
                 if isinstance(event, Finished):
                     self.status = "finished"
                 elif self.funnel:
-                    self.quality = quality_rows(event.metrics, event.step)
+                    self.quality = [dict(step=event.step, **row) for row in quality_rows(event.metrics)]
             elif isinstance(event, Snapshot):
                 self.recorder.observe(event)
                 snapshot = {name: frames[-1] for name, frames in self.recorder.tables.items() if frames[-1]["step"].eq(event.step).all()}
