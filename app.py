@@ -4,16 +4,20 @@ import logging
 
 import streamlit as st
 
+from mtl_core.config import ConfigError
 from mtl_core.live import shared_backend
-from pages import SHELL, menu
+from pages import SHELL, menu, routes
 from pages.common import remember_browser
 
 st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
 st.session_state[SHELL] = True
-shared_backend().warm()  # the training workers start with the first visit, not with the first race
+try:
+    shared_backend().warm()  # the training workers start with the first visit, not with the first race
+except ConfigError as error:   # a bad MTL_* variable: said on every page until the server is restarted without it
+    st.error(f"The server is set up wrongly, so training cannot start: {error}", icon=":material/error:")
 pages = menu()
 # Our own menu: Streamlit's automatic one would also list the helper modules in pages/ on deep links.
-page = st.navigation(pages, position="hidden")
+page = st.navigation(routes(pages), position="hidden")
 with st.sidebar:
     for p in pages:
         st.page_link(p)
@@ -21,6 +25,8 @@ with st.sidebar:
     remember_browser()
 try:
     page.run()
+except ConfigError as error:   # e.g. a bad environment variable: its message says what is allowed
+    st.error(str(error), icon=":material/error:")
 except Exception as error:  # a page must never show a traceback; st.stop and st.rerun are not Exceptions
     logging.getLogger("mtl_playground").exception("page %s failed", page.title)
     st.error(f"This page hit a problem it did not expect ({type(error).__name__}); the details are in the server's log. "

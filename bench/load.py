@@ -3,6 +3,7 @@
     python -m bench.load                    # N = 1, 5, 10 (about 3 minutes on 2 cores)
     python -m bench.load --students 1,30 --seconds 30 --browsers 2
     python -m bench.load --network          # each class size twice: network view off, then on (every student)
+    python -m bench.load --students 15,30 --browsers 0 --warm   # each size on a fresh server, then on one warm server
 
 It starts `streamlit run app.py` on a free port and, for every N, that many students who open the
 Playground and press Play: `--browsers` of them are real headless Chromium pages (Playwright), the
@@ -269,6 +270,7 @@ def measure(url: str, server_pid: int, students: int, browsers: int, seconds: fl
     updates = sum(len([u for u in s.updates if start <= u[0] <= end]) for s in crowd)
     latencies.sort()
     return dict(students=students, errors=[s.error for s in crowd if s.error],
+                starved=sum(1 for r in rates if r[0] == 0 or r[1] == 0),
                 updates_min=min(r[0] for r in rates), updates_mean=statistics.mean(r[0] for r in rates),
                 updates_browsers=[r[0] for r in rates[:browsers]],
                 updates_protocol_min=min((r[0] for r in rates[browsers:]), default=None),
@@ -284,19 +286,25 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per class size")
     parser.add_argument("--browsers", type=int, default=1, help="students that are real Chromium pages (the rest use the protocol)")
     parser.add_argument("--network", action="store_true", help="measure each class size again with every student's network view on")
+    parser.add_argument("--warm", action="store_true", help="also measure each class size on one server kept warm across sizes")
     a = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores; default race Shared-Bottom + MMoE ({urlencode(QUERY)}); "
           f"{a.seconds:.0f} s measured per class size")
     print(f"{'students':>8} {'updates/s min':>13} {'mean':>6} {'race-steps/s min':>16} {'mean':>6} {'total':>7} "
           f"{'health p50':>10} {'p95':>7} {'page CPU':>8} {'workers CPU':>11} {'ms/redraw':>9}")
-    solo, memory_rows, with_network = None, [], []
-    for n, network in ((int(v), on) for v in a.students.split(",") for on in ((False, True) if a.network else (False,))):
-        server, url = start_server()  # a fresh server per class size: nothing carried over
+    solo, memory_rows, with_network, warm = None, [], [], None
+    plan = [(int(v), on, False) for v in a.students.split(",") for on in ((False, True) if a.network else (False,))]
+    plan += [(int(v), False, True) for v in a.students.split(",")] if a.warm else []
+    for n, network, on_warm in plan:
+        if on_warm and warm is None:
+            warm = start_server()   # one server for every size: what a class that arrives in waves meets
+        server, url = warm if on_warm else start_server()  # else a fresh server per class size: nothing carried over
         try:
             r = measure(url, server.pid, n, min(a.browsers, n), a.seconds, network)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            if not on_warm:
+                server.terminate()
+                server.wait(timeout=30)
         if network:
             with_network.append((memory_rows[-1], r))
         solo = solo or r["steps_mean"]
@@ -305,11 +313,16 @@ def main(argv=None) -> None:
               f"{r['workers_cpu']:>11.2f} {r['redraw_ms']:>9.1f}"
               + (f"   Chromium: {', '.join(f'{u:.1f}' for u in r['updates_browsers'])} updates/s" if r["updates_browsers"] else "")
               + (f", protocol students min {r['updates_protocol_min']:.1f}" if r["updates_protocol_min"] is not None else "")
+              + f"   got nothing: {r['starved']}" + ("   (warm server)" if on_warm else "")
               + (f"   errors: {r['errors']}" if r["errors"] else "") + ("   network view on" if network else ""), flush=True)
-        if not network:
+        if not network and not on_warm:
             memory_rows.append(r)
+    if warm is not None:
+        warm[0].terminate()
+        warm[0].wait(timeout=30)
     print("total race-steps/s relative to one student alone: "
-          + ", ".join(f"{r['students']}: {r['steps_total'] / solo:.2f}x" for r in memory_rows))
+          + (", ".join(f"{r['students']}: {r['steps_total'] / solo:.2f}x" for r in memory_rows) if solo else
+             "no student's race moved in the first class size, so there is nothing to compare with"))
     for off, on in with_network:
         print(f"network view on/off, {off['students']} students: updates/s min {on['updates_min'] / off['updates_min']:.2f}x, "
               f"Chromium {on['updates_browsers'][0] / off['updates_browsers'][0]:.2f}x, "

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .census import CensusConfig
+from .config import ConfigError
 from .data import DataConfig
 from .funnel import FunnelConfig
 from .device import DEVICES
@@ -141,18 +142,26 @@ class Knob:
                 raise KnobError("must be true or false (not 0, 1, yes or empty)")
             return text.lower() == "true"
         if self.kind is int:
-            if not re.fullmatch(r"[+-]?\d+", text):
+            if not INTEGER.fullmatch(text):
                 raise KnobError(f"must be {self.allowed()}")
             return int(text)
         if self.kind is float:
-            if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", text) or not math.isfinite(float(text)):
+            number = FLOAT.fullmatch(text)
+            if not number or not math.isfinite(float(text)):
                 raise KnobError(f"must be {self.allowed()}")
+            if float(text) == 0 and re.search("[1-9]", number.group(1)):   # 1e-400 would silently become 0.0
+                raise KnobError(f"is too small to tell from 0; write 0, or {self.allowed()}")
             return float(text)
         return text
 
     def to_link(self, value: Any) -> list[str]:
         """Link texts for a value (one per item of a list)."""
         return [_text(v) for v in value] if self.multi else [_text(value)]
+
+
+# Link numbers in ASCII digits only: Python's \d and int() also take other scripts' digits ("３" would be 3).
+INTEGER = re.compile(r"[+-]?[0-9]+")
+FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
 
 
 class KnobError(ValueError):
@@ -189,6 +198,15 @@ PLAIN_LABELS = tuple(label for label, name in BY_LABEL.items() if name not in FU
 
 def _gated(s: Settings) -> bool:
     return any(a in GATED for a in s["arch"])
+
+
+def _input_gated(s: Settings) -> bool:
+    """Some architecture's gates are computed from the input (Cross-Stitch's are learned constants)."""
+    return any(a in GATED and a != "Cross-Stitch" for a in s["arch"])
+
+
+def _task_count(s: Settings) -> int:
+    return s["tasks"] if _synthetic(s) else 2   # census income and the funnel have two tasks
 
 
 def _synthetic(s: Settings) -> bool:
@@ -275,16 +293,19 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
           ("gdrop", "gate dropout", float, 0.0, (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
            "While training, each expert a gate sees is dropped with this probability and the gate renormalised over the "
            "rest (YouTube's trick: 0.1 ended their gate polarisation)."),
-          ("ginit", "gate init scale", float, 1.0, (0.0, 0.01, 0.1, 1.0, 3.0, 10.0),
-           "The gates' initial weights times this (0 = every gate starts uniform over its experts)."),
           ("gln", "LayerNorm in the gates", bool, False, (),
            "Standardise each gate's logits over its experts before the softmax, so their scale cannot run away."))),
+    Knob("ginit", "gate init scale", "tricks", float, 1.0, options=(0.0, 0.01, 0.1, 1.0, 3.0, 10.0), when=_input_gated,
+         when_text="only matters for gates computed from the input (OMoE, MMoE, CGC, PLE, HoME; Cross-Stitch's gates always "
+                   "start near the identity)",
+         help="The gates' initial weights times this (0 = every gate starts uniform over its experts)."),
     Knob("freeze", "freeze gates after step", "tricks", int, 0, 0, 100_000, when=_gated,
          when_text="only matters for architectures whose gates learn (OMoE, MMoE, CGC, PLE, HoME, Cross-Stitch)",
          help="From this step on the gates stop learning and the experts train under fixed routing (0 = never)."),
     Knob("shared_in", "shared input layer (units)", "tricks", int, 0, options=(0, 8, 16, 32, 64, 128),
          help="A shared ReLU layer between the input and the experts, this wide (0 = none): every task trains it."),
-    Knob("weighting", "loss weighting", "tricks", str, "equal", options=WEIGHTINGS,
+    Knob("weighting", "loss weighting", "tricks", str, "equal", options=WEIGHTINGS, when=lambda s: _task_count(s) >= 2,
+         when_text="needs at least two tasks (one task's loss has nothing to be weighed against)",
          help="How the tasks' losses become one update: equal, fixed (task 0's weight below), uncertainty (Kendall et al.), "
               "gradnorm (Chen et al.), dwa (Liu et al.) or pcgrad (Yu et al.). Inside the experts charts the weights."),
     Knob("tw", "weight on task 0's loss", "tricks", float, 1.0, options=(0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0),
@@ -383,6 +404,7 @@ def read_link(query: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> Rea
 
 MAX_SETTINGS_FILE = 16_384   # bytes; a full settings file is under 1 KB
 MAX_DEPTH = 16               # JSON nesting; our files go 5 deep
+MAX_DIGITS = 30              # digits of a whole number in a file (the largest knob value has 7)
 
 
 def load_json(text: str | bytes, max_bytes: int, what: str) -> Any:
@@ -398,8 +420,14 @@ def load_json(text: str | bytes, max_bytes: int, what: str) -> Any:
 
     def refuse(constant: str):
         raise ValueError(f"The file contains {constant}, which is not a number; {what} files have finite numbers only.")
+
+    def integer(digits: str) -> int:   # before Python's own limit (4,300 digits) answers in its own words
+        if len(digits) > MAX_DIGITS:
+            raise ValueError(f"The file contains a whole number of {len(digits):,} digits; {what} files have numbers of at most "
+                             f"{MAX_DIGITS} digits.")
+        return int(digits)
     try:
-        return json.loads(text, parse_constant=refuse)
+        return json.loads(text, parse_constant=refuse, parse_int=integer)
     except json.JSONDecodeError as error:
         raise ValueError(f"The file is not valid JSON ({error.msg} at line {error.lineno}).") from None
 
@@ -423,22 +451,29 @@ def _nesting(text: str) -> int:
 
 
 def read_file(text: str | bytes) -> Settings:
-    """Typed values from a settings file (a JSON object of knob names and values); ValueError naming
-    every bad entry and what is allowed. A file is taken whole or not at all."""
-    values = load_json(text, MAX_SETTINGS_FILE, "settings")
+    """Typed values from a settings file (a JSON object of knob names and values), see `check_values`."""
+    return check_values(load_json(text, MAX_SETTINGS_FILE, "settings"))
+
+
+def check_values(values: Any) -> Settings:
+    """Typed values from a mapping of knob names and JSON values (a settings file, or the settings a run record
+    carries); ValueError naming every bad entry and what is allowed. Taken whole or not at all."""
     if not isinstance(values, dict):
-        raise ValueError("A settings file is a JSON object of setting names and values, e.g. {\"corr\": 0.2}.")
-    problems, good = [], {}
+        raise ValueError("Settings are a JSON object of setting names and values, e.g. {\"corr\": 0.2}.")
+    problems, good, unknown = [], {}, []
     for key, value in values.items():
         if key not in KNOBS:
-            problems.append(f"'{shorten(key)}' is not a setting (known: {', '.join(KNOBS)})")
+            unknown.append(key)
             continue
         try:
             good[key] = KNOBS[key].check(value)
         except KnobError as error:
-            problems.append(f"'{key}': {shorten(json.dumps(value))} is not allowed; {KNOBS[key].label} {error}")
+            problems.append(f"'{key}': {shorten(json.dumps(value)[:200])} is not allowed; {KNOBS[key].label} {error}")
+    if unknown:
+        problems.insert(0, f"{shorten(', '.join(repr(k) for k in unknown[:5]))}{f' and {len(unknown) - 5:,} more' if len(unknown) > 5 else ''} "
+                           f"{'is not a setting' if len(unknown) == 1 else 'are not settings'} (known: {', '.join(KNOBS)})")
     if problems:
-        raise ValueError("; ".join(problems) + ".")
+        raise ValueError("; ".join(problems[:6]) + (f"; and {len(problems) - 6} more problems." if len(problems) > 6 else "."))
     return good
 
 
@@ -489,8 +524,22 @@ def to_link(settings: Settings, allowed: Sequence[str]) -> dict[str, list[str]]:
 
 # ------------------------------------------------------------------ settings -> the library's configs
 
+def checked(s: Settings) -> Settings:
+    """`s` if every knob value in it has its knob's type and range, else ConfigError: the config builders
+    below call it first, so settings from anywhere (a run record, a notebook) never size an allocation
+    the knob table would refuse."""
+    for name, value in s.items():
+        if name in KNOBS:
+            try:
+                KNOBS[name].check(value)
+            except KnobError as error:
+                raise ConfigError(f"{KNOBS[name].label} ({name}) {error}") from None
+    return s
+
+
 def data_config(s: Settings) -> DataConfig | CensusConfig | FunnelConfig:
     """The task set of these settings (ConfigError when the combination is impossible)."""
+    checked(s)
     if _funnel(s):
         return FunnelConfig(correlation=s["corr"], selection=s["selection"], bias=s["bias"], click_rate=s["ctr"], cvr_rate=s["cvr"],
                             samples=s["samples"], holdout=FUNNEL_HOLDOUT, seed=s["seed"])
@@ -514,6 +563,7 @@ def archs(s: Settings) -> list[str]:
 
 def model_config(arch: str, s: Settings) -> ModelConfig:
     """The architecture with these sizes (and HoME's switches, for HoME)."""
+    checked(s)
     overrides = dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],), l2_alpha=s["alpha"],
                      tucker_ranks=(s["rank"], s["rank"], 2), gate_temperature=s["temp"], gate_dropout=s["gdrop"],
                      gate_init_scale=s["ginit"], gate_layer_norm=s["gln"], shared_input=s["shared_in"])
@@ -544,8 +594,11 @@ def transfer_args(s: Settings) -> dict:
 
 
 def train_config(s: Settings, **changes) -> TrainConfig:
-    tasks = s["tasks"] if _synthetic(s) else data_config(s).tasks
+    """The training of these settings (a weighting that does not apply, e.g. on one task, trains as equal)."""
+    checked(s)
+    tasks = _task_count(s)
+    weighting = s["weighting"] if KNOBS["weighting"].applies(s) else "equal"
     return TrainConfig(lr=s["lr"], batch_size=s["batch"], epochs=s["epochs"], device=s["device"], seed=s["seed"],
-                       weighting=s["weighting"], task_weights=(s["tw"],) + (1.0,) * (tasks - 1) if s["weighting"] == "fixed" else None,
+                       weighting=weighting, task_weights=(s["tw"],) + (1.0,) * (tasks - 1) if weighting == "fixed" else None,
                        freeze_gates_after=s["freeze"] or None, gradnorm_alpha=s["gn_alpha"], **changes)
 

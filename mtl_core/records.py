@@ -14,7 +14,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .knobs import load_json, shorten
+from .knobs import check_values, load_json, shorten
 from .models.registry import ARCHITECTURES
 from .weighting import STATE_TITLES
 
@@ -25,6 +25,8 @@ MAX_FILE = 20_000_000     # bytes: the app's upload limit; a run is ~0.1-1 MB
 MAX_RECORDS = 200
 MAX_ROWS = 200_000        # per table of one record (a 200-epoch race with snapshots every 50 steps has ~30,000)
 MAX_TEXT = 80
+MAX_SNAPSHOTS = 200       # snapshot steps kept of an uploaded run (the timeline's stops; a 200-epoch race has 312)
+MAX_POINTS = 1_000        # points kept per loss curve of an uploaded run (the charts draw 120)
 
 
 def _text(v) -> bool:
@@ -76,6 +78,7 @@ DIAGNOSTICS: dict[str, dict[str, Column]] = {
     "funnel": {"step": COUNT, "space": lambda v: v in ("all", "clicked"), "metric": TEXT, "value": _maybe(NUMBER)},
 }
 REQUIRED_DIAGNOSTICS = ("gates", "experts")   # every snapshot has them; the others depend on the architecture
+EVALUATIONS = ("funnel",)                     # tables of evaluations (every 50 steps and the last), not of snapshots
 
 
 def clean(value: Any) -> Any:
@@ -142,6 +145,10 @@ def check_record(r: Any, i: int) -> dict:
     where = f"Run {i} ({shorten(r['id'], 30)})"
     if not isinstance(r.get("settings", {}), dict) or not isinstance(r.get("diagnostics"), dict):
         raise RecordError(f"{where}: 'settings' and 'diagnostics' must be objects.")
+    try:   # the same typed check as a link or a settings file, before anything sizes a network from them
+        settings = check_values(r.get("settings", {}))
+    except ValueError as error:
+        raise RecordError(f"{where}: its settings are not this app's: {error}") from None
     rates = r.get("positive_rate", [])
     if not isinstance(rates, list) or len(rates) > 64 or not all(_maybe(SHARE)(v) for v in rates):
         raise RecordError(f"{where}: 'positive_rate' must be a list of rates between 0 and 1 (or null for regression tasks).")
@@ -152,7 +159,7 @@ def check_record(r: Any, i: int) -> dict:
         raise RecordError(f"{where}: unknown diagnostics table(s) {shorten(', '.join(unknown), 40)}; "
                           f"known: {', '.join(DIAGNOSTICS)}.")
     tables = {name: _rows(rows, DIAGNOSTICS[name], f"{where}, diagnostics '{name}'") for name, rows in r["diagnostics"].items()}
-    snapshot_steps = {row["step"] for rows in tables.values() for row in rows}
+    snapshot_steps = {row["step"] for name, rows in tables.items() if name not in EVALUATIONS for row in rows}
     if snapshot_steps:
         missing = [name for name in REQUIRED_DIAGNOSTICS if not tables.get(name)]
         if missing:
@@ -160,11 +167,31 @@ def check_record(r: Any, i: int) -> dict:
         for name in REQUIRED_DIAGNOSTICS:
             if {row["step"] for row in tables[name]} != snapshot_steps:
                 raise RecordError(f"{where}: diagnostics '{name}' does not cover every snapshot step.")
-    late = max([row["step"] for row in history] + list(snapshot_steps) + [0])
+    late = max([row["step"] for rows in [history, *tables.values()] for row in rows] + [0])
     if late > r["step"]:
         raise RecordError(f"{where}: it has data for step {late}, after its last step {r['step']}.")
-    return {"id": r["id"], "arch": r["arch"], "status": r["status"], "step": r["step"], "settings": clean(r.get("settings", {})),
-            "history": history, "metrics": metrics, "positive_rate": rates, "diagnostics": tables}
+    return thin({"id": r["id"], "arch": r["arch"], "status": r["status"], "step": r["step"], "settings": clean(settings),
+                 "history": history, "metrics": metrics, "positive_rate": rates, "diagnostics": tables})
+
+
+def _evenly(values: list, most: int) -> list:
+    """At most `most` of sorted `values`, evenly spread, the first and last always among them."""
+    if len(values) <= most:
+        return values
+    return [values[round(i * (len(values) - 1) / (most - 1))] for i in range(most)]
+
+
+def thin(record: dict, snapshots: int = MAX_SNAPSHOTS, points: int = MAX_POINTS) -> dict:
+    """A record cut to what the pages draw: at most `snapshots` snapshot steps (the timeline's stops) and
+    `points` points per loss curve (arch, task, split), evenly spread, the last always kept."""
+    steps = sorted({row["step"] for rows in record["diagnostics"].values() for row in rows})
+    kept = set(_evenly(steps, snapshots))
+    curves: dict[tuple, list[int]] = {}
+    for row in record["history"]:
+        curves.setdefault((row["arch"], row["task"], row["split"]), []).append(row["step"])
+    shown = {key: set(_evenly(sorted(set(s)), points)) for key, s in curves.items()}
+    return {**record, "history": [row for row in record["history"] if row["step"] in shown[row["arch"], row["task"], row["split"]]],
+            "diagnostics": {name: [row for row in rows if row["step"] in kept] for name, rows in record["diagnostics"].items()}}
 
 
 def read_records(text: str | bytes) -> list[dict]:
@@ -178,16 +205,10 @@ def read_records(text: str | bytes) -> list[dict]:
     return [check_record(r, i) for i, r in enumerate(records)]
 
 
-def add_records(store: list[dict], records: Iterable[dict]) -> list[dict]:
-    """Append records to `store`; a record whose id is taken gets a new one ("… (2)"). Returns the added."""
-    taken = {r["id"] for r in store}
-    added = []
-    for r in records:
-        base, n, rid = r["id"], 2, r["id"]
-        while rid in taken:
-            rid = f"{base[:MAX_TEXT - 6]} ({n})"
-            n += 1
-        taken.add(rid)
-        added.append({**r, "id": rid})
-    store.extend(added)
-    return added
+def free_id(wanted: str, taken: set[str]) -> str:
+    """`wanted`, or when it is taken the first free "wanted (2)", "wanted (3)", ... (within MAX_TEXT characters)."""
+    rid, n = wanted, 2
+    while rid in taken:
+        rid = f"{wanted[:MAX_TEXT - 6]} ({n})"
+        n += 1
+    return rid

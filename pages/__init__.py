@@ -9,11 +9,12 @@ off for the whole server, then reruns so that app.py handles the request. Public
 end-to-end test opens a deep link on a fresh server first to guard it.
 """
 
-import os
 from pathlib import Path
 
 import streamlit as st
 import torch
+
+from mtl_core import environment
 
 HERE = Path(__file__).resolve().parent
 SHELL = "app_shell"   # set by app.py at the start of every run
@@ -22,7 +23,7 @@ SHELL = "app_shell"   # set by app.py at the start of every run
 def menu() -> list:
     """The pages in menu order (app.py draws the menu from them)."""
     page = lambda file, title, icon, path, **kw: st.Page(str(HERE / file), title=title, icon=icon, url_path=path, **kw)
-    return [page("start.py", "Start & lessons", ":material/school:", "start", default=True),
+    return [page("start.py", "Start & lessons", ":material/school:", "home", default=True),
             page("data.py", "Data", ":material/scatter_plot:", "data"),
             page("playground.py", "Playground", ":material/play_circle:", "playground"),
             page("inside.py", "Inside the experts", ":material/biotech:", "inside"),
@@ -31,17 +32,21 @@ def menu() -> list:
             page("transfer.py", "Does sharing help?", ":material/call_split:", "transfer")]
 
 
-def torch_threads() -> int:
-    """Threads for training in this server process: MTL_TORCH_THREADS, else 1. The models are small, and
-    the other cores serve the other students' pages (on 2 cores a race ran at half the speed with 2)."""
-    value = os.environ.get("MTL_TORCH_THREADS", "1")
-    return int(value) if value.isdigit() and int(value) > 0 else 1
+def routes(pages: list) -> list:
+    """What st.navigation serves: the menu's pages and `/start`, the start page's name. The default page is served
+    at `/` only (a `/start` link showed "Page not found" over it) while it still reserves its own url_path, so
+    that is "home", and `/start` opens the start page with the link's parameters."""
+    def start():
+        st.switch_page(pages[0], query_params={k: st.query_params.get_all(k) for k in st.query_params})
+
+    return [*pages, st.Page(start, title=pages[0].title, icon=pages[0].icon, url_path="start")]
 
 
 def start_page() -> None:
     """Every page calls this first: app.py must have started this session (see above); the thread cap."""
     if not st.session_state.get(SHELL):
-        st.navigation(menu(), position="hidden")
+        st.navigation(routes(menu()), position="hidden")
         st.rerun()
-    if torch.get_num_threads() != torch_threads():
-        torch.set_num_threads(torch_threads())
+    threads = environment.torch_threads()   # the models are small; the other cores serve the other students' pages
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -9,9 +9,8 @@ import streamlit as st
 import pages
 from mtl_core import charts
 from mtl_core.experiments import HOME_DATA, HOME_TRAIN, ablation_summary
-from mtl_core.live import run_job, shared_backend
 from mtl_core.knobs import HOME_KNOBS
-from pages.common import knob_panel
+from pages.common import knob_panel, run_study
 
 pages.start_page()
 
@@ -42,18 +41,20 @@ data, train = replace(HOME_DATA, samples=samples, holdout=5_000, seed=seed), rep
 
 
 def arm_of(arm: str, switches: dict):
-    """One ablation arm, trained in a worker (this page only draws)."""
-    return run_job(shared_backend(), "ablation_arm", arm=arm, switches=switches, seeds=1, data=data, train=train, model=MODEL)
+    """One ablation arm, trained in a worker (this page only draws); stops the page when it could not run."""
+    rows = run_study("ablation_arm", f"training {arm}", arm=arm, switches=switches, seeds=1, data=data, train=train, model=MODEL)
+    if rows is None:
+        st.stop()
+    return rows
 
 
 if st.button("Run against the pinned baseline", type="primary"):
     off = [name for name, on in switches.items() if not on]
     arm = "w/o " + ", ".join(off) if off else "HoME (same as baseline)"
-    with st.spinner("Training full HoME and your setting on the same data and seed..."):
-        baseline = st.session_state.get("ablation_baseline")
-        if baseline is None or baseline[0] != (samples, seed):
-            st.session_state.ablation_baseline = baseline = ((samples, seed), arm_of("HoME", {}))
-        mine = arm_of(arm, switches)
+    baseline = st.session_state.get("ablation_baseline")
+    if baseline is None or baseline[0] != (samples, seed):
+        st.session_state.ablation_baseline = baseline = ((samples, seed), arm_of("HoME", {}))
+    mine = arm_of(arm, switches)
     runs = pd.concat([baseline[1], mine], ignore_index=True)
     st.session_state.ablation_result = ablation_summary(runs.drop(columns="task_kind", errors="ignore"), data).summary
 if "ablation_result" in st.session_state:

@@ -17,9 +17,12 @@ from typing import Any, Sequence
 import pandas as pd
 import streamlit as st
 from mtl_core import knobs, lessons
+from mtl_core.config import ConfigError
 from mtl_core.knobs import KNOBS, Notice, Settings
-from mtl_core.records import dumps, read_records
+from mtl_core.live import JobFailed, run_job, shared_backend
+from mtl_core.records import MAX_FILE, dumps, read_records
 from mtl_core.shelf import Locker, Shelf
+from mtl_core.store import Store, StoreFull, default_path
 
 
 # ---------------------------------------------------------------- echo nothing raw
@@ -188,7 +191,7 @@ def settings_file(where=st.sidebar) -> None:
 
 # ---------------------------------------------------------------- each browser's kept runs
 
-SHELF = Shelf()
+SHELF = Shelf(Store(default_path()))
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
@@ -225,11 +228,13 @@ def keep(records: list[dict], update: bool = False) -> list[dict]:
 def load_runs(upload) -> None:
     """Check an uploaded run file whole and keep its runs, or say why not (nothing changes then)."""
     try:
+        if upload.size > MAX_FILE:
+            raise ValueError(f"The file is {upload.size:,} bytes; run files are at most {MAX_FILE:,} bytes.")
         records = read_records(upload.getvalue())
-    except ValueError as error:
+        added = keep(records)
+    except (ValueError, StoreFull) as error:
         st.error(f"Could not load {code(upload.name)}: {code(error, 300)} Nothing in your session was changed.")
         return
-    added = keep(records)
     renamed = [r["id"] for r, a in zip(records, added) if r["id"] != a["id"]]
     st.success(f"Loaded {len(added)} run(s) from {code(upload.name)}."
                + (f" {len(renamed)} had the name of a run you already have and got a new one." if renamed else ""))
@@ -247,3 +252,22 @@ WEIGHTING_NOTES = {
     "pcgrad": "Yu et al.: the weights stay at 1, but a task's gradient loses its part that points against another task's. "
               "The right panels show how often that happened and how much of the gradient was removed.",
 }
+
+
+# ---------------------------------------------------------------- studies run by a worker
+
+def run_study(name: str, what: str, **kwargs):
+    """`worker.JOBS[name](**kwargs)` in the job worker while the page shows how long it has run and a Stop button:
+    pressing it (or any widget) reruns the page, which stops the wait and cancels the study. Returns the result,
+    or None after saying why there is none (a bad setting, a failed or stopped study, a worker that died)."""
+    status, stop = st.empty(), st.empty()
+    stop.button("Stop the study", icon=":material/stop:", key=f"stop_{name}")
+    try:
+        return run_job(shared_backend(), name, waiting=lambda seconds: status.caption(
+            f"{what}: {seconds:.0f} s so far. *Stop the study*, or changing a setting, cancels it."), **kwargs)
+    except (ConfigError, JobFailed) as error:
+        st.error(f"The study could not run: {code(error, 300)}", icon=":material/error:")
+        return None
+    finally:
+        status.empty()
+        stop.empty()

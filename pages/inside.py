@@ -9,7 +9,7 @@ from mtl_core.config import ConfigError
 from mtl_core.models import build_plan
 from mtl_core.records import dumps
 from mtl_core.weighting import STATE_TITLES
-from pages.common import WEIGHTING_NOTES, knob_panel, load_runs, locker
+from pages.common import SHELF, WEIGHTING_NOTES, knob_panel, load_runs, locker
 
 pages.start_page()
 knob_panel("inside", {})  # no settings here: a link that sets any gets a notice
@@ -25,21 +25,26 @@ with st.sidebar:
         st.session_state.loaded_upload = upload.file_id
         load_runs(upload)
     kept = locker()
-    st.download_button("Download all runs (JSON)", dumps(kept.runs), "mtl-playground-runs.json",
-                       mime="application/json", disabled=not kept.runs)
+    index = kept.index()
+    st.download_button("Download all runs (JSON)", dumps(kept.runs) if index else "[]", "mtl-playground-runs.json",
+                       mime="application/json", disabled=not index)
     if kept.dropped:
-        st.caption(f"This browser keeps your newest {len(kept.runs)} runs; {kept.dropped} older ones were let go. "
-                   "Download runs to keep more.")
+        st.caption(f"This browser keeps your newest {len(index)} runs (at most {SHELF.store.max_runs}, "
+                   f"{SHELF.store.max_locker_bytes / 1e6:.0f} MB); {kept.dropped} older ones were let go. Download runs to keep more.")
 
 live = {r["id"]: r for r in kept.race.records()} if kept.race is not None else {}
-runs = {**{r["id"]: r for r in kept.runs}, **live}  # the live race's latest state wins over its archived copy
+run_steps = {**{entry.id: entry.step for entry in index}, **{rid: r["step"] for rid, r in live.items()}}
 
-if not runs:
+if not run_steps:
     st.info("No runs yet: train something in the Playground (or load a file in the sidebar).")
     st.stop()
 
-chosen = runs[st.selectbox("run", list(runs), index=len(runs) - 1,
-                            format_func=lambda rid: f"{rid} · step {runs[rid]['step']}" + (" · live" if rid in live else ""))]
+chosen_id = st.selectbox("run", list(run_steps), index=len(run_steps) - 1,
+                         format_func=lambda rid: f"{rid} · step {run_steps[rid]}" + (" · live" if rid in live else ""))
+chosen = live.get(chosen_id) or kept.run(chosen_id)   # the live race's latest state wins over its archived copy
+if chosen is None:
+    st.info("That run is no longer kept (your newest runs replaced it); choose another.")
+    st.stop()
 tables = {name: pd.DataFrame(rows) for name, rows in chosen["diagnostics"].items()}
 if "gates" not in tables or tables["gates"].empty:
     st.info("This run has no snapshots yet: let it train for at least 50 steps.")
@@ -56,8 +61,8 @@ try:
     settings = {**knobs.defaults(chosen["settings"].get("preset", "paper")), **chosen["settings"]}
     data = knobs.data_config(settings)
     plan = build_plan(knobs.model_config(chosen["arch"], settings), data.task_names, data.task_groups)
-except (ConfigError, KeyError, TypeError) as error:
-    st.caption(f"This run's settings do not describe a network this app can draw ({type(error).__name__}).")
+except ConfigError as error:
+    st.caption(f"This run's settings do not describe a network this app can draw: {error}")
 else:
     st.altair_chart(charts.network_chart(network.frame(plan, data.task_names, at["gates"], at["experts"]), width=760))
 

@@ -4,6 +4,8 @@ Training runs in a worker (mtl_core.live); this page only draws what the worker 
 after each redraw, from chart specs built once per race (only the data changes between redraws).
 """
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -11,7 +13,7 @@ import pages
 from mtl_core import charts, knobs, network
 from mtl_core.config import ConfigError
 from mtl_core.device import available_devices
-from mtl_core.live import Race, shared_backend
+from mtl_core.live import CADENCE, Race, shared_backend
 from mtl_core.models import build_plan
 from mtl_core.models.registry import label
 from mtl_core.weighting import STATE_TITLES
@@ -21,10 +23,10 @@ STEP = 50    # steps per press of "Step"
 
 
 def tick() -> float:
-    """Seconds between redraws of the curves: 0.1 s while few races play on this server, 0.3 s for ten,
-    up to 0.4 s for a larger class (every redraw costs the one page process ~13 ms, and a fair share beats
-    a stalled server; bench/load.py measures it)."""
-    return min(max(0.1, 0.03 * shared_backend().playing()), 0.4)
+    """Seconds between this page's redraws of the curves: from the measured cost of a redraw and the races
+    playing on this server, in a few levels that change only when the class grows or shrinks by about half
+    (mtl_core/live/cadence.py; bench/load.py measures it)."""
+    return CADENCE.interval(shared_backend().playing(), st.session_state.get("tick"))
 
 
 pages.start_page()
@@ -57,9 +59,8 @@ def archive(race: Race) -> None:
 
 def new_race() -> Race | None:
     kept = locker()
-    kept.races += 1
     try:
-        kept.race = Race(shared_backend(), race_settings, kept.races)
+        kept.race = Race(shared_backend(), race_settings, kept.next_race())
     except ConfigError as error:
         kept.race = None
         st.error(f"These settings do not make a valid task set: {error}")
@@ -123,7 +124,7 @@ st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks,
            "Look for the model whose test curve flattens highest: it is the one that shares badly.")
 
 
-TICK = tick()
+TICK = st.session_state.tick = tick()
 
 
 def network_places(shown: str, racing: list[str]) -> list[tuple[str, object, int]]:
@@ -139,12 +140,16 @@ def network_places(shown: str, racing: list[str]) -> list[tuple[str, object, int
 @st.fragment(run_every=TICK if playing else None)
 def race_view():
     """Progress and loss curves, redrawn every TICK s while playing."""
+    started = time.perf_counter()
     race.alive()  # the worker pauses the race when the page stops drawing
     if playing and not race.playing:  # finished, paused itself, or its worker stopped: redraw the buttons
         archive(race)
         st.rerun()
-    if playing and abs(tick() - TICK) > 0.05:  # the class grew or shrank: space the redraws anew
+    if playing and tick() != TICK:  # the class grew or shrank by about half: space the redraws anew
         st.rerun()
+    if playing and CADENCE.overloaded(shared_backend().playing()):
+        st.caption(f"The server is full ({shared_backend().playing()} races playing): your race trains in turns with "
+                   f"the others and its charts update every {TICK:.1f} s.")
     with race.lock:
         progress = [(r.arch, r.step, r.status, r.message) for r in race.runs.values()]
     curves, total = race.curves(), race.total_steps
@@ -157,6 +162,8 @@ def race_view():
         chart("loss_chart", lambda d: charts.loss_chart(d, race.settings["tasks"], total, decades, list(race.runs)), curves, decades)
     else:
         st.info("Press Play (or Step) to start training.")
+    if playing:
+        CADENCE.measured(time.perf_counter() - started)
 
 
 @st.fragment(run_every=5 * TICK if playing else None)
@@ -244,7 +251,8 @@ if metrics and not playing:
     st.caption("The latest evaluation on the held-out test split (shown while paused or finished).")
     table = pd.concat(metrics).pivot_table(index=["arch", "task"], columns="metric", values="value").reset_index()
     st.dataframe(table, hide_index=True)
-    history = pd.DataFrame([row for r in race.runs.values() for row in r.history])
+    with race.lock:   # messages from the worker extend the histories meanwhile
+        history = pd.DataFrame([row for r in race.runs.values() for row in r.history])
     st.download_button("Download curves and metrics (CSV)", history.to_csv(index=False), "mtl-playground-curves.csv",
                        mime="text/csv")
 with st.expander("What each gate trick and weighting did in a study"):

@@ -7,11 +7,9 @@ import streamlit as st
 
 import pages
 from mtl_core import charts, knobs
-from mtl_core.config import ConfigError
 from mtl_core.experiments import correlation_summary, final_loss, trainability_summary
-from mtl_core.live import run_job, shared_backend
 from mtl_core.models.registry import label
-from pages.common import knob_panel, lesson_banner, lesson_verdict
+from pages.common import knob_panel, lesson_banner, lesson_verdict, run_study
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = {
@@ -69,13 +67,13 @@ st.write(f"With the sidebar's settings: {', '.join(s['sweep_arch']) or 'no archi
 if st.button("Run the sweep", type="primary", disabled=not s["sweep_arch"] or not s["sweep_corr"]):
     args = knobs.sweep_args(s)
     bar, frames = st.progress(0.0, text="starting"), []
-    try:
-        for i, arch in enumerate(args["archs"]):
-            bar.progress(i / len(args["archs"]), text=f"training {label(arch)}: {len(args['correlations']) * s['seeds']} runs at once")
-            frames.append(final_loss(run_job(shared_backend(), "sweep", **{**args, "archs": [arch]})))  # in a worker
-    except (ConfigError, ConnectionError) as error:
-        st.error(f"The sweep could not run: {error}")
-        st.stop()
+    for i, arch in enumerate(args["archs"]):
+        text = f"training {label(arch)}: {len(args['correlations']) * s['seeds']} runs at once"
+        bar.progress(i / len(args["archs"]), text=text)
+        rows = run_study("sweep", text, **{**args, "archs": [arch]})   # in a worker
+        if rows is None:
+            st.stop()
+        frames.append(final_loss(rows))
     bar.progress(1.0, text="done")
     st.session_state.sweep_runs = (knobs.restart_key(s), pd.concat(frames, ignore_index=True))
 mine = st.session_state.get("sweep_runs")

@@ -6,11 +6,9 @@ import streamlit as st
 
 import pages
 from mtl_core import charts, knobs
-from mtl_core.config import ConfigError
 from mtl_core.experiments import transfer_summary
-from mtl_core.live import run_job, shared_backend
 from mtl_core.models.registry import label
-from pages.common import DATA, knob_panel, lesson_banner, lesson_verdict
+from pages.common import DATA, knob_panel, lesson_banner, lesson_verdict, run_study
 
 pages.start_page()
 st.title("Does sharing help each task?")
@@ -61,12 +59,9 @@ st.write(f"{s['transfer_arch']} on your {s['tasks']} synthetic tasks (the sideba
          f"{s['seed']}, {s['samples']:,} samples, {s['epochs']} epochs. Each setting's seeds train as one stacked model; "
          "3 tasks x 3 seeds at 10,000 samples and 10 epochs take about 20 seconds on a 2-core server.")
 if st.button("Run the study", type="primary", disabled=s["tasks"] < 2):
-    with st.spinner(f"training {runs_each} settings x {s['seeds']} seed(s) in a worker"):
-        try:
-            study = run_job(shared_backend(), "transfer", **args)
-        except (ConfigError, ConnectionError) as error:
-            st.error(f"The study could not run: {error}")
-            st.stop()
+    study = run_study("transfer", f"training {runs_each} settings x {s['seeds']} seed(s) in a worker", **args)
+    if study is None:
+        st.stop()
     st.session_state.transfer_runs = (knobs.restart_key(s), study.runs)
 if s["tasks"] < 2:
     st.info("Negative transfer needs at least two tasks: raise the number of tasks in the sidebar.")

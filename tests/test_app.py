@@ -21,7 +21,9 @@ def open_page(page, **query):
     at = AppTest.from_file(APP, default_timeout=120)
     for key, value in query.items():
         at.query_params[key] = value
-    at.switch_page(page).run()  # the first run is the page itself, as when a browser opens a deep link
+    if page != "pages/start.py":   # the start page is the default one, at the app's root
+        at.switch_page(page)
+    at.run()  # the first run is the page itself, as when a browser opens a deep link
     return at
 
 

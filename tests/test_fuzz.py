@@ -17,7 +17,8 @@ from mtl_core.records import dumps
 from pages.common import SHELF
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["pages/start.py", "pages/data.py", "pages/playground.py", "pages/inside.py", "pages/sweep.py", "pages/ablation.py"]
+PAGES = ["pages/start.py", "pages/data.py", "pages/playground.py", "pages/inside.py", "pages/sweep.py", "pages/ablation.py",
+         "pages/transfer.py"]
 PAGE_EXAMPLES = max(1, int(os.environ.get("MTL_FUZZ_EXAMPLES", "300")) // 12)
 CODE = re.compile(r"(`+) ?(.*?) ?\1")
 
@@ -26,7 +27,9 @@ def open_page(page, query=None):
     at = AppTest.from_file(APP, default_timeout=120)
     for key, values in (query or {}).items():
         at.query_params[key] = values
-    at.switch_page(page).run()  # the first run is the page itself, as when a browser opens a deep link
+    if page != "pages/start.py":   # the start page is the default one, at the app's root
+        at.switch_page(page)
+    at.run()  # the first run is the page itself, as when a browser opens a deep link
     return at
 
 
@@ -110,11 +113,11 @@ def test_uploaded_runs_are_checked_renamed_not_replaced_and_downloadable_at_once
     assert_sane(at)
     assert not download().proto.disabled  # the runs just loaded can be downloaded in the same run
     at.sidebar.file_uploader[0].upload("again.json", record_file, "application/json").run()
-    assert [r["id"] for r in kept(at).runs] == ["PLE · seed 0 · race 1", "PLE · seed 0 · race 1 (2)"]
+    assert [r.id for r in kept(at).index()] == ["PLE · seed 0 · race 1", "PLE · seed 0 · race 1 (2)"]
     bad = json.loads(record_file)
     bad[0]["diagnostics"]["gates"] = "abc"
     at.sidebar.file_uploader[0].upload("bad.json", json.dumps(bad).encode(), "application/json").run()
-    assert "Nothing in your session was changed" in at.sidebar.error[0].value and len(kept(at).runs) == 2
+    assert "Nothing in your session was changed" in at.sidebar.error[0].value and len(kept(at).index()) == 2
     assert_sane(at)
 
 
@@ -161,3 +164,33 @@ def _parses(key, texts) -> bool:
         return True
     except ValueError:
         return False
+
+
+# ------------------------------------------------------------------ run files whose embedded settings were edited
+
+def json_values(knob):
+    """A JSON value for a knob: its default, another allowed one, or junk of any JSON type."""
+    allowed = [knob.default, *(knob.options[:3] if not knob.multi else [list(knob.options[:2])])]
+    junk = [None, True, -1, 10**9, 10**25, 1.5, "", "x" * 100, [], {}, ["MMoE"] * 50, "census-income:x", [0, 0]]
+    return st.sampled_from([list(v) if isinstance(v, tuple) else v for v in allowed] + junk)
+
+
+embedded = st.dictionaries(st.sampled_from([*KNOBS, "nope"]), st.one_of(*map(json_values, KNOBS.values())), max_size=5)
+
+
+@settings(max_examples=PAGE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(changes=embedded)
+def test_a_run_file_with_any_embedded_settings_is_refused_or_drawn_on_inside(record_file, changes):
+    """A downloaded run whose settings were edited: refused whole with a message, or loaded and its page drawn
+    (a network that cannot be drawn says so), never an unexpected error and never a knob value out of range."""
+    (record,) = json.loads(record_file)
+    record["settings"] = {**record["settings"], **changes}
+    at = open_page("pages/inside.py")
+    before = len(kept(at).index())
+    at.sidebar.file_uploader[0].upload("edited.json", json.dumps([record]).encode(), "application/json").run()
+    assert_sane(at)
+    if at.sidebar.error:
+        assert "its settings are not this app's" in at.sidebar.error[0].value and len(kept(at).index()) == before
+    else:
+        loaded = kept(at).runs[-1]
+        assert all(KNOBS[name].check(value) == value for name, value in knobs.check_values(loaded["settings"]).items())

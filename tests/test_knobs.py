@@ -201,7 +201,31 @@ def test_gate_tricks_and_weightings_reach_the_configs_and_the_link():
                                          ({"tw": ["10"]}, "tw"),
                                          ({"gn_alpha": ["0.5"], "weighting": ["pcgrad"]}, "gn_alpha"),
                                          ({"weighting": ["magic"]}, "weighting"),
-                                         ({"gdrop": ["0.9"]}, "gdrop")])
+                                         ({"gdrop": ["0.9"]}, "gdrop"),
+                                         ({"tasks": ["1"], "weighting": ["gradnorm"]}, "weighting"),
+                                         ({"tasks": ["1"], "weighting": ["pcgrad"]}, "weighting"),
+                                         ({"tasks": ["1"], "weighting": ["dwa"]}, "weighting"),
+                                         ({"ginit": ["0"], "arch": ["Cross-Stitch"]}, "ginit"),
+                                         ({"epochs": ["３"]}, "epochs"),          # a full-width digit
+                                         ({"seed": ["１２"]}, "seed"),
+                                         ({"corr": ["1e-400"]}, "corr"),        # would round to 0.0
+                                         ({"noise": ["-1e-999"]}, "noise")])
 def test_a_trick_that_cannot_apply_or_does_not_fit_gets_a_notice(query, knob):
     merged, notices = read(query)
     assert [n.knob for n in notices] == [knob]
+
+
+def test_a_weighting_left_over_from_more_tasks_trains_one_task_as_equal():
+    s = {**knobs.defaults(), "tasks": 1, "weighting": "gradnorm"}   # the student chose gradnorm, then one task
+    assert knobs.train_config(s).weighting == "equal"
+    assert knobs.train_config({**s, "tasks": 2}).weighting == "gradnorm"
+
+
+def test_ginit_still_applies_beside_cross_stitch_when_another_gate_learns_from_the_input():
+    merged, notices = read({"ginit": ["0"], "arch": ["Cross-Stitch", "MMoE"]})
+    assert not notices and merged["ginit"] == 0.0
+
+
+def test_zero_written_as_zero_is_still_zero():
+    merged, notices = read({"corr": ["0e5"], "noise": ["0.000"]})
+    assert not notices and merged["corr"] == 0.0 and merged["noise"] == 0.0

@@ -160,3 +160,16 @@ def test_a_study_runs_as_a_job_on_its_own_worker(backend):
     with pytest.raises(ConfigError, match="Unknown architecture"):
         run_job(backend, "sweep", archs=["nope"], correlations=[0.5], seeds=range(1), base=DataConfig(samples=500, holdout=100),
                 train_config=TrainConfig(steps=5))
+
+
+def test_a_funnel_race_charts_its_final_evaluation(backend):
+    """The CVR-quality chart reads the funnel table: it has every evaluation, the last one (a Finished event) too."""
+    import pandas as pd
+
+    race = Race(backend, settings(source="funnel", arch=("ESMM",), epochs=8))   # 64 steps: evaluated at 50 and at the end
+    race.play()
+    wait(lambda: race.done and not race.playing)
+    assert sorted(set(pd.concat(race.runs["esmm"].tables["funnel"]).step)) == [50, 64] == [50, race.total_steps]
+    (record,) = read_records(dumps(race.records()))
+    assert {row["step"] for row in record["diagnostics"]["funnel"]} == {50, 64}
+    race.close()

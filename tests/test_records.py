@@ -10,8 +10,7 @@ from hypothesis import given, settings, strategies as st
 from mtl_core.data import DataConfig, make_dataset
 from mtl_core.diagnostics import DiagnosticsRecorder
 from mtl_core.models import ModelConfig, build_model
-from mtl_core.records import DIAGNOSTICS, RecordError, add_records, dumps, read_records, run_record
-from mtl_core.shelf import Shelf
+from mtl_core.records import DIAGNOSTICS, RecordError, dumps, read_records, run_record
 from mtl_core.training import Evaluation, Finished, TrainConfig, TrainingRun
 
 EXAMPLES = int(os.environ.get("MTL_FUZZ_EXAMPLES", "300"))
@@ -88,25 +87,6 @@ def test_non_finite_numbers_nesting_and_size_are_refused(record):
         read_records("{oops")
     with pytest.raises(RecordError, match="no runs"):
         read_records("[]")
-
-
-def test_a_taken_id_gets_a_new_one_and_replaces_nothing(record):
-    store = [record]
-    added = add_records(store, [record, record])
-    assert [r["id"] for r in store] == [record["id"], record["id"] + " (2)", record["id"] + " (3)"]
-    assert store[0] is record and len(added) == 2
-
-
-def test_the_shelf_keeps_a_browsers_runs_bounded_and_apart():
-    shelf = Shelf(max_lockers=2, max_runs=3)
-    runs = [{"id": f"r{i}"} for i in range(5)]
-    shelf.keep("a" * 20, runs)
-    assert [r["id"] for r in shelf.locker("a" * 20).runs] == ["r2", "r3", "r4"] and shelf.locker("a" * 20).dropped == 2
-    assert shelf.locker("b" * 20).runs == []  # another browser sees nothing of it
-    shelf.keep("a" * 20, [{"id": "r4", "step": 9}], update=True)  # a live run archived again replaces itself
-    assert [r.get("step") for r in shelf.locker("a" * 20).runs] == [None, None, 9]
-    shelf.locker("c" * 20)
-    assert len(shelf) == 2 and shelf.locker("b" * 20).runs == []  # least recently used went first
 
 
 @settings(max_examples=EXAMPLES, deadline=None)

@@ -1,8 +1,9 @@
 """The live race a student plays, as a library: no Streamlit here (see race.py to use it)."""
 
+from .cadence import CADENCE, Cadence
 from .backends import Backend, InProcess, LocalProcesses, RayCluster, shared_backend
-from .jobs import run_job
+from .jobs import JobFailed, run_job
 from .race import Race, RunView
 from .worker import Worker
 
-__all__ = ["Backend", "InProcess", "LocalProcesses", "Race", "RayCluster", "RunView", "Worker", "run_job", "shared_backend"]
+__all__ = ["CADENCE", "Backend", "Cadence", "InProcess", "JobFailed", "LocalProcesses", "Race", "RayCluster", "RunView", "Worker", "run_job", "shared_backend"]

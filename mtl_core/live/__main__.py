@@ -1,4 +1,5 @@
-"""The child process of the local-processes backend: `python -m mtl_core.live HOST:PORT`."""
+"""The child process of the local-processes backend: `python -m mtl_core.live HOST:PORT THREADS` (the backend
+parsed MTL_TORCH_THREADS; the key to connect with is in MTL_WORKER_KEY)."""
 
 import os
 import sys
@@ -8,6 +9,7 @@ import torch
 
 from .worker import serve
 
-torch.set_num_threads(int(os.environ.get("MTL_TORCH_THREADS", "1")))
-host, port = sys.argv[1].rsplit(":", 1)
+address, threads = sys.argv[1], sys.argv[2]
+torch.set_num_threads(int(threads))
+host, port = address.rsplit(":", 1)
 serve(Client((host, int(port)), authkey=bytes.fromhex(os.environ["MTL_WORKER_KEY"])))

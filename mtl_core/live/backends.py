@@ -23,6 +23,7 @@ import time
 from multiprocessing.connection import Connection, Listener, Pipe
 from typing import Any, Callable
 
+from .. import environment
 from .trainer import Released
 from .worker import Worker, serve
 
@@ -57,6 +58,14 @@ class Link:
                 if isinstance(message, Released):
                     self.races.pop(message.race, None)
 
+    def kill(self) -> None:
+        """Stop the worker without waiting for it (a cancelled job): its process is killed where there is one, a
+        worker thread is asked to end once its current work is done."""
+        if self.process is not None:
+            self.process.kill()
+        else:
+            self._send(None)
+
     def close(self, reason: str) -> None:
         """The worker is gone: every race on it is told, and keeps what it has."""
         self.alive = False
@@ -66,24 +75,46 @@ class Link:
 
 
 class Backend:
-    """Hands out links to workers; subclasses say how a worker is started."""
+    """Hands out links to workers; subclasses say how a worker is started. A start happens outside the
+    backend's lock, so a slow start holds only the student whose race needs that worker."""
 
     name = "backend"
+    START_TIMEOUT = 120.0
 
     def __init__(self, workers: int):
         self.size = max(1, workers)
         self.links: list[Link] = []
         self.jobs: Link | None = None   # a worker of its own for jobs, so a long study never stalls a race
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._job_lock = threading.Lock()
+        self._starting = self._started = 0
         self._warming = False
 
     def link(self) -> Link:
         """A link to the worker with the fewest races (a new worker while there are fewer than `size`)."""
+        deadline = time.monotonic() + self.START_TIMEOUT
         with self._lock:
-            self.links = [link for link in self.links if link.alive]
-            if len(self.links) < self.size:
-                self.links.append(self._start(f"{self.name} worker {len(self.links) + 1}"))
-            return min(self.links, key=lambda link: len(link.races))
+            while True:
+                self.links = [link for link in self.links if link.alive]
+                if len(self.links) + self._starting < self.size:
+                    self._starting += 1
+                    self._started += 1
+                    name = f"{self.name} worker {self._started}"
+                    break
+                if self.links:
+                    return min(self.links, key=lambda link: len(link.races))
+                if not self._lock.wait(max(0.0, deadline - time.monotonic())):   # every worker is still starting
+                    raise ConnectionError("no training worker started in time")
+        link = None
+        try:
+            link = self._start(name)
+            return link
+        finally:
+            with self._lock:
+                self._starting -= 1
+                if link is not None:
+                    self.links.append(link)
+                self._lock.notify_all()
 
     def warm(self) -> None:
         """Start the workers now, in the background (a class's first races then start at once)."""
@@ -102,10 +133,24 @@ class Backend:
             threading.Thread(target=start_all, daemon=True, name=f"{self.name} warm-up").start()
 
     def job_link(self) -> Link:
-        with self._lock:
+        with self._job_lock:   # not the races' lock: a job worker starting holds no student's race
             if self.jobs is None or not self.jobs.alive:
                 self.jobs = self._start(f"{self.name} job worker")
             return self.jobs
+
+    def cancel_job(self, link: Link) -> None:
+        """A page gave up on a job on `link`: when no other job waits there, the job worker is stopped (it holds
+        no races, and the next job starts a fresh one); otherwise the job's result is dropped when it comes."""
+        if link.races:
+            return
+        with self._job_lock:
+            if self.jobs is link:
+                self.jobs = None
+        link.alive = False
+        try:
+            link.kill()
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
 
     def _start(self, name: str) -> Link:
         raise NotImplementedError
@@ -154,30 +199,42 @@ class InProcess(Backend):
 
 
 class LocalProcesses(Backend):
-    """Workers are child processes (`python -m mtl_core.live`), each with MTL_TORCH_THREADS threads
-    (1 unless set). They connect back to a listener on the loopback interface with a random key."""
+    """Workers are child processes (`python -m mtl_core.live HOST:PORT THREADS`), each with MTL_TORCH_THREADS
+    threads (1 unless set). Each start listens on a loopback port of its own with a random key, closed once
+    the worker has connected or failed, so a failed start leaves nothing that could take the next worker's
+    connection."""
 
     name = "local processes"
-    START_TIMEOUT = 120.0
 
     def __init__(self, workers: int | None = None):
         super().__init__(workers or os.cpu_count() or 1)
         self.key = secrets.token_bytes(32)
-        self.listener = Listener(("127.0.0.1", 0), authkey=self.key)
+        self.threads = environment.torch_threads()
         self.processes: list[subprocess.Popen] = []
 
     def _start(self, name: str) -> Link:
-        host, port = self.listener.address
-        env = {**os.environ, "MTL_WORKER_KEY": self.key.hex(), "MTL_TORCH_THREADS": os.environ.get("MTL_TORCH_THREADS", "1")}
-        process = subprocess.Popen([sys.executable, "-m", "mtl_core.live", f"{host}:{port}"], env=env,
-                                   cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-        self.processes.append(process)
-        accepted: list[Connection] = []
-        waiter = threading.Thread(target=lambda: accepted.append(self.listener.accept()), daemon=True)
-        waiter.start()
-        deadline = time.monotonic() + self.START_TIMEOUT
-        while waiter.is_alive() and process.poll() is None and time.monotonic() < deadline:
-            waiter.join(0.1)
+        listener = Listener(("127.0.0.1", 0), authkey=self.key)
+        host, port = listener.address
+        try:
+            process = subprocess.Popen([sys.executable, "-m", "mtl_core.live", f"{host}:{port}", str(self.threads)],
+                                       env={**os.environ, "MTL_WORKER_KEY": self.key.hex()},
+                                       cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+            self.processes.append(process)
+            accepted: list[Connection] = []
+
+            def accept():
+                try:
+                    accepted.append(listener.accept())
+                except (OSError, EOFError):   # the listener closed: this start gave up
+                    pass
+
+            waiter = threading.Thread(target=accept, daemon=True, name=f"{name} accept")
+            waiter.start()
+            deadline = time.monotonic() + self.START_TIMEOUT
+            while waiter.is_alive() and process.poll() is None and time.monotonic() < deadline:
+                waiter.join(0.1)
+        finally:
+            listener.close()
         if not accepted:
             process.kill()
             raise ConnectionError(f"{name} did not start (exit code {process.poll()}); see the server's log")
@@ -259,15 +316,13 @@ _SHARED_LOCK = threading.Lock()
 
 def shared_backend() -> Backend:
     """This process's backend: MTL_RAY_ADDRESS -> Ray; else MTL_BACKEND (processes by default); MTL_WORKERS
-    sets the number of workers (default: one per core)."""
+    sets the number of workers (default: one per core). ConfigError for a bad variable (environment.py)."""
     global _SHARED
     with _SHARED_LOCK:
         if _SHARED is None:
-            workers = int(os.environ["MTL_WORKERS"]) if os.environ.get("MTL_WORKERS", "").isdigit() else None
-            address = os.environ.get("MTL_RAY_ADDRESS")
-            kind = "ray" if address else os.environ.get("MTL_BACKEND", "processes")
+            kind, workers = environment.backend(), environment.workers()
             if kind == "ray":
-                _SHARED = RayCluster(address, workers)
+                _SHARED = RayCluster(os.environ.get("MTL_RAY_ADDRESS"), workers)
             elif kind == "inprocess":
                 _SHARED = InProcess(workers or 1)
             else:

@@ -71,6 +71,8 @@ class RunView:
         self.positive_rate = u.positive_rate or self.positive_rate
         if u.metrics is not None:
             self.metrics = u.metrics
+        if u.quality:   # evaluations, not snapshots: the funnel table has its own steps
+            self.tables.setdefault("funnel", []).append(pd.DataFrame(u.quality))
         for snapshot in u.snapshots:
             for name, frame in snapshot.items():
                 self.tables.setdefault(name, []).append(frame)

@@ -43,6 +43,7 @@ class Update:
     seconds: float = 0.0
     positive_rate: list = field(default_factory=list)   # per task (NaN for regression)
     lr: float = 0.0                                      # the learning rate the model trains with now
+    quality: list[dict] = field(default_factory=list)    # a funnel's CVR quality (step, space, metric, value) per evaluation
 
 
 @dataclass
@@ -83,7 +84,6 @@ class LiveModel:
         self.status, self.message, self.seconds = "ready", "", 0.0
         self.names = run.datasets[0].config.task_names
         self.funnel = getattr(run.datasets[0].config, "funnel", False)
-        self.quality: list[dict] = []   # a funnel's CVR quality at the latest evaluation, kept for the next snapshot
 
     @property
     def done(self) -> bool:
@@ -113,16 +113,14 @@ class LiveModel:
                 for task, binary in zip(self.names, self.run.is_binary):
                     rows = test[(test.task == task) & (test.metric == ("logloss" if binary else "mse"))]
                     update.history += [dict(arch=self.arch, task=task, split="test", step=event.step, loss=float(v)) for v in rows.value]
+                if self.funnel:   # every evaluation, the final one (a Finished event) included
+                    update.quality += [dict(step=event.step, **row) for row in quality_rows(event.metrics)]
                 if isinstance(event, Finished):
                     self.status = "finished"
-                elif self.funnel:
-                    self.quality = [dict(step=event.step, **row) for row in quality_rows(event.metrics)]
             elif isinstance(event, Snapshot):
                 self.recorder.observe(event)
-                snapshot = {name: frames[-1] for name, frames in self.recorder.tables.items() if frames[-1]["step"].eq(event.step).all()}
-                if self.quality and self.quality[0]["step"] == event.step:   # evaluated at this step (every 50, as snapshots)
-                    snapshot["funnel"] = pd.DataFrame(self.quality)
-                update.snapshots.append(snapshot)
+                update.snapshots.append({name: frames[-1] for name, frames in self.recorder.tables.items()
+                                         if frames[-1]["step"].eq(event.step).all()})
             elif isinstance(event, Diverged):
                 self.status, self.message = "diverged", event.message
         self.seconds += time.perf_counter() - started

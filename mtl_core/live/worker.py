@@ -16,11 +16,10 @@ MTL_WORKER_KEY) or in a Ray actor (`Worker.handle` and `Worker.work` directly).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
-from .. import experiments, runs
+from .. import environment, experiments, runs
 from ..config import ConfigError
 from .trainer import Done, JobDone, RaceTrainer, Released
 
@@ -32,7 +31,7 @@ JOBS = {"sweep": runs.sweep, "ablation_arm": experiments.ablation_arm, "transfer
 class Worker:
     CHUNK = 10          # steps per model per turn: short, so every playing race gets turns often
     PATIENCE = 10.0     # seconds without "alive" before a playing race pauses itself
-    FORGET = float(os.environ.get("MTL_RACE_IDLE_SECONDS", 900))   # seconds without any word before a race is released
+    FORGET = float(environment.race_idle_seconds())   # seconds without any word before a race is released
 
     def __init__(self):
         self.races: dict[str, RaceTrainer] = {}
