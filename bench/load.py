@@ -237,7 +237,10 @@ def start_server(root: Path = ROOT) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not start")
 
 
-def measure(url: str, server_pid: int, students: int, browsers: int, seconds: float, network: bool = False) -> dict:
+def measure(url: str, server_pid: int, students: int, browsers: int, seconds: float, network: bool = False,
+            settle: bool = True) -> dict:
+    """One class size on the server at `url`: the figures of the table; with `settle`, also the memory once the
+    students have left and their races were let go."""
     stop = threading.Event()
     crowd = [Student(f"student {i}") for i in range(students)]
     threads = [threading.Thread(target=browser_student if i < browsers else protocol_student, args=(url, s, stop, network),
@@ -264,8 +267,9 @@ def measure(url: str, server_pid: int, students: int, browsers: int, seconds: fl
     stop.set()
     for t in threads:
         t.join(timeout=30)
-    time.sleep(IDLE + 15)  # the students left: their races pause, then the workers let them go; sessions close
-    memory.update(page_after=rss_mb(server_pid), workers_after=over_workers(server_pid, rss_mb))
+    if settle:
+        time.sleep(IDLE + 15)  # the students left: their races pause, then the workers let them go; sessions close
+        memory.update(page_after=rss_mb(server_pid), workers_after=over_workers(server_pid, rss_mb))
     rates = [s.rates(start, end) for s in crowd]
     updates = sum(len([u for u in s.updates if start <= u[0] <= end]) for s in crowd)
     latencies.sort()

@@ -4,8 +4,6 @@ Training runs in a worker (mtl_core.live); this page only draws what the worker 
 after each redraw, from chart specs built once per race (only the data changes between redraws).
 """
 
-import time
-
 import pandas as pd
 import streamlit as st
 
@@ -140,7 +138,6 @@ def network_places(shown: str, racing: list[str]) -> list[tuple[str, object, int
 @st.fragment(run_every=TICK if playing else None)
 def race_view():
     """Progress and loss curves, redrawn every TICK s while playing."""
-    started = time.perf_counter()
     race.alive()  # the worker pauses the race when the page stops drawing
     if playing and not race.playing:  # finished, paused itself, or its worker stopped: redraw the buttons
         archive(race)
@@ -163,7 +160,7 @@ def race_view():
     else:
         st.info("Press Play (or Step) to start training.")
     if playing:
-        CADENCE.measured(time.perf_counter() - started)
+        CADENCE.redrawn()
 
 
 @st.fragment(run_every=5 * TICK if playing else None)
