@@ -6,8 +6,9 @@ A setting arrives from three places, and each is checked here the same way:
   a file        `{"corr": 0.2, "arch": ["MMoE", "OMoE"]}` (JSON, which must already have the type)
   a widget      (the page writes what the student chose)
 A value that does not fit is never used: it is dropped with a `Notice` that names the knob, the value
-(shortened) and what is allowed, and the knob keeps its previous value. Rules between knobs (`cross_check`)
-are applied to every source alike. Nothing here imports Streamlit; the pages draw the widgets.
+(shortened) and what is allowed, and the knob keeps its previous value. Rules between knobs (`apply`)
+are applied to every source alike. Nothing here imports Streamlit; the pages draw the widgets, and
+builders.py turns the values into the library's configs.
 """
 
 from __future__ import annotations
@@ -19,13 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .census import CensusConfig
-from .config import ConfigError
-from .data import DataConfig
 from .funnel import FunnelConfig
+from .jsonfile import load_json
 from .device import DEVICES
-from .models import HOME_SWITCHES, ModelConfig
+from .models import HOME_SWITCHES
 from .models.registry import BY_LABEL, FUNNEL_ARCHS
-from .training import TrainConfig
 from .weighting import GRADNORM_ALPHA, WEIGHTINGS
 
 Settings = dict[str, Any]
@@ -185,8 +184,6 @@ def _has_home(s: Settings) -> bool:
 
 
 SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
-FUNNEL_HOLDOUT = 10_000   # funnel impressions in each of validation and test in the app
-CENSUS_HOLDOUT = 10_000   # census rows in each of validation and test in the app (the experiment uses all 49,881)
 
 
 SYNTHETIC_ONLY = "applies only to synthetic data"
@@ -205,15 +202,18 @@ def _input_gated(s: Settings) -> bool:
     return any(a in GATED and a != "Cross-Stitch" for a in s["arch"])
 
 
-def _task_count(s: Settings) -> int:
-    return s["tasks"] if _synthetic(s) else 2   # census income and the funnel have two tasks
+def task_count(s: Settings) -> int:
+    """How many tasks the settings' data has (census income and the funnel have a fixed number)."""
+    if synthetic(s):
+        return s["tasks"]
+    return (FunnelConfig if funnel(s) else CensusConfig).tasks
 
 
-def _synthetic(s: Settings) -> bool:
+def synthetic(s: Settings) -> bool:
     return s["source"] == "synthetic"
 
 
-def _funnel(s: Settings) -> bool:
+def funnel(s: Settings) -> bool:
     return s["source"] == "funnel"
 
 
@@ -234,12 +234,12 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
               "(income > $50K; never married) or group 2 (college degree; never married), or a click -> conversion funnel "
               "(impressions, clicks, conversions only after a click: ESMM's setting)."),
     Knob("tasks", "tasks", "tasks", int, 2, 1, MAX_TASKS, help="How many tasks the network learns at once.",
-         when=_synthetic, when_text=SYNTHETIC_ONLY),
-    Knob("corr", "task correlation p", "tasks", float, 0.5, -1.0, 1.0, 0.05, when=lambda s: _synthetic(s) or _funnel(s),
+         when=synthetic, when_text=SYNTHETIC_ONLY),
+    Knob("corr", "task correlation p", "tasks", float, 0.5, -1.0, 1.0, 0.05, when=lambda s: synthetic(s) or funnel(s),
          when_text="applies only to synthetic data and the funnel",
          help="Cosine between the tasks' weight vectors (within a group when groups are on); in the funnel, between the "
               "click's and the conversion's."),
-    *(Knob(name, label, "tasks", float, default, options=options, when=_funnel, when_text="applies only to the funnel", help=text)
+    *(Knob(name, label, "tasks", float, default, options=options, when=funnel, when_text="applies only to the funnel", help=text)
       for name, label, default, options, text in (
           ("ctr", "click rate", 0.05, (0.01, 0.02, 0.05, 0.1, 0.2), "Share of impressions that are clicked."),
           ("cvr", "conversion rate of clicks", 0.1, (0.02, 0.05, 0.1, 0.2, 0.3), "Share of clicked impressions that convert."),
@@ -248,23 +248,23 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
           ("bias", "hidden intent (selection bias)", 1.0, (0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
            "An intent no model sees raises both the click and the conversion: clicked impressions then convert more than "
            "their features say. 0 = no sample selection bias."))),
-    Knob("groups", "two task groups", "tasks", bool, False, when=lambda s: _synthetic(s) and s["tasks"] >= 2,
+    Knob("groups", "two task groups", "tasks", bool, False, when=lambda s: synthetic(s) and s["tasks"] >= 2,
          when_text="needs at least two synthetic tasks",
          help="Split the tasks into two halves: p within a group, the value below between groups."),
     Knob("between", "correlation between groups", "tasks", float, 0.0, -1.0, 1.0, 0.05,
-         when=lambda s: _synthetic(s) and s["groups"] and s["tasks"] >= 2, when_text="applies only with two synthetic task groups"),
+         when=lambda s: synthetic(s) and s["groups"] and s["tasks"] >= 2, when_text="applies only with two synthetic task groups"),
     Knob("dense", "binary tasks, dense (50% positive)", "tasks", int, (), 0, MAX_TASKS - 1, multi=True,
-         when=_synthetic, when_text=SYNTHETIC_ONLY, help="Task numbers that become binary tasks with half positives."),
+         when=synthetic, when_text=SYNTHETIC_ONLY, help="Task numbers that become binary tasks with half positives."),
     Knob("sparse", "binary tasks, sparse", "tasks", int, (), 0, MAX_TASKS - 1, multi=True,
-         when=_synthetic, when_text=SYNTHETIC_ONLY, help="Task numbers that become binary tasks with few positives (the rate below)."),
+         when=synthetic, when_text=SYNTHETIC_ONLY, help="Task numbers that become binary tasks with few positives (the rate below)."),
     Knob("rate", "sparse positive rate", "tasks", float, 0.05, 0.01, 0.5, 0.01,
-         when=lambda s: _synthetic(s) and bool(s["sparse"]), when_text="applies only when some synthetic task is sparse"),
+         when=lambda s: synthetic(s) and bool(s["sparse"]), when_text="applies only when some synthetic task is sparse"),
     Knob("samples", "training samples", "tasks", int, 10_000, options=SAMPLES,
          help="Training rows. For census income: the first rows of a fixed shuffle of its 199,523 training rows."),
-    Knob("noise", "label noise (std)", "tasks", float, 0.1, 0.0, 1.0, 0.05, when=_synthetic, when_text=SYNTHETIC_ONLY),
-    Knob("scale", "weight scale c (task difficulty)", "tasks", float, 1.0, 0.5, 5.0, 0.5, when=_synthetic, when_text=SYNTHETIC_ONLY,
+    Knob("noise", "label noise (std)", "tasks", float, 0.1, 0.0, 1.0, 0.05, when=synthetic, when_text=SYNTHETIC_ONLY),
+    Knob("scale", "weight scale c (task difficulty)", "tasks", float, 1.0, 0.5, 5.0, 0.5, when=synthetic, when_text=SYNTHETIC_ONLY,
          help="Length c of the tasks' weight vectors: larger c bends the labels more (the sinusoids turn faster)."),
-    Knob("sinusoids", "sinusoids m", "tasks", int, 10, 0, 50, when=_synthetic, when_text=SYNTHETIC_ONLY,
+    Knob("sinusoids", "sinusoids m", "tasks", int, 10, 0, 50, when=synthetic, when_text=SYNTHETIC_ONLY,
          help="How many sinusoids bend every label; 0 makes the tasks linear."),
     Knob("seed", "seed", "tasks", int, 0, 0, 1_000_000, help="Seeds the synthetic data, the initial weights and the batch order (census rows never change)."),
     # models (models/)
@@ -304,7 +304,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          help="From this step on the gates stop learning and the experts train under fixed routing (0 = never)."),
     Knob("shared_in", "shared input layer (units)", "tricks", int, 0, options=(0, 8, 16, 32, 64, 128),
          help="A shared ReLU layer between the input and the experts, this wide (0 = none): every task trains it."),
-    Knob("weighting", "loss weighting", "tricks", str, "equal", options=WEIGHTINGS, when=lambda s: _task_count(s) >= 2,
+    Knob("weighting", "loss weighting", "tricks", str, "equal", options=WEIGHTINGS, when=lambda s: task_count(s) >= 2,
          when_text="needs at least two tasks (one task's loss has nothing to be weighed against)",
          help="How the tasks' losses become one update: equal, fixed (task 0's weight below), uncertainty (Kendall et al.), "
               "gradnorm (Chen et al.), dwa (Liu et al.) or pcgrad (Yu et al.). Inside the experts charts the weights."),
@@ -403,51 +403,6 @@ def read_link(query: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> Rea
 
 
 MAX_SETTINGS_FILE = 16_384   # bytes; a full settings file is under 1 KB
-MAX_DEPTH = 16               # JSON nesting; our files go 5 deep
-MAX_DIGITS = 30              # digits of a whole number in a file (the largest knob value has 7)
-
-
-def load_json(text: str | bytes, max_bytes: int, what: str) -> Any:
-    """Parse a JSON file a user gave: size and nesting limits first, strict numbers (no NaN or
-    Infinity); ValueError with a message for the student otherwise."""
-    if len(text) > max_bytes:
-        raise ValueError(f"The file is {len(text):,} bytes; {what} files are at most {max_bytes:,} bytes.")
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    depth = _nesting(text)
-    if depth > MAX_DEPTH:
-        raise ValueError(f"The file nests {depth} levels deep; {what} files nest at most {MAX_DEPTH}.")
-
-    def refuse(constant: str):
-        raise ValueError(f"The file contains {constant}, which is not a number; {what} files have finite numbers only.")
-
-    def integer(digits: str) -> int:   # before Python's own limit (4,300 digits) answers in its own words
-        if len(digits) > MAX_DIGITS:
-            raise ValueError(f"The file contains a whole number of {len(digits):,} digits; {what} files have numbers of at most "
-                             f"{MAX_DIGITS} digits.")
-        return int(digits)
-    try:
-        return json.loads(text, parse_constant=refuse, parse_int=integer)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"The file is not valid JSON ({error.msg} at line {error.lineno}).") from None
-
-
-def _nesting(text: str) -> int:
-    """Deepest bracket nesting of a JSON text, outside strings (counted before parsing, so a file
-    nested 10,000 deep is refused without recursion)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def read_file(text: str | bytes) -> Settings:
@@ -470,10 +425,12 @@ def check_values(values: Any) -> Settings:
         except KnobError as error:
             problems.append(f"'{key}': {shorten(json.dumps(value)[:200])} is not allowed; {KNOBS[key].label} {error}")
     if unknown:
-        problems.insert(0, f"{shorten(', '.join(repr(k) for k in unknown[:5]))}{f' and {len(unknown) - 5:,} more' if len(unknown) > 5 else ''} "
-                           f"{'is not a setting' if len(unknown) == 1 else 'are not settings'} (known: {', '.join(KNOBS)})")
+        more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
+        problems.insert(0, f"not settings: {shorten(', '.join(map(repr, unknown[:5])))}{more} (known: {', '.join(KNOBS)})")
+    if len(problems) > 6:
+        problems[6:] = [f"and {len(problems) - 6} more problems"]
     if problems:
-        raise ValueError("; ".join(problems[:6]) + (f"; and {len(problems) - 6} more problems." if len(problems) > 6 else "."))
+        raise ValueError("; ".join(problems) + ".")
     return good
 
 
@@ -491,7 +448,7 @@ def apply(settings: Settings, given: Settings, explicit: bool = True, implied: S
                                   f"there is no such task with {merged['tasks']} task(s) (tasks are numbered 0 to {merged['tasks'] - 1})"))
             merged[name] = tuple(k for k in merged[name] if k < merged["tasks"])
     funnel_only = [a for a in merged["arch"] if BY_LABEL[a] in FUNNEL_ARCHS]
-    if funnel_only and not _funnel(merged):
+    if funnel_only and not funnel(merged):
         notices.append(Notice("arch", ", ".join(funnel_only), "models a click -> conversion funnel: choose data = funnel for it"))
         merged["arch"] = tuple(a for a in merged["arch"] if a not in funnel_only)
     both = sorted(set(merged["dense"]) & set(merged["sparse"]))
@@ -520,85 +477,3 @@ def to_link(settings: Settings, allowed: Sequence[str]) -> dict[str, list[str]]:
     base = {**defaults(settings["preset"]), "preset": KNOBS["preset"].default}
     return {name: KNOBS[name].to_link(settings[name]) for name in allowed
             if KNOBS[name].applies(settings) and settings[name] != base[name]}
-
-
-# ------------------------------------------------------------------ settings -> the library's configs
-
-def checked(s: Settings) -> Settings:
-    """`s` if every knob value in it has its knob's type and range, else ConfigError: the config builders
-    below call it first, so settings from anywhere (a run record, a notebook) never size an allocation
-    the knob table would refuse."""
-    for name, value in s.items():
-        if name in KNOBS:
-            try:
-                KNOBS[name].check(value)
-            except KnobError as error:
-                raise ConfigError(f"{KNOBS[name].label} ({name}) {error}") from None
-    return s
-
-
-def data_config(s: Settings) -> DataConfig | CensusConfig | FunnelConfig:
-    """The task set of these settings (ConfigError when the combination is impossible)."""
-    checked(s)
-    if _funnel(s):
-        return FunnelConfig(correlation=s["corr"], selection=s["selection"], bias=s["bias"], click_rate=s["ctr"], cvr_rate=s["cvr"],
-                            samples=s["samples"], holdout=FUNNEL_HOLDOUT, seed=s["seed"])
-    if not _synthetic(s):
-        return CensusConfig(group=int(s["source"].split(":")[1]), samples=s["samples"], holdout=CENSUS_HOLDOUT, seed=s["seed"])
-    tasks = s["tasks"]
-    binary = set(s["dense"]) | set(s["sparse"])
-    return DataConfig(tasks=tasks, correlation=s["corr"],
-                      groups=tuple(k * 2 // tasks for k in range(tasks)) if s["groups"] and tasks > 1 else None,
-                      between_correlation=s["between"],
-                      task_types=tuple("binary" if k in binary else "regression" for k in range(tasks)),
-                      positive_rates=tuple(s["rate"] if k in s["sparse"] else 0.5 for k in range(tasks)),
-                      samples=s["samples"], holdout=2_000, noise=s["noise"], scale=s["scale"], sinusoids=s["sinusoids"],
-                      seed=s["seed"])
-
-
-def archs(s: Settings) -> list[str]:
-    """Architecture names of the race, in the order chosen."""
-    return [BY_LABEL[label] for label in s["arch"]]
-
-
-def model_config(arch: str, s: Settings) -> ModelConfig:
-    """The architecture with these sizes (and HoME's switches, for HoME)."""
-    checked(s)
-    overrides = dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],), l2_alpha=s["alpha"],
-                     tucker_ranks=(s["rank"], s["rank"], 2), gate_temperature=s["temp"], gate_dropout=s["gdrop"],
-                     gate_init_scale=s["ginit"], gate_layer_norm=s["gln"], shared_input=s["shared_in"])
-    if arch == "home":
-        overrides.update({switch: s[url] for url, switch in HOME_KNOBS.items()})
-    return ModelConfig.for_arch(arch, **overrides)
-
-
-def sweep_args(s: Settings) -> dict:
-    """The arguments of `runs.sweep` for a sweep page's settings: its architectures on every chosen
-    correlation and seed, with the settings' task difficulty, sizes and training."""
-    s = {**s, **{name: KNOBS[name].default for name in names(["tricks"])}}   # the paper's models, as the sweep page says
-    data = data_config({**s, "source": "synthetic", "tasks": 2, "groups": False, "dense": (), "sparse": ()})
-    return dict(archs=[BY_LABEL[label] for label in s["sweep_arch"]], correlations=sorted(s["sweep_corr"], reverse=True),
-                seeds=range(s["seed"], s["seed"] + s["seeds"]), base=data,
-                train_config=train_config(s, eval_every=0, log_every=10_000),
-                model_overrides=dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],)))
-
-
-def transfer_args(s: Settings) -> dict:
-    """The arguments of `experiments.transfer` for the transfer page: the chosen architecture on the student's
-    synthetic task set (its sizes from the Playground's knobs, the paper's plain training), `seeds` seeds
-    from `seed` on."""
-    plain = {**s, **{name: KNOBS[name].default for name in names(["tricks"])}, "source": "synthetic"}
-    return dict(archs=(BY_LABEL[s["transfer_arch"]],), seeds=s["seeds"], first_seed=s["seed"], data=data_config(plain),
-                train=train_config(plain, eval_every=0, log_every=10_000),
-                model=dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],)))
-
-
-def train_config(s: Settings, **changes) -> TrainConfig:
-    """The training of these settings (a weighting that does not apply, e.g. on one task, trains as equal)."""
-    checked(s)
-    tasks = _task_count(s)
-    weighting = s["weighting"] if KNOBS["weighting"].applies(s) else "equal"
-    return TrainConfig(lr=s["lr"], batch_size=s["batch"], epochs=s["epochs"], device=s["device"], seed=s["seed"],
-                       weighting=weighting, task_weights=(s["tw"],) + (1.0,) * (tasks - 1) if weighting == "fixed" else None,
-                       freeze_gates_after=s["freeze"] or None, gradnorm_alpha=s["gn_alpha"], **changes)
-

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import knobs
+from . import builders, knobs
 from .models.registry import label
 
 SHIP_SHARE = 0.7   # a lesson's prediction must hold on at least this share of other seeds
@@ -322,7 +322,7 @@ def play(lesson: Lesson, seed: int | None = None, backend=None):
     from .live import InProcess, Race, run_job
 
     if lesson.page == "sweep":
-        return sweep_losses(run_job(backend or InProcess(), "sweep", **knobs.sweep_args(lesson.full_settings(seed))))
+        return sweep_losses(run_job(backend or InProcess(), "sweep", **builders.sweep_args(lesson.full_settings(seed))))
     race = Race(backend or InProcess(), lesson.full_settings(seed))
     try:
         if lesson.live is not None:

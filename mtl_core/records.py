@@ -14,7 +14,8 @@ import json
 import math
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .knobs import check_values, load_json, shorten
+from .jsonfile import load_json
+from .knobs import check_values, shorten
 from .models.registry import ARCHITECTURES
 from .weighting import STATE_TITLES
 

@@ -43,10 +43,9 @@ class Locker:
     def run(self, run_id: str) -> dict | None:
         return self.store.run(self.token, run_id)
 
-    @property
-    def runs(self) -> list[dict]:
-        """Every kept run, whole (for a download)."""
-        return self.store.runs(self.token)
+    def dump(self) -> str:
+        """Every kept run as a run file (JSON text, for a download)."""
+        return self.store.dump(self.token)
 
     @property
     def dropped(self) -> int:

@@ -4,6 +4,7 @@
     store.keep(token, records)            # -> the records as kept (a taken id gets " (2)")
     store.index(token)                    # -> [RunEntry(id, arch, status, step, bytes)], oldest first
     store.run(token, run_id)              # -> one record (dict), read and decoded on demand
+    store.dump(token)                     # -> every kept run as a run file (JSON text)
     store.save_settings(token, settings)
 
 Every write is its own transaction, written through at once (a restart or a killed process loses
@@ -111,10 +112,11 @@ class Store:
             row = self._db.execute("SELECT body FROM runs WHERE token = ? AND id = ?", (token, run_id)).fetchone()
         return None if row is None else json.loads(zlib.decompress(row[0]))
 
-    def runs(self, token: str) -> list[dict]:
+    def dump(self, token: str) -> str:
+        """Every kept run of a browser as one JSON list (a run file), oldest first, without decoding any."""
         with self._lock:
             bodies = [b for (b,) in self._db.execute("SELECT body FROM runs WHERE token = ? ORDER BY seq", (token,))]
-        return [json.loads(zlib.decompress(b)) for b in bodies]
+        return "[" + ",".join(zlib.decompress(b).decode() for b in bodies) + "]"
 
     def settings(self, token: str) -> dict:
         return json.loads(self._locker(token)[0])

@@ -41,11 +41,8 @@ data, train = replace(HOME_DATA, samples=samples, holdout=5_000, seed=seed), rep
 
 
 def arm_of(arm: str, switches: dict):
-    """One ablation arm, trained in a worker (this page only draws); stops the page when it could not run."""
-    rows = run_study("ablation_arm", f"training {arm}", arm=arm, switches=switches, seeds=1, data=data, train=train, model=MODEL)
-    if rows is None:
-        st.stop()
-    return rows
+    """One ablation arm, trained in a worker (this page only draws)."""
+    return run_study("ablation_arm", f"training {arm}", arm=arm, switches=switches, seeds=1, data=data, train=train, model=MODEL)
 
 
 if st.button("Run against the pinned baseline", type="primary"):

@@ -257,17 +257,18 @@ WEIGHTING_NOTES = {
 # ---------------------------------------------------------------- studies run by a worker
 
 def run_study(name: str, what: str, **kwargs):
-    """`worker.JOBS[name](**kwargs)` in the job worker while the page shows how long it has run and a Stop button:
-    pressing it (or any widget) reruns the page, which stops the wait and cancels the study. Returns the result,
-    or None after saying why there is none (a bad setting, a failed or stopped study, a worker that died)."""
+    """`worker.JOBS[name](**kwargs)` in the job worker while the page shows `what` is running, for how long, and
+    a Stop button: pressing it (or any widget) reruns the page, which stops the wait and cancels the study.
+    Returns the result; when there is none (a bad setting, a failed study, a worker that died) the page says
+    why and stops. A page may run several studies in one run (a sweep, one per architecture)."""
     status, stop = st.empty(), st.empty()
-    stop.button("Stop the study", icon=":material/stop:", key=f"stop_{name}")
+    stop.button("Stop the study", icon=":material/stop:", key=f"stop {name} {what}")
     try:
         return run_job(shared_backend(), name, waiting=lambda seconds: status.caption(
             f"{what}: {seconds:.0f} s so far. *Stop the study*, or changing a setting, cancels it."), **kwargs)
     except (ConfigError, JobFailed) as error:
         st.error(f"The study could not run: {code(error, 300)}", icon=":material/error:")
-        return None
+        st.stop()
     finally:
         status.empty()
         stop.empty()

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import census, charts, knobs
+from mtl_core import builders, census, charts, knobs
 from mtl_core.config import ConfigError
 from mtl_core.data import DataConfig, label_correlation_curve, make_dataset
 from mtl_core.funnel import FunnelConfig, funnel_summary
@@ -21,7 +21,7 @@ st.write("Choose the data in the sidebar. Synthetic tasks come from the MMoE pap
 
 s = knob_panel("data", {"Tasks": knobs.names(["tasks"])})
 try:
-    data = knobs.data_config(s)
+    data = builders.data_config(s)
 except ConfigError as error:
     st.error(f"These settings do not make a valid task set: {error}")
     st.stop()

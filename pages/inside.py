@@ -4,10 +4,9 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import charts, knobs, network
+from mtl_core import builders, charts, knobs, network
 from mtl_core.config import ConfigError
 from mtl_core.models import build_plan
-from mtl_core.records import dumps
 from mtl_core.weighting import STATE_TITLES
 from pages.common import SHELF, WEIGHTING_NOTES, knob_panel, load_runs, locker
 
@@ -26,7 +25,7 @@ with st.sidebar:
         load_runs(upload)
     kept = locker()
     index = kept.index()
-    st.download_button("Download all runs (JSON)", dumps(kept.runs) if index else "[]", "mtl-playground-runs.json",
+    st.download_button("Download all runs (JSON)", kept.dump, "mtl-playground-runs.json",   # built when pressed
                        mime="application/json", disabled=not index)
     if kept.dropped:
         st.caption(f"This browser keeps your newest {len(index)} runs (at most {SHELF.store.max_runs}, "
@@ -59,8 +58,8 @@ st.caption("The run's network at this snapshot: each link is as wide as the gate
            "filled by their share of outputs that are exactly 0. Move the timeline to watch the gates settle.")
 try:
     settings = {**knobs.defaults(chosen["settings"].get("preset", "paper")), **chosen["settings"]}
-    data = knobs.data_config(settings)
-    plan = build_plan(knobs.model_config(chosen["arch"], settings), data.task_names, data.task_groups)
+    data = builders.data_config(settings)
+    plan = build_plan(builders.model_config(chosen["arch"], settings), data.task_names, data.task_groups)
 except ConfigError as error:
     st.caption(f"This run's settings do not describe a network this app can draw: {error}")
 else:

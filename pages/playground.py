@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import charts, knobs, network
+from mtl_core import builders, charts, knobs, network
 from mtl_core.config import ConfigError
 from mtl_core.device import available_devices
 from mtl_core.live import CADENCE, Race, shared_backend
@@ -22,8 +22,7 @@ STEP = 50    # steps per press of "Step"
 
 def tick() -> float:
     """Seconds between this page's redraws of the curves: from the measured cost of a redraw and the races
-    playing on this server, in a few levels that change only when the class grows or shrinks by about half
-    (mtl_core/live/cadence.py; bench/load.py measures it)."""
+    playing on this server, in a few levels with hysteresis (mtl_core/live/cadence.py; bench/load.py measures it)."""
     return CADENCE.interval(shared_backend().playing(), st.session_state.get("tick"))
 
 
@@ -142,7 +141,7 @@ def race_view():
     if playing and not race.playing:  # finished, paused itself, or its worker stopped: redraw the buttons
         archive(race)
         st.rerun()
-    if playing and tick() != TICK:  # the class grew or shrank by about half: space the redraws anew
+    if playing and tick() != TICK:  # the class grew or shrank past the hysteresis: space the redraws anew
         st.rerun()
     if playing and CADENCE.overloaded(shared_backend().playing()):
         st.caption(f"The server is full ({shared_backend().playing()} races playing): your race trains in turns with "
@@ -177,12 +176,12 @@ def inside_view():
                    "for a group, green for one task) and gates (squares); each link is as wide as the gate's mean weight on "
                    "that expert in the latest snapshot. Watch gates settle on a few experts, or one task take over a shared "
                    "expert. Hover for the numbers.")
-        data = knobs.data_config(race.settings)
+        data = builders.data_config(race.settings)
         for arch, where, width in network_places(shown, list(race.runs)):
             with race.lock:
                 run = race.runs[arch]
                 gates_at, experts_at = run.latest("gates"), run.latest("experts")
-            plan = build_plan(knobs.model_config(arch, race.settings), data.task_names, data.task_groups)
+            plan = build_plan(builders.model_config(arch, race.settings), data.task_names, data.task_groups)
             with where:
                 chart(f"network {arch}", lambda frame: charts.network_chart(frame, label(arch), width=width, small=width < 760),
                       network.frame(plan, data.task_names, gates_at, experts_at), width)

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import charts, knobs
+from mtl_core import builders, charts, knobs
 from mtl_core.experiments import correlation_summary, final_loss, trainability_summary
 from mtl_core.models.registry import label
 from pages.common import knob_panel, lesson_banner, lesson_verdict, run_study
@@ -65,15 +65,12 @@ st.write(f"With the sidebar's settings: {', '.join(s['sweep_arch']) or 'no archi
          f"{s['seed']}, the {s['preset']} preset ({s['experts']} experts of {s['hidden']} units, towers of {s['tower']}, "
          f"{s['samples']:,} samples, {s['epochs']} epochs; the Playground's knobs change the sizes). A 3 x 3 x 3 grid at 10,000 samples takes about 6 seconds on a 2-core server.")
 if st.button("Run the sweep", type="primary", disabled=not s["sweep_arch"] or not s["sweep_corr"]):
-    args = knobs.sweep_args(s)
+    args = builders.sweep_args(s)
     bar, frames = st.progress(0.0, text="starting"), []
     for i, arch in enumerate(args["archs"]):
         text = f"training {label(arch)}: {len(args['correlations']) * s['seeds']} runs at once"
         bar.progress(i / len(args["archs"]), text=text)
-        rows = run_study("sweep", text, **{**args, "archs": [arch]})   # in a worker
-        if rows is None:
-            st.stop()
-        frames.append(final_loss(rows))
+        frames.append(final_loss(run_study("sweep", text, **{**args, "archs": [arch]})))   # in a worker
     bar.progress(1.0, text="done")
     st.session_state.sweep_runs = (knobs.restart_key(s), pd.concat(frames, ignore_index=True))
 mine = st.session_state.get("sweep_runs")

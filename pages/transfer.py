@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import charts, knobs
+from mtl_core import builders, charts, knobs
 from mtl_core.experiments import transfer_summary
 from mtl_core.models.registry import label
 from pages.common import DATA, knob_panel, lesson_banner, lesson_verdict, run_study
@@ -52,7 +52,7 @@ st.header("Your task set")
 s = knob_panel("transfer", {"Tasks": [n for n in knobs.PAGE_KNOBS["transfer"] if knobs.KNOBS[n].section == "tasks"],
                             "Study": ["transfer_arch", "seeds", "epochs"]}, implied={"source": "synthetic"})
 lesson_banner("transfer")
-args = knobs.transfer_args(s)
+args = builders.transfer_args(s)
 runs_each = 2 + s["tasks"]
 st.write(f"{s['transfer_arch']} on your {s['tasks']} synthetic tasks (the sidebar; sizes from the Playground's knobs, "
          f"plain training): {runs_each} settings (all tasks, each task left out, single-task) x {s['seeds']} seed(s) from seed "
@@ -60,8 +60,6 @@ st.write(f"{s['transfer_arch']} on your {s['tasks']} synthetic tasks (the sideba
          "3 tasks x 3 seeds at 10,000 samples and 10 epochs take about 20 seconds on a 2-core server.")
 if st.button("Run the study", type="primary", disabled=s["tasks"] < 2):
     study = run_study("transfer", f"training {runs_each} settings x {s['seeds']} seed(s) in a worker", **args)
-    if study is None:
-        st.stop()
     st.session_state.transfer_runs = (knobs.restart_key(s), study.runs)
 if s["tasks"] < 2:
     st.info("Negative transfer needs at least two tasks: raise the number of tasks in the sidebar.")

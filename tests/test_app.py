@@ -1,6 +1,7 @@
 """Page logic with Streamlit's AppTest: every page renders, knobs change what is computed, chart data
 is what the charts claim, bad links get a notice."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -187,7 +188,7 @@ def test_learning_rate_applies_live_and_data_knobs_restart_keeping_runs():
     assert locker(at).race is first and first.lr == 0.01
     at.slider(key="knob.corr").set_value(0.2).run()
     assert locker(at).race is not first
-    assert [r["arch"] for r in locker(at).runs] == ["mmoe"]  # nothing lost
+    assert [r["arch"] for r in json.loads(locker(at).dump())] == ["mmoe"]  # nothing lost
 
 
 def test_inside_page_charts_a_kept_run_and_its_timeline():
@@ -253,3 +254,11 @@ def test_a_finished_lesson_race_is_checked_on_the_page():
 
 def lessons_check_text(at) -> str:
     return " ".join(element.value for element in [*at.success, *at.warning])
+
+
+def test_the_sweep_page_runs_a_sweep_of_several_architectures_in_its_worker():
+    at = open_page("pages/sweep.py", samples="2000", epochs="1", seeds="1", sweep_arch=["Shared-Bottom", "MMoE"], sweep_corr="0.5")
+    next(b for b in at.button if b.label == "Run the sweep").click().run()   # one study per architecture, one Stop button each
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert set(at.session_state["sweep_runs"][1].arch) == {"shared_bottom", "mmoe"}
+    assert not [b for b in at.button if b.label == "Stop the study"]   # gone once the studies are done

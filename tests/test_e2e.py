@@ -25,25 +25,29 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def start_server(log: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port, its output in `log` (a file, not a pipe nobody reads: a full pipe
+    blocks the server); (process, url) once it answers. Its store is the test session's (MTL_STORE, conftest.py)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"  # a file, not a pipe nobody reads (a full pipe blocks the server)
     process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                                 "--server.address", "127.0.0.1", "--server.headless", "true"],
-                               cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+                               cwd=ROOT, stdout=log.open("a"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
             urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            break
+            return process, url
         except OSError:
             time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start: " + log.read_text()[-2000:])
+    process.kill()
+    pytest.fail("streamlit did not start: " + log.read_text()[-2000:])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    process, url = start_server(tmp_path_factory.mktemp("server") / "streamlit.log")
     yield url
     process.terminate()
     process.wait(timeout=20)
@@ -160,3 +164,33 @@ def test_a_link_shows_bad_values_as_text_and_fetches_nothing(server):
         time.sleep(1)
         assert not [url for url in requested if urlsplit(url).netloc in ("127.0.0.1:9", "evil.example")]
         browser.close()
+
+
+def test_a_restarted_server_finds_the_run_and_start_links_open_the_start_page(tmp_path):
+    """What a browser kept survives the server: step a race, stop the server, start a new one, reload."""
+    log = tmp_path / "streamlit.log"
+    process, url = start_server(log)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{url}/playground?arch=MMoE&samples=2000&epochs=20")
+            page.get_by_role("button", name="Step 50").click(timeout=90_000)
+            page.get_by_text("step 50/160").first.wait_for(timeout=90_000)
+            process.terminate()
+            process.wait(timeout=20)
+            process, url = start_server(log)   # a new process (and port); the same store file, the same browser cookie
+            page.goto(f"{url}/inside")
+            page.get_by_role("heading", name="Inside the experts").wait_for(timeout=60_000)
+            charts_drawn(page)
+            chosen = page.locator("[data-testid=stSelectbox]").first.evaluate(
+                "box => box.textContent + [...box.querySelectorAll('input')].map(i => i.value).join(' ')")
+            assert re.search(r"MMoE · seed 0 · race \d+ · step 50", chosen), chosen
+            page.goto(f"{url}/start?corr=0.2")   # the start page under its own name, with the link's parameters
+            page.get_by_role("heading", name="MTL Playground").wait_for(timeout=30_000)
+            time.sleep(1)   # Streamlit's "Page not found" dialog came a moment after the page
+            assert "Page not found" not in page.inner_text("body")
+        finally:
+            browser.close()
+            process.terminate()
+            process.wait(timeout=20)

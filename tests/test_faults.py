@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mtl_core import knobs
+from mtl_core import builders, knobs
 from mtl_core.config import ConfigError
 from mtl_core.live import InProcess, JobFailed, LocalProcesses, Race, run_job
 from mtl_core.live import worker as worker_module
@@ -146,8 +146,8 @@ def test_a_worker_starting_holds_no_other_student():
 
 
 HOSTILE = [({"tasks": 1_000_000_000}, "tasks"), ({"source": "census-income:x"}, "source"),
-           ({"experts": 10**6}, "experts"), ({"arch": ["MMoE"] * 100_000}, "arch"), ({"x" * 100: 1}, "is not a setting"),
-           ({"tasks": 10**25}, "tasks"), ({"settings": {"nested": [1] * 10}}, "is not a setting")]
+           ({"experts": 10**6}, "experts"), ({"arch": ["MMoE"] * 100_000}, "arch"), ({"x" * 100: 1}, "not settings"),
+           ({"tasks": 10**25}, "tasks"), ({"settings": {"nested": [1] * 10}}, "not settings")]
 
 
 @pytest.mark.parametrize("changed, said", HOSTILE)
@@ -167,9 +167,9 @@ def test_a_five_thousand_digit_number_gets_our_message_not_pythons():
 def test_config_builders_check_sizes_before_they_allocate():
     for bad in ({"tasks": 10**9}, {"experts": 10**6}, {"source": "census-income:x"}, {"hidden": 7}):
         with pytest.raises(ConfigError):
-            knobs.data_config({**knobs.defaults(), **bad})
+            builders.data_config({**knobs.defaults(), **bad})
         with pytest.raises(ConfigError):
-            knobs.model_config("mmoe", {**knobs.defaults(), **bad})
+            builders.model_config("mmoe", {**knobs.defaults(), **bad})
 
 
 @pytest.fixture(scope="module")

@@ -125,7 +125,7 @@ def test_uploaded_runs_are_checked_renamed_not_replaced_and_downloadable_at_once
 def record_file():
     at = open_page("pages/playground.py", {"samples": "2000", "arch": "PLE"})
     next(b for b in at.button if b.label.startswith("Step")).click().run()
-    (record,) = kept(at).runs
+    (record,) = json.loads(kept(at).dump())
     return dumps([{**record, "id": "PLE · seed 0 · race 1"}]).encode()
 
 
@@ -192,5 +192,5 @@ def test_a_run_file_with_any_embedded_settings_is_refused_or_drawn_on_inside(rec
     if at.sidebar.error:
         assert "its settings are not this app's" in at.sidebar.error[0].value and len(kept(at).index()) == before
     else:
-        loaded = kept(at).runs[-1]
+        loaded = json.loads(kept(at).dump())[-1]
         assert all(KNOBS[name].check(value) == value for name, value in knobs.check_values(loaded["settings"]).items())

@@ -6,7 +6,7 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mtl_core import knobs
+from mtl_core import builders, knobs
 from mtl_core.config import ConfigError
 from mtl_core.knobs import KNOBS
 
@@ -96,10 +96,10 @@ def test_link_round_trip_and_configs():
     link = knobs.to_link(s, PLAYGROUND)
     merged, notices = read(link)
     assert not notices and merged == s
-    data = knobs.data_config(s)
+    data = builders.data_config(s)
     assert data.groups == (0, 0, 1, 1) and data.task_types == ("binary", "regression", "regression", "binary")
-    assert knobs.archs(s) == ["home", "ple"] and knobs.model_config("home", s).expert_norm is False
-    assert knobs.train_config(s).lr == 0.01
+    assert builders.archs(s) == ["home", "ple"] and builders.model_config("home", s).expert_norm is False
+    assert builders.train_config(s).lr == 0.01
 
 
 # ------------------------------------------------------------------ generated cases
@@ -133,7 +133,7 @@ def test_any_link_gives_valid_settings_and_a_notice_for_every_value_not_used(que
     for n in reading.notices + dropped:
         assert len(n.value) <= knobs.SHOWN and "\n" not in n.value
     try:
-        knobs.data_config(merged)
+        builders.data_config(merged)
     except ConfigError:
         pass  # a clear message for impossible combinations (e.g. 8 tasks all at p = -0.5)
 
@@ -177,8 +177,8 @@ def test_a_page_without_knobs_keeps_the_students_settings():
 def test_a_sweep_is_synthetic_whatever_data_the_student_chose_elsewhere():
     from mtl_core.data import DataConfig
     settings = {**knobs.defaults(), "source": "census-income:1"}
-    assert isinstance(knobs.data_config(settings), knobs.CensusConfig)
-    assert isinstance(knobs.sweep_args(settings)["base"], DataConfig)
+    assert isinstance(builders.data_config(settings), knobs.CensusConfig)
+    assert isinstance(builders.sweep_args(settings)["base"], DataConfig)
 
 
 def test_gate_tricks_and_weightings_reach_the_configs_and_the_link():
@@ -186,14 +186,14 @@ def test_gate_tricks_and_weightings_reach_the_configs_and_the_link():
          "freeze": 300, "shared_in": 32, "weighting": "fixed", "tw": 10.0}
     merged, notices = read(knobs.to_link(s, PLAYGROUND))
     assert not notices and merged == s
-    model = knobs.model_config("mmoe", s)
+    model = builders.model_config("mmoe", s)
     assert (model.gate_temperature, model.gate_dropout, model.gate_init_scale, model.gate_layer_norm, model.shared_input) == \
         (4.0, 0.1, 0.0, True, 32)
-    train = knobs.train_config(s)
+    train = builders.train_config(s)
     assert train.weighting == "fixed" and train.task_weights == (10.0, 1.0, 1.0) and train.freeze_gates_after == 300
-    assert knobs.train_config({**s, "weighting": "gradnorm", "gn_alpha": 0.5, "freeze": 0}).gradnorm_alpha == 0.5
-    assert knobs.train_config({**s, "freeze": 0}).freeze_gates_after is None
-    sweep = knobs.sweep_args(s)   # the sweep studies the paper's plain models whatever the Playground's tricks
+    assert builders.train_config({**s, "weighting": "gradnorm", "gn_alpha": 0.5, "freeze": 0}).gradnorm_alpha == 0.5
+    assert builders.train_config({**s, "freeze": 0}).freeze_gates_after is None
+    sweep = builders.sweep_args(s)   # the sweep studies the paper's plain models whatever the Playground's tricks
     assert sweep["train_config"].weighting == "equal" and sweep["train_config"].freeze_gates_after is None
 
 
@@ -217,8 +217,8 @@ def test_a_trick_that_cannot_apply_or_does_not_fit_gets_a_notice(query, knob):
 
 def test_a_weighting_left_over_from_more_tasks_trains_one_task_as_equal():
     s = {**knobs.defaults(), "tasks": 1, "weighting": "gradnorm"}   # the student chose gradnorm, then one task
-    assert knobs.train_config(s).weighting == "equal"
-    assert knobs.train_config({**s, "tasks": 2}).weighting == "gradnorm"
+    assert builders.train_config(s).weighting == "equal"
+    assert builders.train_config({**s, "tasks": 2}).weighting == "gradnorm"
 
 
 def test_ginit_still_applies_beside_cross_stitch_when_another_gate_learns_from_the_input():

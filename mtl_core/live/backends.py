@@ -222,10 +222,10 @@ class LocalProcesses(Backend):
             self.processes.append(process)
             accepted: list[Connection] = []
 
-            def accept():
+            def accept():   # a start that gives up leaves this thread blocked on its own closed port: it accepts nothing
                 try:
                     accepted.append(listener.accept())
-                except (OSError, EOFError):   # the listener closed: this start gave up
+                except (OSError, EOFError):
                     pass
 
             waiter = threading.Thread(target=accept, daemon=True, name=f"{name} accept")

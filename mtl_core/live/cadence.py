@@ -7,9 +7,9 @@ mean. (Timing only a redraw's own code missed most of the cost: the intervals it
 process and the class stalled.) With `playing` races the process then spends `playing * cost / interval`
 of a core on redraws; the interval keeps that near `BUSY` of a core, rounded up to one of a few
 `LEVELS`, with hysteresis: a page changes its interval (which costs it a full rerun) when the class
-needs slower redraws, or when the next faster level would leave a third of that budget spare, never
-on every race that starts or stops. (Changing it
-on every start made every student's page rerun whole at once while a class arrived.)
+needs slower redraws, or when the next faster level would leave 30% of that budget spare, never on
+every race that starts or stops. (Changing it on every start made every student's page rerun whole at
+once while a class arrived.)
 """
 
 from __future__ import annotations

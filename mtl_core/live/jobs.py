@@ -45,8 +45,6 @@ class _Job:
         self.problem = reason
         self.done.set()
 
-    playing = False   # a job is not a race the pages count
-
 
 def run_job(backend: Backend, name: str, timeout: float | None = None, waiting: Callable[[float], None] | None = None,
             **kwargs):

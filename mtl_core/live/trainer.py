@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from .. import knobs
+from .. import builders, knobs
 from ..diagnostics import DiagnosticsRecorder
 from ..funnel import quality_rows
 from ..models import build_model
@@ -139,13 +139,13 @@ class RaceTrainer:
 
     def __init__(self, race: str, settings: knobs.Settings):
         self.race = race
-        data = knobs.data_config(settings)
-        train = knobs.train_config(settings, log_every=LOG_EVERY, eval_every=EVAL_EVERY, snapshot_every=SNAPSHOT_EVERY,
+        data = builders.data_config(settings)
+        train = builders.train_config(settings, log_every=LOG_EVERY, eval_every=EVAL_EVERY, snapshot_every=SNAPSHOT_EVERY,
                                    snapshot_samples=SNAPSHOT_SAMPLES)
         dataset = data.dataset()
         self.models: dict[str, LiveModel] = {}
-        for arch in knobs.archs(settings):
-            config = knobs.model_config(arch, settings)
+        for arch in builders.archs(settings):
+            config = builders.model_config(arch, settings)
             if arch in ("shared_bottom", "single_task"):
                 config = sized_model_config(config, data, "mmoe")  # the MMoE paper's fair comparison
             model = build_model(config, data.task_names, data.task_groups, data.features, seed=data.seed)
@@ -188,4 +188,4 @@ class RaceTrainer:
 
 def run_names(settings: knobs.Settings, number: int) -> dict[str, str]:
     """The names a race's runs are kept under, e.g. "MMoE · seed 0 · race 3"."""
-    return {arch: f"{label(arch)} · seed {settings['seed']} · race {number}" for arch in knobs.archs(settings)}
+    return {arch: f"{label(arch)} · seed {settings['seed']} · race {number}" for arch in builders.archs(settings)}
