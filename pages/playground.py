@@ -21,9 +21,9 @@ STEP = 50    # steps per press of "Step"
 
 
 def tick() -> float:
-    """Seconds between this page's redraws of the curves: from the measured cost of a redraw and the races
-    playing on this server, in a few levels with hysteresis (mtl_core/live/cadence.py; bench/load.py measures it)."""
-    return CADENCE.interval(shared_backend().playing(), st.session_state.get("tick"))
+    """Seconds between this page's redraws of the curves, chosen at every full run of the page from the measured
+    cost of a redraw and the races playing on this server (mtl_core/live/cadence.py; bench/load.py measures it)."""
+    return CADENCE.wanted(shared_backend().playing())
 
 
 pages.start_page()
@@ -121,7 +121,7 @@ st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks,
            "Look for the model whose test curve flattens highest: it is the one that shares badly.")
 
 
-TICK = st.session_state.tick = tick()
+TICK = tick()
 
 
 def network_places(shown: str, racing: list[str]) -> list[tuple[str, object, int]]:
@@ -140,8 +140,6 @@ def race_view():
     race.alive()  # the worker pauses the race when the page stops drawing
     if playing and not race.playing:  # finished, paused itself, or its worker stopped: redraw the buttons
         archive(race)
-        st.rerun()
-    if playing and tick() != TICK:  # the class grew or shrank past the hysteresis: space the redraws anew
         st.rerun()
     if playing and CADENCE.overloaded(shared_backend().playing()):
         st.caption(f"The server is full ({shared_backend().playing()} races playing): your race trains in turns with "
@@ -165,6 +163,8 @@ def race_view():
 @st.fragment(run_every=5 * TICK if playing else None)
 def inside_view():
     """Gates and experts of the latest snapshot (every 50 steps), redrawn 5x less often than the curves."""
+    if playing:
+        CADENCE.redrawn()
     shown = st.selectbox("look inside", list(race.runs), format_func=label, key="inside")
     with race.lock:
         gates, experts = race.runs[shown].latest("gates"), race.runs[shown].latest("experts")

@@ -1,32 +1,39 @@
-"""The redraw cadence: enough of a core for a class's redraws, in levels that do not flap as races come and go."""
+"""The redraw cadence: the fastest interval that keeps a class's redraws within their share of a core, from the measured cost."""
 
-from mtl_core.live.cadence import BUSY, LEVELS, Cadence
+from mtl_core.live.cadence import BUSY, LEVELS, REDRAWS, Cadence
+
+COST = 0.02
 
 
-def test_the_interval_keeps_the_class_within_its_share_of_a_core():
-    cadence = Cadence(cost=0.03 * BUSY)
-    for playing in (1, 3, 7, 10, 20, 40):
+def load(playing, interval, cost=COST):
+    """Share of a core that `playing` races' redraws take at `interval`."""
+    return playing * REDRAWS * cost / interval
+
+
+def test_the_interval_is_the_fastest_level_that_keeps_the_class_within_its_share_of_a_core():
+    cadence = Cadence(cost=COST)
+    for playing in (1, 3, 7, 10, 15, 20, 30, 80):
         interval = cadence.wanted(playing)
-        assert interval in LEVELS and (playing * 0.03 * BUSY / interval <= BUSY or interval == LEVELS[-1])
-    assert cadence.wanted(1) == 0.1 and cadence.wanted(10) == 0.4
+        faster = [level for level in LEVELS if level < interval]
+        assert interval in LEVELS and (load(playing, interval) <= BUSY or interval == LEVELS[-1])
+        assert not faster or load(playing, faster[-1]) > BUSY   # no faster level would do
+    assert cadence.wanted(1) == LEVELS[0] and cadence.wanted(10) == 0.3   # 10 x 1.2 x 20 ms every 0.3 s: 0.8 of a core
 
 
-def test_a_page_keeps_its_interval_while_the_class_changes_by_a_race_or_two():
-    cadence = Cadence(cost=0.03 * BUSY)
-    current = cadence.interval(10, None)                   # 0.4 s for ten races
-    assert [cadence.interval(n, current) for n in (9, 8, 11, 12, 13)] == [current] * 5
-    assert cadence.interval(14, current) == 0.8            # a growing class slows down at once
-    assert cadence.interval(10, 0.8) == 0.8                # 10 races at 0.4 s would use 75% of BUSY: not spare enough
-    assert cadence.interval(9, 0.8) == 0.4                 # 9 would use 68%: one level faster
-    assert cadence.interval(2, 1.6) == 0.8                 # one level at a time
-
-
-def test_the_measured_cost_moves_the_interval_and_a_full_class_is_said_to_be_full():
-    cadence = Cadence(cost=0.03 * BUSY)
-    for _ in range(50):
-        cadence.measured(0.12 * BUSY)                      # redraws got four times dearer
-    assert abs(cadence.cost - 0.12 * BUSY) < 0.001 and cadence.wanted(10) == 1.6
-    assert not cadence.overloaded(10) and cadence.overloaded(30)
+def test_the_measured_cost_moves_the_interval_and_forgets_a_burst():
+    cadence = Cadence(cost=COST)
+    for _ in range(4):
+        cadence.measured(0.2)                                  # a class arrives: every student's first page run
+    assert cadence.cost == COST                                # a burst of a few windows does not move it
+    for _ in range(2):
+        cadence.measured(0.2)
+    assert cadence.cost > COST                                 # a lasting one does
+    for _ in range(10):
+        cadence.measured(0.018)                                # then the redraws alone
+    assert cadence.cost == 0.018 and cadence.wanted(10) == 0.3   # 10 x 1.2 x 18 ms / 0.3 s = 0.72
+    for _ in range(10):
+        cadence.measured(4 * COST)                             # redraws got four times dearer
+    assert cadence.wanted(10) == 1.2 and not cadence.overloaded(10) and cadence.overloaded(20)   # 10 x 1.2 x 80 ms = 0.96
 
 
 def test_the_cost_is_the_processs_cpu_over_the_redraws_it_served(monkeypatch):
@@ -38,4 +45,4 @@ def test_the_cost_is_the_processs_cpu_over_the_redraws_it_served(monkeypatch):
         clock["wall"] += 0.025
         clock["cpu"] += 0.04
         cadence.redrawn()
-    assert 0.035 < cadence.cost <= 0.04
+    assert abs(cadence.cost - 0.04) < 1e-9

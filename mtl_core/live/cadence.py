@@ -2,32 +2,41 @@
 
 Every redraw costs the one page process some milliseconds of CPU. The cost is measured the way the
 process pays it: its whole CPU time (`time.process_time`: Streamlit's own work to send a redraw, the
-other pages and the health checks included) over the redraws it served, every few seconds, a running
-mean. (Timing only a redraw's own code missed most of the cost: the intervals it chose saturated the
-process and the class stalled.) With `playing` races the process then spends `playing * cost / interval`
-of a core on redraws; the interval keeps that near `BUSY` of a core, rounded up to one of a few
-`LEVELS`, with hysteresis: a page changes its interval (which costs it a full rerun) when the class
-needs slower redraws, or when the next faster level would leave 30% of that budget spare, never on
-every race that starts or stops. (Changing it on every start made every student's page rerun whole at
-once while a class arrived.)
+other pages and the health checks included) over the redraws it served, in windows of two seconds;
+the cost is the median of the last ten windows (the first ten being `cost`, 20 ms, what a redraw cost
+here), so a burst shorter than ten seconds (a class arriving: every student's first full page run) does
+not move it; that matters, since a page picks its interval when it opens and presses Play. (Timing only a redraw's own code missed most of the cost: the
+intervals it chose saturated the process and the class stalled.) With `playing` races the process
+then spends `playing * REDRAWS * cost / interval` of a core on redraws (the curves every interval, the
+inside view every fifth); a page's interval is the fastest of `LEVELS` that keeps that within `BUSY`.
+
+A page picks its interval when it runs in full (it opens, Play or another button is pressed, a knob
+changes, a race finishes) and keeps it until then. Changing it from inside the live redraw needs a full
+rerun from the fragment, and every way of doing that was measured to hurt: on every race that started, a
+whole arriving class reran at once and stalled (0 updates for every one of 12 students); on the cost's
+noise, ten students' pages reran 50-90 times a minute and some got no updates; only to slow down (two
+levels, at most every 20 s), 9 of 30 students got nothing and the server logged 1,260 "fragment does
+not exist" lines, the collapse's own signature.
 """
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
+from collections import deque
 
-LEVELS = (0.1, 0.2, 0.4, 0.8, 1.6)   # seconds between redraws
+LEVELS = (0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 1.6)   # seconds between redraws
 BUSY = 0.8                           # share of one core the class's redraws may take (the workers train on the rest)
+REDRAWS = 1.2                        # redraws per interval: the curves each time, the inside view every fifth
 SLOWEST = LEVELS[-1]
-SPARE = 0.7                          # a page speeds up a level only when that level would leave 30% of BUSY spare
 
 
 class Cadence:
     WINDOW = 2.0   # seconds between measurements of the process's CPU
 
     def __init__(self, cost: float = 0.02):
-        self.cost = cost           # CPU seconds of the page process per redraw (running mean)
+        self._samples = deque([cost] * 10, maxlen=10)   # CPU seconds of the page process per redraw, per window
         self._lock = threading.Lock()
         self._redraws = 0
         self._mark = (time.monotonic(), time.process_time(), 0)
@@ -43,27 +52,22 @@ class Cadence:
                 self._mark = (now, cpu, self._redraws)
 
     def measured(self, seconds: float) -> None:
-        """A redraw cost `seconds` of the page process's CPU."""
-        self.cost += 0.3 * (min(seconds, 5.0) - self.cost)
+        """In the last window a redraw cost `seconds` of the page process's CPU."""
+        self._samples.append(seconds)
+
+    @property
+    def cost(self) -> float:
+        """CPU seconds of the page process per redraw: the median of the last windows."""
+        return statistics.median(self._samples)
 
     def wanted(self, playing: int) -> float:
         """The smallest level that keeps `playing` races' redraws within BUSY of a core."""
-        need = max(playing, 1) * self.cost / BUSY
+        need = max(playing, 1) * REDRAWS * self.cost / BUSY
         return next((level for level in LEVELS if level >= need), SLOWEST)
-
-    def interval(self, playing: int, current: float | None) -> float:
-        """The interval a page should use now, given the one it has (`current`, None for a new page): slower at
-        once when the class needs it; one level faster only when that level would keep the redraws within
-        SPARE of BUSY (so a race or two more or less never flips it back and forth)."""
-        wanted = self.wanted(playing)
-        if current not in LEVELS or wanted >= current:
-            return wanted
-        faster = LEVELS[LEVELS.index(current) - 1]
-        return faster if max(playing, 1) * self.cost / faster <= SPARE * BUSY else current
 
     def overloaded(self, playing: int) -> bool:
         """Even the slowest level cannot keep the redraws within BUSY: the page should say the class is full."""
-        return max(playing, 1) * self.cost / BUSY > SLOWEST
+        return max(playing, 1) * REDRAWS * self.cost / BUSY > SLOWEST
 
 
 CADENCE = Cadence()   # this server process's (every student's page shares the measured cost)
