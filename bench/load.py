@@ -237,22 +237,46 @@ def start_server(root: Path = ROOT) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not start")
 
 
-def measure(url: str, server_pid: int, students: int, browsers: int, seconds: float, network: bool = False,
+def start_class(processes: int):
+    """`python -m mtl_core serve --processes N` on free ports: (classroom, url, app pids) once every process answers."""
+    from mtl_core.classroom import Classroom
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    os.environ["MTL_RACE_IDLE_SECONDS"] = str(IDLE)
+    room = Classroom(processes, port, "127.0.0.1")
+    room.start()
+    for app_port in room.app_ports:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{app_port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+    return room, f"http://127.0.0.1:{port}", [app.pid for app in room.apps.values()]
+
+
+def total(pids: list[int], measure) -> float:
+    return sum(measure(pid) for pid in pids)
+
+
+def measure(url: str, pids: list[int], students: int, browsers: int, seconds: float, network: bool = False,
             settle: bool = True) -> dict:
-    """One class size on the server at `url`: the figures of the table; with `settle`, also the memory once the
-    students have left and their races were let go."""
+    """One class size on the server at `url` (app processes `pids`, their figures summed): the figures of the
+    table; with `settle`, also the memory once the students have left and their races were let go."""
     stop = threading.Event()
     crowd = [Student(f"student {i}") for i in range(students)]
     threads = [threading.Thread(target=browser_student if i < browsers else protocol_student, args=(url, s, stop, network),
                                 daemon=True) for i, s in enumerate(crowd)]
-    memory = dict(page_start=rss_mb(server_pid))
+    memory = dict(page_start=total(pids, rss_mb))
     for t in threads:
         t.start()
     deadline = time.monotonic() + 180
     while any(len(s.updates) < 3 and not s.error for s in crowd) and time.monotonic() < deadline:
         time.sleep(0.2)  # everyone playing (the workers started, the first charts drawn)
     latencies, start = [], time.monotonic()
-    page0, workers0 = cpu_seconds(server_pid), over_workers(server_pid, cpu_seconds)
+    page0, workers0 = total(pids, cpu_seconds), sum(over_workers(pid, cpu_seconds) for pid in pids)
     while time.monotonic() - start < seconds:
         began = time.perf_counter()
         try:
@@ -262,14 +286,15 @@ def measure(url: str, server_pid: int, students: int, browsers: int, seconds: fl
             latencies.append(10.0)
         time.sleep(0.2)
     end = time.monotonic()
-    page, workers = cpu_seconds(server_pid) - page0, over_workers(server_pid, cpu_seconds) - workers0
-    memory.update(page_playing=rss_mb(server_pid), workers_playing=over_workers(server_pid, rss_mb))
+    page = total(pids, cpu_seconds) - page0
+    workers = sum(over_workers(pid, cpu_seconds) for pid in pids) - workers0
+    memory.update(page_playing=total(pids, rss_mb), workers_playing=sum(over_workers(pid, rss_mb) for pid in pids))
     stop.set()
     for t in threads:
         t.join(timeout=30)
     if settle:
         time.sleep(IDLE + 15)  # the students left: their races pause, then the workers let them go; sessions close
-        memory.update(page_after=rss_mb(server_pid), workers_after=over_workers(server_pid, rss_mb))
+        memory.update(page_after=total(pids, rss_mb), workers_after=sum(over_workers(pid, rss_mb) for pid in pids))
     rates = [s.rates(start, end) for s in crowd]
     updates = sum(len([u for u in s.updates if start <= u[0] <= end]) for s in crowd)
     latencies.sort()
@@ -291,8 +316,10 @@ def main(argv=None) -> None:
     parser.add_argument("--browsers", type=int, default=1, help="students that are real Chromium pages (the rest use the protocol)")
     parser.add_argument("--network", action="store_true", help="measure each class size again with every student's network view on")
     parser.add_argument("--warm", action="store_true", help="also measure each class size on one server kept warm across sizes")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="app processes behind nginx (python -m mtl_core serve); page CPU and memory are their sums")
     a = parser.parse_args(argv)
-    print(f"machine: {os.cpu_count()} cores; default race Shared-Bottom + MMoE ({urlencode(QUERY)}); "
+    print(f"machine: {os.cpu_count()} cores; {a.processes} app process(es); default race Shared-Bottom + MMoE ({urlencode(QUERY)}); "
           f"{a.seconds:.0f} s measured per class size")
     print(f"{'students':>8} {'updates/s min':>13} {'mean':>6} {'race-steps/s min':>16} {'mean':>6} {'total':>7} "
           f"{'health p50':>10} {'p95':>7} {'page CPU':>8} {'workers CPU':>11} {'ms/redraw':>9}")
@@ -302,11 +329,17 @@ def main(argv=None) -> None:
     for n, network, on_warm in plan:
         if on_warm and warm is None:
             warm = start_server()   # one server for every size: what a class that arrives in waves meets
-        server, url = warm if on_warm else start_server()  # else a fresh server per class size: nothing carried over
+        if a.processes > 1:
+            room, url, pids = start_class(a.processes)
+        else:
+            server, url = warm if on_warm else start_server()  # else a fresh server per class size: nothing carried over
+            pids = [server.pid]
         try:
-            r = measure(url, server.pid, n, min(a.browsers, n), a.seconds, network)
+            r = measure(url, pids, n, min(a.browsers, n), a.seconds, network)
         finally:
-            if not on_warm:
+            if a.processes > 1:
+                room.stop()
+            elif not on_warm:
                 server.terminate()
                 server.wait(timeout=30)
         if network:

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from . import classroom
 from .census import CensusConfig
 from .config import ConfigError, to_dict
 from .data import DataConfig
@@ -171,6 +172,8 @@ def build_parser() -> Parser:
     bench = sub.add_parser("bench", help="speed: steps/s against a looped reference, FLOP rate, sweep speed-up")
     bench.add_argument("--device", choices=DEVICES, default="auto")
     bench.add_argument("--quick", action="store_true", help="short timings and a small sweep (a smoke test)")
+    serve = sub.add_parser("serve", help="serve the app to a class: N app processes behind nginx, one store (classroom.py)")
+    classroom.add_arguments(serve)
     parser.commands = sub.choices
     return parser
 
@@ -415,7 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .bench import run_bench
             run_bench(args.device, args.quick)
             return 0
-        return {"train": run_train, "sweep": run_sweep, "experiment": run_experiment, "lessons": run_lessons}[args.command](args)
+        return {"train": run_train, "sweep": run_sweep, "experiment": run_experiment, "lessons": run_lessons,
+                "serve": classroom.serve}[args.command](args)
     except (UsageError, ConfigError) as error:
         print(f"mtl_core: error: {error}", file=sys.stderr)
         return 2

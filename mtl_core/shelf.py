@@ -26,8 +26,8 @@ class Locker:
 
     @property
     def settings(self) -> dict:
-        if self._settings is None:
-            self._settings = self.store.settings(self.token)
+        """Read from the store every time: another app process may have written them since."""
+        self._settings = self.store.settings(self.token)
         return dict(self._settings)
 
     @settings.setter

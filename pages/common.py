@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +23,7 @@ from mtl_core.knobs import KNOBS, Notice, Settings
 from mtl_core.live import JobFailed, run_job, shared_backend
 from mtl_core.records import MAX_FILE, dumps, read_records
 from mtl_core.shelf import Locker, Shelf
-from mtl_core.store import Store, StoreFull, default_path
+from mtl_core.store import Store, StoreFull, default_location
 
 
 # ---------------------------------------------------------------- echo nothing raw
@@ -191,7 +192,19 @@ def settings_file(where=st.sidebar) -> None:
 
 # ---------------------------------------------------------------- each browser's kept runs
 
-SHELF = Shelf(Store(default_path()))
+_SHELF: list[Shelf] = []
+_SHELF_LOCK = threading.Lock()
+
+
+def shelf() -> Shelf:
+    """Every browser's locker, over the server's store, opened on first use. A store that cannot be opened
+    (a PostgreSQL server down) raises StoreUnavailable, which app.py shows on the page; the next page tries again."""
+    with _SHELF_LOCK:
+        if not _SHELF:
+            _SHELF.append(Shelf(Store(default_location())))
+        return _SHELF[0]
+
+
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
@@ -216,13 +229,13 @@ def remember_browser() -> None:
 
 def locker() -> Locker:
     """This browser's kept runs (and its live race)."""
-    return SHELF.locker(browser_token())
+    return shelf().locker(browser_token())
 
 
 def keep(records: list[dict], update: bool = False) -> list[dict]:
     """Keep records for this browser; a record whose id is taken gets a new id, or with `update` (a live
     run archived again) replaces it. Returns them as kept."""
-    return SHELF.keep(browser_token(), records, update)
+    return shelf().keep(browser_token(), records, update)
 
 
 def load_runs(upload) -> None:

@@ -8,7 +8,7 @@ from mtl_core import builders, charts, knobs, network
 from mtl_core.config import ConfigError
 from mtl_core.models import build_plan
 from mtl_core.weighting import STATE_TITLES
-from pages.common import SHELF, WEIGHTING_NOTES, knob_panel, load_runs, locker
+from pages.common import WEIGHTING_NOTES, knob_panel, load_runs, locker, shelf
 
 pages.start_page()
 knob_panel("inside", {})  # no settings here: a link that sets any gets a notice
@@ -28,8 +28,8 @@ with st.sidebar:
     st.download_button("Download all runs (JSON)", kept.dump, "mtl-playground-runs.json",   # built when pressed
                        mime="application/json", disabled=not index)
     if kept.dropped:
-        st.caption(f"This browser keeps your newest {len(index)} runs (at most {SHELF.store.max_runs}, "
-                   f"{SHELF.store.max_locker_bytes / 1e6:.0f} MB); {kept.dropped} older ones were let go. Download runs to keep more.")
+        st.caption(f"This browser keeps your newest {len(index)} runs (at most {shelf().store.max_runs}, "
+                   f"{shelf().store.max_locker_bytes / 1e6:.0f} MB); {kept.dropped} older ones were let go. Download runs to keep more.")
 
 live = {r["id"]: r for r in kept.race.records()} if kept.race is not None else {}
 run_steps = {**{entry.id: entry.step for entry in index}, **{rid: r["step"] for rid, r in live.items()}}

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from mtl_core import knobs
 from mtl_core.lessons import LESSONS
-from pages.common import SHELF
+from pages.common import shelf
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["pages/start.py", "pages/data.py", "pages/playground.py", "pages/inside.py", "pages/sweep.py", "pages/ablation.py",
@@ -37,7 +37,7 @@ def chart_data(at) -> list:
 
 def locker(at):
     """The browser's kept runs and live race (AppTest has no cookies: the session's token)."""
-    return SHELF.locker(at.session_state["browser_token"])
+    return shelf().locker(at.session_state["browser_token"])
 
 
 def find(frames, *columns):
@@ -262,3 +262,17 @@ def test_the_sweep_page_runs_a_sweep_of_several_architectures_in_its_worker():
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert set(at.session_state["sweep_runs"][1].arch) == {"shared_bottom", "mmoe"}
     assert not [b for b in at.button if b.label == "Stop the study"]   # gone once the studies are done
+
+
+def test_a_store_that_cannot_be_reached_is_said_on_the_page(monkeypatch):
+    """A PostgreSQL store that is down: the page says so (no traceback) and opens once it is back."""
+    from pages import common
+    kept = list(common._SHELF)
+    common._SHELF.clear()
+    monkeypatch.setenv("MTL_STORE", "postgresql://mtl@localhost:1/none")
+    try:
+        at = open_page("pages/inside.py")
+        assert not at.exception
+        assert any("Could not reach the PostgreSQL store" in e.value for e in at.error), [e.value for e in at.error]
+    finally:
+        common._SHELF[:] = kept

@@ -194,3 +194,68 @@ def test_a_restarted_server_finds_the_run_and_start_links_open_the_start_page(tm
             browser.close()
             process.terminate()
             process.wait(timeout=20)
+
+
+def free_ports(count: int) -> int:
+    """A port with the `count - 1` ports after it free as well."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + count < 65536 and all(_free(base + i) for i in range(1, count)):
+            return base
+    pytest.fail("no free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx)")
+def test_a_class_over_two_processes_loses_nothing_when_the_students_process_dies(tmp_path):
+    """`python -m mtl_core serve --processes 2`: a browser sticks to one process; kill it mid-class and the
+    browser's next page comes from the other process with the run it kept; the dead process is started again."""
+    import threading
+
+    from mtl_core.classroom import Classroom
+
+    port = free_ports(3)
+    room = Classroom(2, port, "127.0.0.1", log_dir=tmp_path)
+    stopped = threading.Event()
+    room.start()
+    supervisor = threading.Thread(target=room.supervise, args=(stopped.is_set,), daemon=True)
+    supervisor.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for app_port in room.app_ports:
+            for _ in range(120):
+                if not _free(app_port):
+                    break
+                time.sleep(0.5)
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            try:
+                serving = page.goto(f"{url}/playground?arch=MMoE&samples=2000&epochs=20").headers["x-mtl-process"]
+                page.get_by_role("button", name="Step 50").click(timeout=90_000)
+                page.get_by_text("step 50/160").first.wait_for(timeout=90_000)
+                assert page.goto(f"{url}/data").headers["x-mtl-process"] == serving   # sticky
+                dead = room.apps[int(serving.rsplit(":", 1)[1])]
+                os.killpg(dead.pid, 9)   # the process and its training workers, as a crash would
+                dead.wait(10)
+                answer = page.goto(f"{url}/inside")
+                assert answer.headers["x-mtl-process"] != serving
+                page.get_by_role("heading", name="Inside the experts").wait_for(timeout=60_000)
+                charts_drawn(page)
+                chosen = page.locator("[data-testid=stSelectbox]").first.evaluate(
+                    "box => box.textContent + [...box.querySelectorAll('input')].map(i => i.value).join(' ')")
+                assert re.search(r"MMoE · seed 0 · race \d+ · step 50", chosen), chosen
+            finally:
+                browser.close()
+        restarted = room.apps[int(serving.rsplit(":", 1)[1])]
+        assert restarted is not dead and restarted.poll() is None   # the supervisor started it again
+    finally:
+        stopped.set()
+        supervisor.join(10)
+        room.stop()

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from mtl_core import knobs
 from mtl_core.knobs import KNOBS
 from mtl_core.records import dumps
-from pages.common import SHELF
+from pages.common import shelf
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["pages/start.py", "pages/data.py", "pages/playground.py", "pages/inside.py", "pages/sweep.py", "pages/ablation.py",
@@ -102,7 +102,7 @@ def test_a_refused_settings_file_changes_nothing_and_a_good_one_sets_the_knobs()
 
 
 def kept(at):
-    return SHELF.locker(at.session_state["browser_token"])
+    return shelf().locker(at.session_state["browser_token"])
 
 
 def test_uploaded_runs_are_checked_renamed_not_replaced_and_downloadable_at_once(record_file):

@@ -13,7 +13,7 @@ load = pytest.importorskip("bench.load", reason="the load benchmark needs websoc
 def test_an_overloaded_server_still_serves_every_student():
     server, url = load.start_server()
     try:
-        r = load.measure(url, server.pid, students=12, browsers=0, seconds=10, settle=False)
+        r = load.measure(url, [server.pid], students=12, browsers=0, seconds=10, settle=False)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -1,6 +1,11 @@
 """The durable store behind each browser's locker: bounded, apart, written through (a new process finds
-everything), safe for many threads and processes at once, and a bad file never stops the server."""
+everything), safe for many threads and processes at once, and a bad file never stops the server.
 
+Each test runs on an SQLite file and, where MTL_TEST_POSTGRES names a server (`.ci/run` starts one with
+`.ci/postgres`), on a fresh PostgreSQL database of that server."""
+
+import os
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +15,26 @@ import pytest
 
 from mtl_core.records import dumps, free_id
 from mtl_core.shelf import Shelf
-from mtl_core.store import Store, StoreFull
+from mtl_core.store import Store, StoreFull, StoreUnavailable
+
+SERVER = os.environ.get("MTL_TEST_POSTGRES", "")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def where(request, tmp_path):
+    """A fresh store location: a file, or a new database on the test server (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "s.sqlite")
+        return
+    if not SERVER:
+        pytest.skip("MTL_TEST_POSTGRES names no PostgreSQL server (.ci/postgres starts one)")
+    import psycopg
+    name = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield SERVER.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 A, B = "a" * 20, "b" * 20
 
@@ -20,8 +44,8 @@ def run(i, size=0, **changes):
             "metrics": [], "positive_rate": [], "diagnostics": {}, "pad": "x" * size, **changes}
 
 
-def test_a_locker_is_bounded_by_count_and_bytes_and_browsers_are_apart(tmp_path):
-    store = Store(tmp_path / "s.sqlite", max_runs=3, max_locker_bytes=5_000)
+def test_a_locker_is_bounded_by_count_and_bytes_and_browsers_are_apart(where):
+    store = Store(where, max_runs=3, max_locker_bytes=5_000)
     store.keep(A, [run(i) for i in range(5)])
     assert [e.id for e in store.index(A)] == ["r2", "r3", "r4"] and store.counts(A)[1] == 2
     assert store.index(B) == [] and store.run(B, "r4") is None   # another browser sees nothing of it
@@ -36,16 +60,16 @@ def test_a_locker_is_bounded_by_count_and_bytes_and_browsers_are_apart(tmp_path)
     assert [e.id for e in store.index(A)] == ["r4", "r7"]   # a refused run changes nothing
 
 
-def test_a_taken_id_gets_a_new_one_and_replaces_nothing(tmp_path):
-    store = Store(tmp_path / "s.sqlite")
+def test_a_taken_id_gets_a_new_one_and_replaces_nothing(where):
+    store = Store(where)
     added = store.keep(A, [run(1), run(1), run(1)])
     assert [r["id"] for r in added] == ["r1", "r1 (2)", "r1 (3)"] == [e.id for e in store.index(A)]
     assert store.run(A, "r1 (3)")["id"] == "r1 (3)"
     assert free_id("x" * 80, {"x" * 80}) == "x" * 74 + " (2)"
 
 
-def test_a_restarted_server_finds_every_browsers_runs_and_settings(tmp_path):
-    path = tmp_path / "s.sqlite"
+def test_a_restarted_server_finds_every_browsers_runs_and_settings(where):
+    path = where
     shelf = Shelf(Store(path))
     shelf.keep(A, [run(1), run(2)])
     shelf.locker(A).settings = {"corr": 0.2}
@@ -56,9 +80,9 @@ def test_a_restarted_server_finds_every_browsers_runs_and_settings(tmp_path):
     assert out.strip() == "['r1', 'r2'] {'corr': 0.2} 2"
 
 
-def test_many_students_writing_at_once_lose_and_duplicate_nothing(tmp_path):
+def test_many_students_writing_at_once_lose_and_duplicate_nothing(where):
     """25 students keep 40 runs each at the same time (1,000 runs), through one store and a second process's."""
-    path = tmp_path / "s.sqlite"
+    path = where
     store = Store(path, max_runs=100)
     tokens = [f"student{i:02d}".ljust(20, "x") for i in range(25)]
     other = subprocess.Popen([sys.executable, "-c", "import sys; from mtl_core.store import Store; s = Store(sys.argv[1]); "
@@ -99,8 +123,23 @@ def test_a_corrupt_or_newer_store_is_set_aside_and_a_fresh_one_started(tmp_path)
     assert "newer than this app's" in newer.problem and newer.index(A) == []
 
 
-def test_the_file_bound_lets_the_least_recently_used_browsers_go(tmp_path):
-    store = Store(tmp_path / "s.sqlite", max_bytes=1)   # every write is over the bound
+def test_the_file_bound_lets_the_least_recently_used_browsers_go(where):
+    store = Store(where, max_bytes=1)   # every write is over the bound
     store.keep(A, [run(1)])
     store.keep(B, [run(2)])
     assert store.index(A) == [] and [e.id for e in store.index(B)] == ["r2"]   # never the writer's own
+
+
+def test_a_newer_or_unreachable_postgresql_store_says_why_and_is_left_alone(where):
+    if not where.startswith("postgresql://"):
+        pytest.skip("the SQLite file's case is the test above")
+    Store(where).keep(A, [run(1)])
+    import psycopg
+    with psycopg.connect(where, autocommit=True) as db:
+        db.execute("UPDATE meta SET schema = 99")
+    with pytest.raises(StoreUnavailable, match="newer version of this app"):
+        Store(where)
+    with psycopg.connect(where, autocommit=True) as db:
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1   # someone's data: never set aside
+    with pytest.raises(StoreUnavailable, match="Could not reach"):
+        Store("postgresql://mtl@localhost:1/none")

@@ -3,7 +3,7 @@
   InProcess       a worker thread in this process (tests, notebooks)
   LocalProcesses  worker processes on this machine, at most one per core (the app's default): the
                   page process only draws, and every core trains
-  RayCluster      Ray actors on a cluster (optional dependency; MTL_RAY_ADDRESS=ray://host:10001)
+  RayCluster      Ray actors on a cluster (optional dependency; the app on the head node: MTL_RAY_ADDRESS=auto)
 
 A backend hands out `Link`s to workers, the least loaded first. A link sends commands and, on its own
 thread, delivers what the worker sends back to the races registered on it; when the worker dies, every
