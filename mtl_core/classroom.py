@@ -12,7 +12,8 @@ made is in the store (store.py), which every process shares, so nothing is lost 
 over). Every process gets the same `server.cookieSecret`.
 
 Cores: one process's default is one training worker per core; N processes on one machine would start N
-times too many. Each process here gets `MTL_WORKERS = max(1, cores // N)` unless MTL_WORKERS is set.
+times too many. Each process here gets `MTL_WORKERS = max(1, cores // N)` unless MTL_WORKERS is set,
+and MTL_APP_PROCESSES = N, so that its redraws plan for its share of the cores (live/cadence.py).
 With one process no proxy is started (the plain `streamlit run` setup).
 """
 
@@ -96,6 +97,7 @@ class Classroom:
         self.env = {**os.environ, "STREAMLIT_SERVER_COOKIE_SECRET": os.environ.get("STREAMLIT_SERVER_COOKIE_SECRET") or secrets.token_hex(32)}
         if processes > 1:
             self.env.setdefault("MTL_WORKERS", str(max(1, (os.cpu_count() or 1) // processes)))
+            self.env["MTL_APP_PROCESSES"] = str(processes)   # each page process's share of the cores (live/cadence.py)
         self.apps: dict[int, subprocess.Popen] = {}
         self.proxy: subprocess.Popen | None = None
 
@@ -103,8 +105,7 @@ class Classroom:
         for p in self.app_ports:
             self._start_app(p)
         if self.processes > 1:
-            for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-                (self.run / sub).mkdir(exist_ok=True)
+            self.run.chmod(0o755)   # nginx started by root runs its workers as nobody: they write uploads under it
             conf = self.run / "nginx.conf"
             conf.write_text(nginx_conf(self.run, self.address, self.port, self.app_ports))
             self.proxy = subprocess.Popen(["nginx", "-p", str(self.run), "-c", str(conf)],

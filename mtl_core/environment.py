@@ -5,6 +5,7 @@
     MTL_RACE_IDLE_SECONDS   seconds a race may sit unheard before its worker lets it go, 1..86400; default 900
     MTL_JOB_SECONDS         seconds a page waits for a study before it says so and stops waiting, 1..86400; default 1800
     MTL_BACKEND             inprocess | processes | ray; default processes (MTL_RAY_ADDRESS implies ray)
+    MTL_APP_PROCESSES       app processes serving the class on this machine, 1..64; default 1 (set by `serve`)
 
 A bad value is a teacher's typo, not a student's input: it raises ConfigError naming the variable, the value
 and what is allowed, and the app shows that message instead of starting workers that would die on it.
@@ -36,6 +37,10 @@ def torch_threads() -> int:
 
 def workers() -> int | None:
     return whole("MTL_WORKERS", None, 1, 1024)
+
+
+def app_processes() -> int:
+    return whole("MTL_APP_PROCESSES", 1, 1, 64)
 
 
 def race_idle_seconds() -> int:

@@ -264,17 +264,20 @@ def transfer(archs: Sequence[str] = ("shared_bottom", "mmoe"), seeds: int = 3, d
 
 
 def transfer_summary(runs: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """Mean over seeds of the gains `transfer` defines, one row per (arch, task)."""
+    """Mean over seeds of the gains `transfer` defines, one row per (arch, task); `helped` counts the seeds on
+    which sharing beat the single-task model (of `seeds`): a mean gain can come from a few seeds."""
     loss = runs.pivot_table(index=["arch", "task", "seed"], columns="setting", values="loss").reset_index()
     single = runs[runs.setting == "single task"].set_index(["task", "seed"])["loss"]
     rows = []
     for (arch, task), frame in loss[loss.arch != "single_task"].groupby(["arch", "task"], sort=False):
         alone = single.reindex(list(zip(frame.task, frame.seed))).to_numpy()
         row = dict(arch=arch, task=task, single_task=alone.mean(), all_tasks=frame["all tasks"].mean(),
-                   mtl_gain=(alone - frame["all tasks"]).mean())
+                   mtl_gain=(alone - frame["all tasks"]).mean(), helped=int((alone > frame["all tasks"].to_numpy()).sum()),
+                   seeds=len(frame))
         row.update({f"without_{other}": (frame["all tasks"] - frame[f"without {other}"]).mean() for other in names if other != task})
         rows.append(row)
-    return pd.DataFrame(rows, columns=["arch", "task", "single_task", "all_tasks", "mtl_gain", *(f"without_{n}" for n in names)])
+    return pd.DataFrame(rows, columns=["arch", "task", "single_task", "all_tasks", "mtl_gain", "helped", "seeds",
+                                       *(f"without_{n}" for n in names)])
 
 
 # Where MMoE's gates polarise: the paper's task set (p = 0.5) at 20,000 samples, trained at a learning rate of

@@ -1,5 +1,7 @@
 """The redraw cadence: the fastest interval that keeps a class's redraws within their share of a core, from the measured cost."""
 
+import pytest
+
 from mtl_core.live.cadence import BUSY, LEVELS, REDRAWS, Cadence
 
 COST = 0.02
@@ -11,7 +13,7 @@ def load(playing, interval, cost=COST):
 
 
 def test_the_interval_is_the_fastest_level_that_keeps_the_class_within_its_share_of_a_core():
-    cadence = Cadence(cost=COST)
+    cadence = Cadence(cost=COST, busy=BUSY)
     for playing in (1, 3, 7, 10, 15, 20, 30, 80):
         interval = cadence.wanted(playing)
         faster = [level for level in LEVELS if level < interval]
@@ -21,7 +23,7 @@ def test_the_interval_is_the_fastest_level_that_keeps_the_class_within_its_share
 
 
 def test_the_measured_cost_moves_the_interval_and_forgets_a_burst():
-    cadence = Cadence(cost=COST)
+    cadence = Cadence(cost=COST, busy=BUSY)
     for _ in range(4):
         cadence.measured(0.2)                                  # a class arrives: every student's first page run
     assert cadence.cost == COST                                # a burst of a few windows does not move it
@@ -46,3 +48,17 @@ def test_the_cost_is_the_processs_cpu_over_the_redraws_it_served(monkeypatch):
         clock["cpu"] += 0.04
         cadence.redrawn()
     assert abs(cadence.cost - 0.04) < 1e-9
+
+
+def test_app_processes_on_one_machine_share_its_cores(monkeypatch):
+    """Two processes on two cores plan for 0.4 of a core each (what one process plans for, together); with cores
+    to spare each keeps 0.8; a bad MTL_APP_PROCESSES is a message, raised where the page shows it."""
+    from mtl_core.config import ConfigError
+    from mtl_core.live.cadence import share
+
+    assert share(1, 2) == pytest.approx(0.8) and share(2, 2) == pytest.approx(0.4) and share(4, 16) == pytest.approx(0.8)
+    monkeypatch.setenv("MTL_APP_PROCESSES", "2")
+    assert Cadence().wanted(15) > Cadence(busy=0.8).wanted(15)
+    monkeypatch.setenv("MTL_APP_PROCESSES", "many")
+    with pytest.raises(ConfigError, match="MTL_APP_PROCESSES = 'many' is not allowed"):
+        Cadence().wanted(1)

@@ -17,14 +17,23 @@ whole arriving class reran at once and stalled (0 updates for every one of 12 st
 noise, ten students' pages reran 50-90 times a minute and some got no updates; only to slow down (two
 levels, at most every 20 s), 9 of 30 students got nothing and the server logged 1,260 "fragment does
 not exist" lines, the collapse's own signature.
+
+Several app processes on one machine (`python -m mtl_core serve --processes N`, which sets
+MTL_APP_PROCESSES) share its cores: together their redraws may take what one process's would, or half
+the machine's cores where that is more, so each gets `BUSY * min(1, cores / (2 N))` (`share`). Without
+that, two processes on two cores each planned for 0.8 of a core they could not get, and 30 students
+over them got no update at all.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
 from collections import deque
+
+from .. import environment
 
 LEVELS = (0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 1.6)   # seconds between redraws
 BUSY = 0.8                           # share of one core the class's redraws may take (the workers train on the rest)
@@ -35,7 +44,8 @@ SLOWEST = LEVELS[-1]
 class Cadence:
     WINDOW = 2.0   # seconds between measurements of the process's CPU
 
-    def __init__(self, cost: float = 0.02):
+    def __init__(self, cost: float = 0.02, busy: float | None = None):
+        self._busy = busy   # share of a core this process's redraws may take; None: `share` of this machine, on first use
         self._samples = deque([cost] * 10, maxlen=10)   # CPU seconds of the page process per redraw, per window
         self._lock = threading.Lock()
         self._redraws = 0
@@ -56,18 +66,30 @@ class Cadence:
         self._samples.append(seconds)
 
     @property
+    def busy(self) -> float:
+        """ConfigError for a bad MTL_APP_PROCESSES (the page shows it)."""
+        if self._busy is None:
+            self._busy = share(environment.app_processes(), os.cpu_count() or 1)
+        return self._busy
+
+    @property
     def cost(self) -> float:
         """CPU seconds of the page process per redraw: the median of the last windows."""
         return statistics.median(self._samples)
 
     def wanted(self, playing: int) -> float:
-        """The smallest level that keeps `playing` races' redraws within BUSY of a core."""
-        need = max(playing, 1) * REDRAWS * self.cost / BUSY
+        """The smallest level that keeps `playing` races' redraws within `busy` of a core."""
+        need = max(playing, 1) * REDRAWS * self.cost / self.busy
         return next((level for level in LEVELS if level >= need), SLOWEST)
 
     def overloaded(self, playing: int) -> bool:
-        """Even the slowest level cannot keep the redraws within BUSY: the page should say the class is full."""
-        return max(playing, 1) * REDRAWS * self.cost / BUSY > SLOWEST
+        """Even the slowest level cannot keep the redraws within `busy`: the page should say the class is full."""
+        return max(playing, 1) * REDRAWS * self.cost / self.busy > SLOWEST
+
+
+def share(processes: int, cores: int) -> float:
+    """The share of a core each of `processes` app processes on `cores` cores may spend on redraws."""
+    return BUSY * min(1.0, cores / (2 * processes))
 
 
 CADENCE = Cadence()   # this server process's (every student's page shares the measured cost)
