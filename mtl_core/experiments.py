@@ -280,6 +280,13 @@ def transfer_summary(runs: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
                                        *(f"without_{n}" for n in names)])
 
 
+
+def sharing_gap(runs: pd.DataFrame, arch: str = "shared_bottom", over: str = "mmoe") -> pd.Series:
+    """Per correlation: the median over seeds of `arch`'s test MSE (mean over tasks) divided by `over`'s, from
+    a sweep's rows (`sweep`: arch, correlation, seed, task, metric, value)."""
+    mse = runs[runs.metric == "mse"].groupby(["arch", "correlation", "seed"]).value.mean().unstack("arch")
+    return (mse[arch] / mse[over]).groupby(level="correlation").median()
+
 # Where MMoE's gates polarise: the paper's task set (p = 0.5) at 20,000 samples, trained at a learning rate of
 # 0.03. At 1e-3 the gates stay spread (normalised entropy 0.85, 2% of samples routed to one expert); raising
 # the rate is what sends them to one expert per sample (docs/EXPERIMENTS.md section 7 has the search).
