@@ -253,7 +253,11 @@ def test_a_class_over_two_processes_loses_nothing_when_the_students_process_dies
                 assert re.search(r"MMoE · seed 0 · race \d+ · step 50", chosen), chosen
             finally:
                 browser.close()
-        restarted = room.apps[int(serving.rsplit(":", 1)[1])]
+        for _ in range(40):   # the supervisor looks every 3 s
+            restarted = room.apps[int(serving.rsplit(":", 1)[1])]
+            if restarted is not dead:
+                break
+            time.sleep(0.5)
         assert restarted is not dead and restarted.poll() is None   # the supervisor started it again
     finally:
         stopped.set()
