@@ -25,9 +25,13 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-component-update", "--disable-sync"]
 
 
+LOGS: list[Path] = []   # the servers' logs, newest last (a failure shows the tail of the latest)
+
+
 def start_server(log: Path) -> tuple[subprocess.Popen, str]:
     """`streamlit run app.py` on a free port, its output in `log` (a file, not a pipe nobody reads: a full pipe
     blocks the server); (process, url) once it answers. Its store is the test session's (MTL_STORE, conftest.py)."""
+    LOGS.append(log)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -65,7 +69,10 @@ def charts_drawn(page, seconds: float = 60) -> None:
     try:
         page.locator("[data-testid=stVegaLiteChart]").first.wait_for(state="attached", timeout=seconds * 1000)
     except playwright.TimeoutError:
-        pytest.fail("no chart after %.0f s; the page shows: %s" % (seconds, page.inner_text("body")[-2500:]))
+        cookies = {c["name"]: c["value"][:6] for c in page.context.cookies()}
+        log = LOGS[-1].read_text()[-3000:] if LOGS and LOGS[-1].exists() else ""
+        pytest.fail("no chart after %.0f s; the browser's cookies (first characters): %s; the page shows: %s\n"
+                    "the server's log ends: %s" % (seconds, cookies, page.inner_text("body")[-1500:], log))
 
 
 def steps(page) -> int:
