@@ -87,6 +87,7 @@ class Worker:
         """One turn: CHUNK steps of the next playing race, and the timers."""
         messages, now = [], time.monotonic()
         for race in [r for r in self.playing if now - self.heard[r] > self.PATIENCE]:
+            log.warning("race %s paused: its page sent no word for %.0f s", race[:8], now - self.heard[race])
             self._stop_playing(race)
             messages += [*self.races[race].pause(), Done(race, -1, False)]
         for race in [r for r in self.races if r not in self.playing and now - self.heard[r] > self.FORGET]:
