@@ -13,6 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from .diagnostics import COLLAPSED
 from .models import ARCHITECTURES, REGISTRY, RoutingPlan
 TASK_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 KIND_COLORS = {"shared": "#4c78a8", "group": "#f58518", "task": "#54a24b"}
@@ -152,17 +153,24 @@ def utilisation_bars(gates: pd.DataFrame) -> alt.Chart:
     return per_level(bars, row=alt.Row("gate:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left"))).resolve_scale(x="independent")
 
 
+SPARSITY = {"zero_fraction": ("outputs exactly 0", "#d62728"), "near_zero_fraction": ("outputs |x| < 0.01", "#ff9896"),
+            "dead_units": ("units 0 for every sample", "#7f7f7f")}
+
+
 def sparsity_bars(experts: pd.DataFrame) -> alt.Chart:
-    """Per expert: share of outputs exactly zero (dead ReLU units) and below 0.01 in magnitude.
-    Reads `diagnostics.expert_statistics` rows as they are (folded in Vega-Lite, so the spec can be
-    reused with new data)."""
-    return per_level(alt.Chart(experts).transform_fold(["zero_fraction", "near_zero_fraction"], as_=["measure", "share"]).mark_bar().encode(
-        x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)), xOffset="measure:N",
-        y=alt.Y("share:Q", scale=alt.Scale(domain=[0, 1]), title="share of outputs"),
-        color=alt.Color("measure:N", scale=alt.Scale(domain=["zero_fraction", "near_zero_fraction"], range=["#d62728", "#ff9896"]),
-                        legend=alt.Legend(title=None, labelExpr="datum.label == 'zero_fraction' ? 'exactly 0' : '|x| < 0.01'")),
-        tooltip=["expert", "measure:N", alt.Tooltip("share:Q", format=".2f")],
-    ).properties(width=alt.Step(14), height=150)).resolve_scale(x="independent")
+    """Per expert: share of outputs exactly 0 (ReLU's ordinary sparsity), below 0.01 in magnitude, and share of
+    units dead (0 for every sample of the snapshot), with a dashed line at HoME's collapse threshold (over 90%
+    of outputs 0). Reads `diagnostics.expert_statistics` rows as they are (folded in Vega-Lite, so the spec can be
+    reused with new data); a record from before `dead_units` existed has no third bar."""
+    names = " ".join(f"datum.label == '{key}' ? '{title}' :" for key, (title, _) in SPARSITY.items()) + " datum.label"
+    bars = alt.Chart().transform_fold(list(SPARSITY), as_=["measure", "share"]).mark_bar().encode(
+        x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)), xOffset=alt.XOffset("measure:N", sort=list(SPARSITY)),
+        y=alt.Y("share:Q", scale=alt.Scale(domain=[0, 1]), title="share"),
+        color=alt.Color("measure:N", scale=alt.Scale(domain=list(SPARSITY), range=[c for _, c in SPARSITY.values()]),
+                        legend=alt.Legend(title=None, labelExpr=names)),
+        tooltip=["expert", "measure:N", alt.Tooltip("share:Q", format=".2f")])
+    collapse = alt.Chart().mark_rule(strokeDash=[4, 3], color="black").encode(y=alt.datum(COLLAPSED))
+    return per_level(alt.layer(bars, collapse, data=experts).properties(width=alt.Step(12), height=150)).resolve_scale(x="independent")
 
 
 def output_distribution(experts: pd.DataFrame) -> alt.Chart:
@@ -184,15 +192,20 @@ def occupancy_chart(occupancy: pd.DataFrame) -> alt.Chart:
 
 
 def reliance_chart(reliance: pd.DataFrame) -> alt.Chart:
-    """Per task gate: weight on own / group / shared experts, tasks ordered by positive rate."""
-    long = reliance.melt(id_vars=["level", "task", "positive_rate"], value_vars=["own", "group", "shared"],
-                         var_name="experts", value_name="weight")
+    """Per task: the share of its expert mix from its own experts (through its gate, and through its self-gate where
+    it has one), its group's and the shared ones; tasks ordered by positive rate. A record from before the self-gate
+    was counted has no self-gate part."""
+    parts = reliance.assign(self_gate=reliance.get("self_gate", pd.Series(0.0, index=reliance.index)).fillna(0.0))
+    parts = parts.assign(own_gate=parts.own - parts.self_gate)
+    names = {"own_gate": "own (gate)", "self_gate": "own (self-gate)", "group": "group", "shared": "shared"}
+    long = parts.melt(id_vars=["level", "task", "positive_rate"], value_vars=list(names), var_name="experts", value_name="weight")
+    long["experts"] = long.experts.map(names)
     long["label"] = long.apply(lambda r: r.task if pd.isna(r.positive_rate) else f"{r.task} (rate {r.positive_rate:.2f})", axis=1)
     return per_level(alt.Chart(long).mark_bar().encode(
         y=alt.Y("label:N", title=None, sort=alt.EncodingSortField("positive_rate")),
-        x=alt.X("weight:Q", stack="zero", scale=alt.Scale(domain=[0, 1]), title="gate weight"),
-        color=alt.Color("experts:N", scale=alt.Scale(domain=["task", "own", "group", "shared"][1:],
-                                                     range=[KIND_COLORS["task"], KIND_COLORS["group"], KIND_COLORS["shared"]])),
+        x=alt.X("weight:Q", stack="zero", scale=alt.Scale(domain=[0, 1]), title="share of the task's expert mix"),
+        color=alt.Color("experts:N", scale=alt.Scale(domain=list(names.values()),
+                                                     range=[KIND_COLORS["task"], "#98df8a", KIND_COLORS["group"], KIND_COLORS["shared"]])),
         tooltip=["task", "experts", alt.Tooltip("weight:Q", format=".2f")],
     ).properties(width=320, height=alt.Step(20)), "row")
 

@@ -4,7 +4,7 @@ Every function takes a trace (`MultiTaskModel(x, trace=True)`, or a training `Sn
 or without the leading `[members]` dimension, and returns one row per (member, level, gate or
 expert, ...). The phenomena (papers.md):
   gate utilisation and polarisation      PLE Fig. 8; MMoE gate polarisation (§5)
-  expert sparsity and output scale       HoME's expert collapse
+  expert sparsity, dead units, scale       HoME's expert collapse (an expert over 90% zeros)
   shared-expert occupancy                HoME's expert degradation (a shared expert used by one task)
   own vs shared reliance per task        HoME's expert underfitting (sparse tasks ignore their experts)
   gradient conflict between tasks        the seesaw: per-task gradients on shared experts disagree
@@ -27,6 +27,7 @@ from .weighting import task_gradients
 
 NEAR_ZERO = 0.01   # |output| below this counts as near zero (Swish is never exactly 0, ReLU often is)
 POLARISED = 0.9    # a gate is polarised when its top expert takes more than this share
+COLLAPSED = 0.9    # an expert has collapsed (HoME) when over this share of its outputs are exactly 0
 TAKEN_OVER = 0.8   # a shared expert is taken over when one consumer holds more than this share of its gate mass
 
 
@@ -73,18 +74,22 @@ def gate_polarisation(trace: Sequence[LevelTrace], threshold: float = POLARISED)
 
 
 def expert_statistics(trace: Sequence[LevelTrace], near_zero: float = NEAR_ZERO) -> pd.DataFrame:
-    """Per expert, over its post-activation outputs `[batch, hidden]`: fraction exactly zero (dead
-    ReLU units), fraction below `near_zero` in magnitude, mean, std and quantiles."""
+    """Per expert, over its post-activation outputs `[batch, hidden]`: the fraction exactly zero (ReLU's
+    ordinary sparsity: a unit is 0 wherever its input is negative), the fraction below `near_zero` in
+    magnitude, `dead_units` (the share of its hidden units that are 0 for every sample of the batch: dead
+    ReLU units), mean, std and quantiles. HoME's expert collapse is an expert whose outputs are over 90%
+    zeros (`COLLAPSED`)."""
     rows, qs = [], torch.tensor([0.05, 0.25, 0.5, 0.75, 0.95], dtype=torch.float64)
     for level, plan, _, outputs in _levels(trace):
         flat = outputs.transpose(1, 2).flatten(2)  # [members, experts, batch * hidden]
         zero, small = (flat == 0).double().mean(-1), (flat.abs() < near_zero).double().mean(-1)
+        dead = (outputs == 0).all(1).double().mean(-1)  # [members, experts]: units 0 for the whole batch
         mean, std = flat.mean(-1), flat.std(-1, unbiased=False)
         quantiles = torch.quantile(flat, qs, dim=-1)  # [5, members, experts]
         for m in range(flat.shape[0]):
             for e, name in enumerate(plan.expert_names):
                 rows.append(dict(member=m, level=level, expert=name, kind=plan.expert_kinds[e],
-                                 zero_fraction=zero[m, e].item(), near_zero_fraction=small[m, e].item(),
+                                 zero_fraction=zero[m, e].item(), near_zero_fraction=small[m, e].item(), dead_units=dead[m, e].item(),
                                  mean=mean[m, e].item(), std=std[m, e].item(),
                                  **{f"q{int(q * 100):02d}": quantiles[i, m, e].item() for i, q in enumerate(qs)}))
     return pd.DataFrame(rows)
@@ -117,21 +122,26 @@ def expert_occupancy(trace: Sequence[LevelTrace], threshold: float = TAKEN_OVER)
 
 
 def expert_reliance(trace: Sequence[LevelTrace], positive_rate: dict[str, float] | None = None) -> pd.DataFrame:
-    """Per task gate: mean weight on its own experts, its group's and the shared ones (HoME's expert
-    underfitting shows as sparse tasks putting little weight on their own experts). `positive_rate`
-    maps task names to their positive rate (NaN for regression)."""
+    """Per task gate: the share of its expert mix that comes from its own experts, its group's and the shared
+    ones (HoME's expert underfitting shows as sparse tasks leaning little on their own experts). The mix is
+    the gate's weights plus, with a self-gate, the self-gate's weights on the own experts (model.py adds them):
+    each share is over that total, and `self_gate` is the part of it the self-gate adds. `positive_rate` maps
+    task names to their positive rate (NaN for regression)."""
     rows = []
-    for level, plan, weights, _ in _levels(trace):
-        mean = weights.mean(1)  # [members, gates, experts]
+    for level, plan in enumerate((t.plan for t in trace), start=1):
+        gated = _m(trace[level - 1].gate_weights).double().mean(1)  # [members, gates, experts]
+        own_gate = trace[level - 1].self_gate_weights
+        added = torch.zeros_like(gated) if own_gate is None else _m(own_gate).double().mean(1)
+        total = (gated + added).sum(-1).clamp_min(1e-12)  # [members, gates]
         kinds = np.array(plan.expert_kinds)
-        for m in range(mean.shape[0]):
+        for m in range(gated.shape[0]):
             for g, (name, kind) in enumerate(zip(plan.gate_names, plan.gate_kinds)):
                 if kind != "task":
                     continue
-                w = mean[m, g].numpy()
-                rows.append(dict(member=m, level=level, task=name, own=w[plan.own[g]].sum(),
-                                 group=w[(kinds == "group") & ~plan.own[g]].sum(),
-                                 shared=w[(kinds == "shared") & ~plan.own[g]].sum(),
+                w, s, t = gated[m, g].numpy(), added[m, g].numpy(), total[m, g].item()
+                rows.append(dict(member=m, level=level, task=name, own=(w[plan.own[g]].sum() + s.sum()) / t,
+                                 group=w[(kinds == "group") & ~plan.own[g]].sum() / t,
+                                 shared=w[(kinds == "shared") & ~plan.own[g]].sum() / t, self_gate=s.sum() / t,
                                  positive_rate=(positive_rate or {}).get(name, float("nan"))))
     return pd.DataFrame(rows)
 

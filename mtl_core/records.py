@@ -54,6 +54,13 @@ def _bool(v) -> bool:
     return type(v) is bool
 
 
+def _added(column: "Column") -> "Column":
+    """A column added after run files were first written: a row of an older file may lack it (read as null)."""
+    check = _maybe(column)
+    check.added = True
+    return check
+
+
 TEXT, COUNT, NUMBER, SHARE, BOOL = _text, _count, _number, _share, _bool
 Column = Callable[[Any], bool]
 
@@ -66,12 +73,13 @@ DIAGNOSTICS: dict[str, dict[str, Column]] = {
     "polarisation": {"step": COUNT, "level": COUNT, "gate": TEXT, "entropy": SHARE, "top_expert": TEXT, "top_weight": SHARE,
                      "polarised": BOOL, "sample_polarised": SHARE},
     "experts": {"step": COUNT, "level": COUNT, "expert": TEXT, "kind": TEXT, "zero_fraction": SHARE, "near_zero_fraction": SHARE,
+                "dead_units": _added(SHARE),
                 "mean": NUMBER, "std": NUMBER, "q05": NUMBER, "q25": NUMBER, "q50": NUMBER, "q75": NUMBER, "q95": NUMBER},
     "spread": {"step": COUNT, "level": COUNT, "std_max_over_min": NUMBER},
     "occupancy": {"step": COUNT, "level": COUNT, "expert": TEXT, "consumer": TEXT, "share": SHARE, "top_share": SHARE,
                   "taken_over": BOOL},
     "reliance": {"step": COUNT, "level": COUNT, "task": TEXT, "own": SHARE, "group": SHARE, "shared": SHARE,
-                 "positive_rate": _maybe(SHARE)},
+                 "self_gate": _added(SHARE), "positive_rate": _maybe(SHARE)},
     "conflict": {"step": COUNT, "task_a": TEXT, "task_b": TEXT, "cosine": _maybe(lambda v: _number(v) and -1.001 <= v <= 1.001)},
     "drift": {"step": COUNT, "level": COUNT, "gate": TEXT, "js_divergence": NUMBER},
     "gradients": {"step": COUNT, "task": TEXT, "name": lambda v: v == "grad_norm", "value": _maybe(NUMBER)},
@@ -124,6 +132,8 @@ def _rows(rows: Any, columns: dict[str, Column], where: str) -> list[dict]:
         if not isinstance(row, dict):
             raise RecordError(f"{where}, row {i}, is not an object.")
         for name, ok in columns.items():
+            if name not in row and getattr(ok, "added", False):
+                row = {**row, name: None}
             if name not in row:
                 raise RecordError(f"{where}, row {i}, has no column '{name}'.")
             if not ok(row[name]):

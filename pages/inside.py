@@ -76,7 +76,9 @@ st.caption("Box = middle half of each expert's outputs, whiskers 5–95%. Expert
 st.altair_chart(charts.output_distribution(at["experts"]))
 
 st.subheader("Sparsity")
-st.caption("Share of outputs exactly zero (dead ReLU units) or nearly zero. HoME reports experts with over 90% zeros.")
+st.caption("Per expert: outputs exactly 0 (ReLU's ordinary sparsity), nearly 0, and units that are 0 for every one of the "
+           "512 samples (dead units; a run kept before this measure existed has no grey bar). HoME calls an expert "
+           "collapsed when over 90% of its outputs are 0: the dashed line.")
 st.altair_chart(charts.sparsity_bars(at["experts"]))
 
 
@@ -94,8 +96,9 @@ def section(title: str, caption: str, table: str, draw, missing: str) -> None:
 section("Who uses the shared experts", "Each shared expert's gate mass split by the gates that use it. One colour filling a bar "
         "means one task has taken the expert over (HoME's expert degradation).", "occupancy", charts.occupancy_chart,
         "This architecture has fewer than two gates sharing experts.")
-section("Own vs shared experts", "How much each task's gate relies on its own, its group's and the shared experts, sparse tasks "
-        "first. Sparse tasks leaning on shared experts is HoME's expert underfitting.", "reliance", charts.reliance_chart,
+section("Own vs shared experts", "The share of each task's expert mix that comes from its own experts (through its gate, and "
+        "through HoME's self-gate, whose weights are added to the mix), its group's and the shared ones, sparse tasks "
+        "first. HoME calls sparse tasks that lean little on their own experts expert underfitting.", "reliance", charts.reliance_chart,
         "This architecture has no task-specific gates.")
 
 st.header("Over training")

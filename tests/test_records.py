@@ -40,6 +40,17 @@ def test_a_record_survives_download_and_upload(record):
     assert back["positive_rate"][0] is None  # NaN for the regression task travels as null
 
 
+def test_a_file_from_before_dead_units_and_the_self_gate_share_still_loads(record):
+    old = copy.deepcopy(record)
+    for table, column in (("experts", "dead_units"), ("reliance", "self_gate")):
+        for row in old["diagnostics"][table]:
+            del row[column]
+    (back,) = read_records(json.dumps(old))
+    assert {row["dead_units"] for row in back["diagnostics"]["experts"]} == {None}
+    assert {row["self_gate"] for row in back["diagnostics"]["reliance"]} == {None}
+    assert all(0 <= row["dead_units"] <= 1 for row in record["diagnostics"]["experts"])   # a new record has them
+
+
 def mutate(record, path, value):
     r = copy.deepcopy(record)
     target = r
