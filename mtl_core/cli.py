@@ -166,6 +166,7 @@ def build_parser() -> Parser:
     out.add_argument("--csv", metavar="PATH", help="write the runs to PATH and the summary to PATH with .summary.csv")
     lessons = sub.add_parser("lessons", help="check that every lesson predicts what its race shows (default seed and other seeds)")
     lessons.add_argument("--seeds", type=int, default=10, help="other seeds to check each lesson on (0 = only the default seed)")
+    lessons.add_argument("--first-seed", type=int, default=1, help="the first of the other seeds (e.g. 500 checks 500, 501, ...)")
     lessons.add_argument("--lesson", action="append", help="only this lesson (its key; repeatable)")
     lessons.add_argument("--jobs", type=int, default=1, help="lessons checked side by side (processes)")
     lessons.add_argument("--csv", metavar="PATH", help="also write the results here (the Start page shows data/lesson_check.csv)")
@@ -379,7 +380,7 @@ def run_lessons(a: argparse.Namespace) -> int:
     """Play every lesson and say whether its prediction held; exit 1 if a lesson would not ship."""
     from joblib import Parallel, delayed
 
-    from . import lessons
+    from . import claims, lessons
 
     import torch
 
@@ -387,7 +388,9 @@ def run_lessons(a: argparse.Namespace) -> int:
     chosen = [lessons.lesson(key) for key in a.lesson] if a.lesson else list(lessons.LESSONS)
     if a.seeds < 0:
         raise ConfigError(f"--seeds is a number of other seeds, 0 or more, got {a.seeds}.")
-    results = Parallel(n_jobs=a.jobs)(delayed(lessons.check)(lesson, a.seeds) for lesson in chosen)
+    if a.first_seed < 1:
+        raise ConfigError(f"--first-seed is the first of the other seeds, 1 or more (0 is the default seed), got {a.first_seed}.")
+    results = Parallel(n_jobs=a.jobs)(delayed(lessons.check)(lesson, a.seeds, None, a.first_seed) for lesson in chosen)
     if a.csv:
         pd.DataFrame([dict(lesson=r.lesson.key, default_held=r.default.held, held=sum(v.held for v in r.seeds), seeds=len(r.seeds),
                            ships=r.ships, seconds=round(r.seconds, 1), date=time.strftime("%Y-%m-%d"), evidence=r.default.evidence)
@@ -397,7 +400,11 @@ def run_lessons(a: argparse.Namespace) -> int:
         share = f"{sum(v.held for v in r.seeds)}/{len(r.seeds)} ({r.share:.0%})" if r.seeds else "-"
         print(f"{r.lesson.key:<14} {'held' if r.default.held else 'NOT held':<13} {share:<12} {'yes' if r.ships else 'NO':<6} "
               f"{r.seconds:>8.1f}  {r.default.evidence}")
-    return 0 if all(r.ships for r in results) else 1
+    verdicts = {c.key: c.verdict() for c in claims.CLAIMS}
+    print(f"\n{'claim':<14} {'on its study':<13} evidence (mtl_core/claims.py: the bundled studies against their controls)")
+    for key, v in verdicts.items():
+        print(f"{key:<14} {'held' if v.held else 'NOT held':<13} {v.evidence}")
+    return 0 if all(r.ships for r in results) and all(v.held for v in verdicts.values()) else 1
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -220,7 +220,7 @@ def funnel(s: Settings) -> bool:
 # A preset sets several knobs at once (`?preset=lesson`); the knobs it does not name keep the table's defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},   # the MMoE paper's generator and model (c = 1, m = 10, 8 experts of 16, towers of 8), smaller data
-    # where the paper's effects show on one run (docs/EXPERIMENTS.md, section 5): more, narrower experts, less data
+    # where MMoE's lead shows on one run (docs/EXPERIMENTS.md, section 5): more, narrower experts, less data
     "lesson": {"experts": 16, "hidden": 8, "samples": 20_000, "epochs": 20},
 }
 
@@ -228,7 +228,8 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     # tasks: the synthetic generator (data.py)
     Knob("preset", "preset", "tasks", str, "paper", options=tuple(PRESETS),
          help="Sets the task difficulty, sizes and training together: 'paper' is the MMoE paper's setting, 'lesson' one where "
-              "the paper's effects show on a single run (see the lessons)."),
+              "MMoE's lead over the other models shows on a single run (see the lessons); not every finding of the paper "
+              "shows there (the Correlation sweep page says which)."),
     Knob("source", "data", "tasks", str, "synthetic", options=SOURCES,
          help="Synthetic tasks from the MMoE paper's generator, the paper's real benchmark: census income, task group 1 "
               "(income > $50K; never married) or group 2 (college degree; never married), or a click -> conversion funnel "

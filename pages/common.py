@@ -21,7 +21,6 @@ from mtl_core import knobs, lessons
 from mtl_core.config import ConfigError
 from mtl_core.knobs import KNOBS, Notice, Settings
 from mtl_core.live import JobFailed, run_job, shared_backend
-from mtl_core.experiments import sharing_gap
 from mtl_core.records import MAX_FILE, dumps, read_records
 from mtl_core.shelf import Locker, Shelf
 from mtl_core.store import Store, StoreFull, default_location
@@ -64,12 +63,6 @@ def _lesson(page: str) -> lessons.Lesson | None:
 
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-@st.cache_data
-def bundled_sharing_gap() -> pd.Series:
-    """Shared-Bottom's test MSE over MMoE's per correlation in the bundled sweep of the lesson preset (medians)."""
-    return sharing_gap(pd.read_csv(DATA / "lesson_sweep.csv"))
 
 
 @st.cache_data

@@ -9,15 +9,20 @@ import streamlit as st
 
 import pages
 from mtl_core import builders, charts, knobs, network
+from mtl_core.claims import claim
 from mtl_core.config import ConfigError
 from mtl_core.device import available_devices
 from mtl_core.live import CADENCE, Race, shared_backend
 from mtl_core.models import build_plan
 from mtl_core.models.registry import label
 from mtl_core.weighting import STATE_TITLES
-from pages.common import DATA, WEIGHTING_NOTES, bundled_sharing_gap, keep, knob_panel, lesson_banner, lesson_verdict, locker, settings_file
+from pages.common import DATA, WEIGHTING_NOTES, keep, knob_panel, lesson_banner, lesson_verdict, locker, settings_file
 
 STEP = 50    # steps per press of "Step"
+SPARSITY_CAPTION = ("Per expert: the share of its outputs that are exactly 0 (red; a ReLU unit gives 0 wherever its input "
+                    "is negative, so many zeros are ordinary sparsity), nearly 0 (pink), and the share of its units that "
+                    "are 0 for every sample of the snapshot (grey: dead units). HoME calls an expert collapsed when over "
+                    "90% of its outputs are 0: the dashed line. Swish experts are never exactly 0.")
 
 
 def tick() -> float:
@@ -117,11 +122,11 @@ def chart(name: str, build, data: pd.DataFrame, *shape) -> None:
 
 
 st.subheader("Loss per task")
-GAP = bundled_sharing_gap()
+GAP = claim("sharing-gap").evidence()
 st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks, log loss for binary ones). "
            "Look for the model whose test curve flattens highest: it fits these tasks worst. That is not only tasks pulling "
-           f"a shared part apart: in the bundled sweep of the lesson preset (30 seeds) Shared-Bottom's test MSE was {GAP[1.0]:.2f}x "
-           f"MMoE's with identical tasks (p = 1) and {GAP[0.2]:.2f}x at p = 0.2 (medians; the Sweep page has the study).")
+           f"a shared part apart: in the bundled sweep of the lesson preset ({GAP['seeds']} seeds) Shared-Bottom's test MSE was {GAP['gap_1']:.2f}x "
+           f"MMoE's with identical tasks (p = 1) and {GAP['gap_02']:.2f}x at p = 0.2 (medians; the Sweep page has the study).")
 
 
 TICK = tick()
@@ -197,8 +202,7 @@ def inside_view():
             chart("gate_heatmap", charts.gate_heatmap, gates, shown)
     with right:
         st.subheader("Expert sparsity")
-        st.caption("Share of each expert's outputs that are exactly zero (dead ReLU units) or nearly zero. "
-                   "High bars are HoME's 'expert collapse'; Swish experts are never exactly zero.")
+        st.caption(SPARSITY_CAPTION)
         if experts is not None:
             chart("sparsity", charts.sparsity_bars, experts, shown)
     with race.lock:

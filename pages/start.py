@@ -8,6 +8,7 @@ import pages
 from mtl_core import charts, network
 from mtl_core.models import ARCHITECTURES, REGISTRY, ModelConfig, build_plan
 from mtl_core.models.registry import label
+from mtl_core.claims import claim
 from mtl_core.lessons import LESSONS
 from pages.common import knob_panel, lesson_check, open_link
 
@@ -22,6 +23,7 @@ st.write(
     "expense (the *seesaw*). **Mixtures of experts** share smarter: several small *experts*, and a *gate* per "
     "task that decides how much of each expert that task uses."
 )
+st.caption("What this app's own sweep shows about that: " + claim("sharing-gap").text())
 
 st.header("Every architecture is a routing of experts to gates")
 st.write("The first picture draws the network; the second shows, for each level, which experts (columns) each gate "

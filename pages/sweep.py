@@ -7,6 +7,7 @@ import streamlit as st
 
 import pages
 from mtl_core import builders, charts, knobs
+from mtl_core.claims import claim
 from mtl_core.experiments import correlation_summary, final_loss, trainability_summary
 from mtl_core.models.registry import label
 from pages.common import knob_panel, lesson_banner, lesson_verdict, run_study
@@ -16,7 +17,7 @@ BUNDLED = {
     "Lesson setting": ("lesson_sweep.csv", "lesson_sweep.csv",
                        "`python -m mtl_core sweep --preset lesson --correlations 1,0.5,0.2 --seeds 30 --holdout 5000 --csv "
                        "data/lesson_sweep.csv`, run on 2026-11-26 on a 2-core CPU: 16 experts of 8 units, 20,000 samples, 20 "
-                       "epochs (the `lesson` preset, where the paper's effects show on one run), each run tested on 5,000 samples "
+                       "epochs (the `lesson` preset, where MMoE's lead shows on one run), each run tested on 5,000 samples "
                        "(2,000 in the app) for steadier medians; docs/EXPERIMENTS.md section 5."),
     "MMoE paper setting": ("correlation_sweep.csv", "trainability.csv",
                            "`python -m mtl_core experiment correlation` and `... experiment trainability`, run on 2026-11-24 on a "
@@ -54,9 +55,14 @@ def show(runs: pd.DataFrame, histogram_runs: pd.DataFrame) -> None:
 
 
 st.header("Bundled studies")
+FINDINGS = {"Lesson setting": ("lesson-preset", "sharing-gap", "poor-runs")}   # claims (mtl_core/claims.py) about a study
+
+
 for tab, (name, (sweep_file, histogram_file, note)) in zip(st.tabs(list(BUNDLED)), BUNDLED.items()):
     with tab:
         st.caption(note)
+        for key in FINDINGS.get(name, ()):
+            st.info(claim(key).text(), icon=":material/fact_check:")
         show(runs_of(sweep_file), runs_of(histogram_file))
 
 st.header("Your own sweep")
