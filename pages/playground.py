@@ -28,7 +28,7 @@ SPARSITY_CAPTION = ("Per expert: the share of its outputs that are exactly 0 (re
 def tick() -> float:
     """Seconds between this page's redraws of the curves, chosen at every full run of the page from the measured
     cost of a redraw and the races playing on this server (mtl_core/live/cadence.py; bench/load.py measures it)."""
-    return CADENCE.wanted(shared_backend().playing())
+    return CADENCE.wanted(shared_backend().held())
 
 
 pages.start_page()

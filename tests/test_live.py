@@ -61,6 +61,19 @@ def test_play_runs_to_the_end_and_pause_stops_where_it_was(backend):
     race.close()
 
 
+def test_the_pages_plan_for_the_races_held_not_only_those_playing():
+    backend = InProcess()   # its own, so that no other test's race counts
+    held = [Race(backend, settings()) for _ in range(2)]
+    assert backend.held() == 2 and backend.playing() == 0   # a class that has opened the page but not pressed Play yet
+    held[0].play()
+    wait(lambda: backend.playing() == 1)
+    assert backend.held() == 2
+    for race in held:
+        race.close()
+    assert backend.held() == 0
+    backend.close()
+
+
 def test_a_race_pauses_itself_when_the_page_stops_drawing(backend, monkeypatch):
     monkeypatch.setattr(Worker, "PATIENCE", 0.3)
     race = Race(backend, settings(epochs=200))

@@ -156,8 +156,12 @@ class Backend:
         raise NotImplementedError
 
     def playing(self) -> int:
-        """Races playing on this backend right now (the pages space their redraws by it)."""
+        """Races playing on this backend right now."""
         return sum(1 for link in self.links for race in list(link.races.values()) if race.playing)
+
+    def held(self) -> int:
+        """Races its workers hold, playing or not: the races that may play (a page plans its redraws for them)."""
+        return sum(len(link.races) for link in self.links)
 
     def describe(self) -> str:
         return f"{self.name}, {self.size} worker(s)"

@@ -11,7 +11,13 @@ then spends `playing * REDRAWS * cost / interval` of a core on redraws (the curv
 inside view every fifth); a page's interval is the fastest of `LEVELS` that keeps that within `BUSY`.
 
 A page picks its interval when it runs in full (it opens, Play or another button is pressed, a knob
-changes, a race finishes) and keeps it until then. Changing it from inside the live redraw needs a full
+changes, a race finishes) and keeps it until then. It plans for the races the server holds, playing or
+not (`Backend.held`), not for those playing at that moment: a class that arrives at once presses Play
+while few races play yet, and planned on those, 15 students on 2 cores asked for about 65 redraws a
+second, the page process ran up to 30 script threads, and 14 of them saw no update for 100 s (one run
+in four without any student left out). Planned on the races held, two runs of 10 and 15 students left
+nobody out (min 1.7 and 2.7, then 1.6 and 1.5 updates/s). A race a student left is held until its worker
+lets it go (15 minutes), so a class with many paused races redraws a little slower than it could. Changing it from inside the live redraw needs a full
 rerun from the fragment, and every way of doing that was measured to hurt: on every race that started, a
 whole arriving class reran at once and stalled (0 updates for every one of 12 students); on the cost's
 noise, ten students' pages reran 50-90 times a minute and some got no updates; only to slow down (two
