@@ -128,10 +128,9 @@ def expert_reliance(trace: Sequence[LevelTrace], positive_rate: dict[str, float]
     each share is over that total, and `self_gate` is the part of it the self-gate adds. `positive_rate` maps
     task names to their positive rate (NaN for regression)."""
     rows = []
-    for level, plan in enumerate((t.plan for t in trace), start=1):
-        gated = _m(trace[level - 1].gate_weights).double().mean(1)  # [members, gates, experts]
-        own_gate = trace[level - 1].self_gate_weights
-        added = torch.zeros_like(gated) if own_gate is None else _m(own_gate).double().mean(1)
+    for level, step in enumerate(trace, start=1):
+        plan, gated = step.plan, _m(step.gate_weights).double().mean(1)  # [members, gates, experts]
+        added = torch.zeros_like(gated) if step.self_gate_weights is None else _m(step.self_gate_weights).double().mean(1)
         total = (gated + added).sum(-1).clamp_min(1e-12)  # [members, gates]
         kinds = np.array(plan.expert_kinds)
         for m in range(gated.shape[0]):

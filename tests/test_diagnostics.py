@@ -33,6 +33,14 @@ def test_an_expert_that_outputs_only_zeros_has_sparsity_one():
     assert stats.loc[1, "std"] == 0 and stats.loc[1, "q50"] == 0
 
 
+def test_a_unit_is_dead_only_when_it_is_zero_for_every_sample():
+    outputs = torch.randn(10, 2, 4).abs() + 1
+    outputs[:, 0, 0] = 0       # expert 0: unit 0 dead
+    outputs[:5, 1, :] = 0      # expert 1: half its outputs 0, but every unit lives on the other samples
+    stats = expert_statistics(level(experts=2, outputs=outputs))
+    assert stats.dead_units.tolist() == [0.25, 0.0] and stats.zero_fraction.tolist() == [0.25, 0.5]
+
+
 def test_near_zero_counts_small_swish_outputs_that_are_not_exactly_zero():
     outputs = torch.full((10, 2, 4), 0.001)
     outputs[:, 0] = 5
@@ -83,6 +91,17 @@ def test_reliance_splits_own_group_shared_weight():
     rel = expert_reliance([LevelTrace(lvl.plan, weights, None, lvl.expert_outputs)], {"a": 0.5, "b": 0.02})
     assert rel.own.tolist() == pytest.approx([1 / 3, 1 / 3]) and rel.shared.tolist() == pytest.approx([2 / 3, 2 / 3])
     assert rel.positive_rate.tolist() == [0.5, 0.02]
+    assert rel.self_gate.tolist() == [0, 0]
+
+
+def test_reliance_counts_the_self_gates_weights_in_the_mix():
+    (lvl,) = level("cgc", experts=2, task_experts=1)
+    visible = torch.as_tensor(lvl.plan.mask, dtype=torch.float32)
+    weights = (visible / visible.sum(1, keepdim=True)).expand(5, -1, -1)   # 1/3 on the own expert, 2/3 on the shared
+    own = torch.as_tensor(lvl.plan.own, dtype=torch.float32).expand(5, -1, -1)   # the self-gate adds 1 on the own expert
+    rel = expert_reliance([LevelTrace(lvl.plan, weights, own, lvl.expert_outputs)])
+    assert rel.own.tolist() == pytest.approx([2 / 3, 2 / 3]) and rel.shared.tolist() == pytest.approx([1 / 3, 1 / 3])
+    assert rel.self_gate.tolist() == pytest.approx([0.5, 0.5])   # (1/3 + 1) / 2 own, of which 1 / 2 through the self-gate
 
 
 def test_drift_is_zero_for_the_same_gates_and_bounded_by_ln2():
