@@ -131,24 +131,47 @@ def task_losses(predictions: torch.Tensor, targets: torch.Tensor, is_binary: tor
     return torch.where(is_binary, bce, mse).mean(1)
 
 
-def funnel_losses(logits: torch.Tensor, targets: torch.Tensor, head: str) -> torch.Tensor:
-    """A funnel head's two losses `[members, 2]` from logits and targets `[members, batch, 2]` (click, click·conversion).
+COUNTERFACTUAL_WEIGHT, GLOBAL_WEIGHT = 0.5, 0.5   # ESCM²'s lambda_c and lambda_g (papers.md §12); a design choice
+PROPENSITY_FLOOR = 1e-3                           # pCTR below it counts as it, so that no weight is infinite
 
-    Both heads learn the click on every impression: BCE(click, pCTR). Then
+
+def funnel_losses(logits: torch.Tensor, targets: torch.Tensor, head: str) -> torch.Tensor:
+    """A funnel head's two losses `[members, 2]` from logits `[members, batch, 2 or 3]` and targets
+    `[members, batch, 2]` (click, click·conversion).
+
+    Every head learns the click on every impression: BCE(click, pCTR). Then, for the conversion:
+      "clicked"  BCE(conversion, pCVR) over the clicked impressions of the batch only (the usual CVR model);
       "esmm"     BCE(click·conversion, pCTR·pCVR) on every impression (papers.md §9): pCVR is never told
                  a conversion label on its own, only through the product (computed in log space);
-      "clicked"  BCE(conversion, pCVR) over the clicked impressions of the batch only (the usual CVR model).
+      "ips"      ESCM²-IPS (Wang et al., SIGIR 2022; papers.md §12): GLOBAL_WEIGHT x ESMM's loss plus
+                 COUNTERFACTUAL_WEIGHT x the clicked impressions' BCE(conversion, pCVR), each weighted by
+                 1 / pCTR. The propensity pCTR is the CTR tower's, held fixed (no gradient) and floored at
+                 PROPENSITY_FLOOR; the weighted mean is self-normalised over the batch's clicks (divided by
+                 the sum of the weights, not the batch size), our choice against the variance of 1 / pCTR;
+      "dr"       ESCM²-DR: the third logit is an imputation tower's estimate e_hat = softplus(logit) of the
+                 CVR loss e on every impression. Counterfactual loss = mean of e_hat over all impressions +
+                 the weighted mean over clicked ones of (e - e_hat), plus the imputation's own loss, the
+                 weighted mean over clicked ones of (e - e_hat)^2; weights as for "ips", trained jointly.
     """
     click, converted = targets[..., 0], targets[..., 1]
     ctr_loss = F.binary_cross_entropy_with_logits(logits[..., 0], click, reduction="none").mean(1)
-    if head == "esmm":
-        log_p = F.logsigmoid(logits[..., 0]) + F.logsigmoid(logits[..., 1])            # log pCTCVR
-        log_not_p = torch.log(-torch.expm1(log_p.clamp(max=-1e-7)))                    # log(1 - pCTCVR)
-        cvr_loss = -(converted * log_p + (1 - converted) * log_not_p).mean(1)
-    else:
+    if head == "clicked":
         bce = F.binary_cross_entropy_with_logits(logits[..., 1], converted, reduction="none")
-        cvr_loss = (bce * click).sum(1) / click.sum(1).clamp_min(1)
-    return torch.stack([ctr_loss, cvr_loss], -1)
+        return torch.stack([ctr_loss, (bce * click).sum(1) / click.sum(1).clamp_min(1)], -1)
+    log_p = F.logsigmoid(logits[..., 0]) + F.logsigmoid(logits[..., 1])            # log pCTCVR
+    log_not_p = torch.log(-torch.expm1(log_p.clamp(max=-1e-7)))                    # log(1 - pCTCVR)
+    ctcvr_loss = -(converted * log_p + (1 - converted) * log_not_p).mean(1)
+    if head == "esmm":
+        return torch.stack([ctr_loss, ctcvr_loss], -1)
+    weight = click / torch.sigmoid(logits[..., 0]).detach().clamp_min(PROPENSITY_FLOOR)     # [members, batch]
+    weighted_mean = lambda values: (weight * values).sum(1) / weight.sum(1).clamp_min(1e-12)
+    error = F.binary_cross_entropy_with_logits(logits[..., 1], converted, reduction="none")   # conversion seen on clicks only
+    if head == "ips":
+        counterfactual = weighted_mean(error)
+    else:
+        imputed = F.softplus(logits[..., 2])
+        counterfactual = imputed.mean(1) + weighted_mean(error - imputed) + weighted_mean((error - imputed).square())
+    return torch.stack([ctr_loss, GLOBAL_WEIGHT * ctcvr_loss + COUNTERFACTUAL_WEIGHT * counterfactual], -1)
 
 
 class TrainingRun:

@@ -14,7 +14,7 @@ from mtl_core.config import ConfigError
 from mtl_core.data import DataConfig
 from mtl_core.funnel import FunnelConfig, funnel_summary
 from mtl_core.models import ModelConfig, build_model
-from mtl_core.training import TrainConfig, TrainingRun, funnel_losses
+from mtl_core.training import COUNTERFACTUAL_WEIGHT, GLOBAL_WEIGHT, TrainConfig, TrainingRun, funnel_losses
 
 SMALL = FunnelConfig(features=16, samples=4000, holdout=2000)
 
@@ -75,6 +75,46 @@ def test_the_naive_cvr_loss_sees_clicked_impressions_only():
     torch.testing.assert_close(losses[0, 1], F.binary_cross_entropy_with_logits(logits[0, 32:, 1], targets[0, 32:, 1]))
     losses[0, 1].backward()
     assert (logits.grad[0, :32, 1] == 0).all() and (logits.grad[0, 32:, 1] != 0).all()
+
+
+def constructed_funnel(outputs: int = 2):
+    """Four impressions: clicked with pCTR 0.5 and 0.25 (the second converted), then two unclicked ones."""
+    logits = torch.zeros(1, 4, outputs)
+    logits[0, :, 0] = torch.logit(torch.tensor([0.5, 0.25, 0.1, 0.1]))
+    logits[0, :, 1] = torch.tensor([0.3, -0.2, 0.5, 1.0])
+    targets = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]])
+    return logits.requires_grad_(), targets
+
+
+def counterfactual_part(logits, targets, head):
+    """The conversion loss minus its ESMM part: what ESCM² adds."""
+    return funnel_losses(logits, targets, head)[0, 1] - GLOBAL_WEIGHT * funnel_losses(logits, targets, "esmm")[0, 1]
+
+
+def test_escm2_ips_weights_each_clicked_impression_by_one_over_its_ctr():
+    logits, targets = constructed_funnel()
+    counterfactual_part(logits, targets, "ips").backward()
+    weight = torch.tensor([2.0, 4.0]) / 6.0                                      # 1 / pCTR, self-normalised
+    expected = COUNTERFACTUAL_WEIGHT * weight * (torch.sigmoid(logits[0, :2, 1]) - targets[0, :2, 1])
+    torch.testing.assert_close(logits.grad[0, :2, 1], expected.detach())
+    assert (logits.grad[0, 2:, 1] == 0).all()          # unclicked impressions teach the CVR tower nothing here
+    assert (logits.grad[0, :, 0] == 0).all()           # the propensity is held fixed: no gradient to the CTR tower
+
+
+def test_escm2_dr_imputes_the_cvr_loss_of_every_impression():
+    logits, targets = constructed_funnel(outputs=3)
+    counterfactual_part(logits, targets, "dr").backward()
+    assert (logits.grad[0, :, 2] != 0).all()            # the imputation tower learns on every impression
+    assert (logits.grad[0, 2:, 1] == 0).all()           # the CVR tower's own error is known on clicks only
+    assert (logits.grad[0, :2, 1] != 0).all() and (logits.grad[0, :, 0] == 0).all()
+    # on unclicked rows only the mean of e_hat = softplus(logit) acts: 1/N each, and softplus' slope is the sigmoid
+    torch.testing.assert_close(logits.grad[0, 2:, 2], COUNTERFACTUAL_WEIGHT * torch.sigmoid(logits[0, 2:, 2]).detach() / 4)
+
+
+def test_escm2_dr_has_an_imputation_tower_the_others_do_not():
+    for arch, outputs in (("escm2_ips", 2), ("escm2_dr", 3), ("escm2_dr_mmoe", 3), ("esmm", 2)):
+        model = build_model(ModelConfig.for_arch(arch), SMALL.task_names, SMALL.task_groups, features=16)
+        assert model(torch.randn(5, 16)).shape == (5, outputs), arch
 
 
 def test_funnel_models_need_funnel_data_and_report_both_spaces():

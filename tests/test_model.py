@@ -8,6 +8,7 @@ from mtl_core.config import ConfigError
 from mtl_core.models import (ARCHITECTURES, ModelConfig, build_model, count_parameters, match_bottom_to,
                              stack_members)
 from mtl_core.models.gates import softmax_experts
+from mtl_core.models.registry import REGISTRY
 
 TASKS = ("a", "b", "c")
 GROUPS = (0, 0, 1)
@@ -21,7 +22,7 @@ def make(arch, seed=0, **kw):
 def test_trace_shapes_and_gates_obey_mask(arch):
     model = make(arch)
     predictions, trace = model(torch.randn(40, 20), trace=True)
-    assert predictions.shape == (40, 3)
+    assert predictions.shape == (40, 3 + (REGISTRY[arch].funnel == "dr"))   # ESCM2-DR: one imputation tower more
     for level in trace:
         gates, experts = level.plan.n_gates, level.plan.n_experts
         assert level.gate_weights.shape == (40, gates, experts)

@@ -22,7 +22,8 @@ class Architecture:
     factorised: bool = False          # the experts' weights over the units are one Tucker tensor (layers.TuckerLinear)
     penalty: Callable | None = None   # model -> `[members]` loss term coupling the columns (coupling.py)
     funnel: str | None = None         # a click -> conversion head (funnel data only, training.funnel_losses):
-                                      # "esmm" (pCTCVR = pCTR * pCVR) or "clicked" (CVR learned on clicks only)
+                                      # "clicked" (CVR learned on clicks only), "esmm" (pCTCVR = pCTR * pCVR),
+                                      # "ips" or "dr" (ESCM²: ESMM plus a counterfactual CVR loss)
 
 
 REGISTRY: dict[str, Architecture] = {a.name: a for a in (
@@ -57,6 +58,17 @@ REGISTRY: dict[str, Architecture] = {a.name: a for a in (
     Architecture("esmm_mmoe", "ESMM-MMoE", "#393b79", routing.mmoe_plan,
                  "ESMM's pCTR x pCVR head on MMoE's experts and gates: the funnel and the expert question together.",
                  funnel="esmm"),
+    Architecture("escm2_ips", "ESCM2-IPS", "#e6550d", routing.shared_bottom_plan,
+                 "ESMM plus a counterfactual CVR loss: clicked impressions weighted by 1 / pCTR, so that the clicks stand "
+                 "for every impression (Wang et al., SIGIR 2022).", funnel="ips"),
+    Architecture("escm2_dr", "ESCM2-DR", "#a63603", routing.with_imputation_tower(routing.shared_bottom_plan),
+                 "ESCM2-IPS plus an imputation tower that guesses the CVR loss of every impression, unclicked ones "
+                 "included (doubly robust; Wang et al., SIGIR 2022).", funnel="dr"),
+    Architecture("escm2_ips_mmoe", "ESCM2-IPS-MMoE", "#fd8d3c", routing.mmoe_plan,
+                 "ESCM2-IPS's losses on MMoE's experts and gates.", funnel="ips"),
+    Architecture("escm2_dr_mmoe", "ESCM2-DR-MMoE", "#7f2704", routing.with_imputation_tower(routing.mmoe_plan),
+                 "ESCM2-DR's losses on MMoE's experts and gates (the imputation tower reads the conversion gate's mix).",
+                 funnel="dr"),
 )}
 FUNNEL_ARCHS = tuple(a.name for a in REGISTRY.values() if a.funnel)
 ARCHITECTURES = tuple(REGISTRY)

@@ -133,6 +133,16 @@ def mmoe_plan(config, tasks, groups):
     return [level], range(len(tasks))
 
 
+def with_imputation_tower(plan):
+    """`plan` with one more tower, on the last task's stream: ESCM²-DR's imputation tower beside the
+    conversion tower (training.funnel_losses, head "dr"). The model then outputs one logit more than tasks."""
+    def imputed(config, tasks, groups):
+        levels, tower_stream = plan(config, tasks, groups)
+        tower_stream = list(tower_stream)
+        return levels, [*tower_stream, tower_stream[-1]]
+    return imputed
+
+
 def ple_plan(config, tasks, groups):
     """CGC is PLE with one level. At level j, task k's experts and gate read task k's level j-1
     output; shared experts and the shared gate read the shared output (stream K). Non-last levels
