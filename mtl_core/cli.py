@@ -25,7 +25,8 @@ from .training import TrainConfig
 from .funnel import FunnelConfig
 from .weighting import GRADNORM_ALPHA, WEIGHTINGS
 
-EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw", "census", "transfer", "gate-tricks", "funnel")
+EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw", "census", "transfer", "gate-tricks", "funnel",
+                    "funnel-sparsity")
 DATA_SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
 
 
@@ -154,6 +155,9 @@ def build_parser() -> Parser:
     ex.add_argument("--correlations", type=_floats, help="correlations (correlation, trainability, seesaw)")
     ex.add_argument("--seeds", type=int, help="seeds per setting")
     ex.add_argument("--biases", type=_floats, help="funnel: strengths of the hidden intent behind click and conversion, e.g. 0,1,2")
+    ex.add_argument("--click-rates", type=_floats, help="funnel-sparsity: shares of impressions clicked, e.g. 0.01,0.02,0.05")
+    ex.add_argument("--sizes", type=lambda t: tuple(int(v) for v in t.split(",")),
+                    help="funnel-sparsity: training impressions per run, e.g. 20000,100000")
     ex.add_argument("--group", type=int, choices=(1, 2), help="census: task group 1 (income, never married) or 2 (college, never married)")
     ex.add_argument("--samples", type=int, help="training samples per run")
     ex.add_argument("--epochs", type=int)
@@ -170,6 +174,9 @@ def build_parser() -> Parser:
     lessons.add_argument("--lesson", action="append", help="only this lesson (its key; repeatable)")
     lessons.add_argument("--jobs", type=int, default=1, help="lessons checked side by side (processes)")
     lessons.add_argument("--csv", metavar="PATH", help="also write the results here (the Start page shows data/lesson_check.csv)")
+    lessons.add_argument("--table", action="store_true",
+                         help="train nothing: print the README's lesson table from data/lesson_check.csv, data/lesson_check_500.csv "
+                              "(the block from seed 500) and data/lesson_time.csv")
     bench = sub.add_parser("bench", help="speed: steps/s against a looped reference, FLOP rate, sweep speed-up")
     bench.add_argument("--device", choices=DEVICES, default="auto")
     bench.add_argument("--quick", action="store_true", help="short timings and a small sweep (a smoke test)")
@@ -346,11 +353,11 @@ def run_experiment(a: argparse.Namespace) -> int:
     function = experiments.EXPERIMENTS[a.name]
     defaults = inspect.signature(function).parameters
     kwargs = {"n_jobs": a.jobs}
-    for name in ("archs", "correlations", "seeds", "group", "biases"):
+    for name in ("archs", "correlations", "seeds", "group", "biases", "click_rates", "sizes"):
         value = getattr(a, name)
         if value is not None:
             if name not in defaults:
-                raise ConfigError(f"--{name} does not apply to the {a.name} experiment.")
+                raise ConfigError(f"--{name.replace('_', '-')} does not apply to the {a.name} experiment.")
             kwargs[name] = value
     bad = [arch for arch in kwargs.get("archs", ()) if arch not in ARCHITECTURES]
     if bad:
@@ -362,7 +369,7 @@ def run_experiment(a: argparse.Namespace) -> int:
     changes = {k: getattr(a, k) for k in ("epochs", "lr", "batch_size", "device") if getattr(a, k) is not None}
     kwargs["train"] = replace(defaults["train"].default, **changes)
     study = function(**kwargs)
-    if a.json and a.name == "funnel":   # the funnel's rows as one list (model, bias, seed, space, metric, value)
+    if a.json and a.name.startswith("funnel"):   # the funnel's rows as one list (model, bias, seed, space, metric, value)
         print(json.dumps(_clean(study.runs.to_dict(orient="records"))))
     elif a.json:
         print(json.dumps({"runs": _clean(study.runs.to_dict(orient="records")),
@@ -376,11 +383,33 @@ def run_experiment(a: argparse.Namespace) -> int:
     return 0
 
 
+def lesson_table() -> str:
+    """The README's lesson table (markdown), from the bundled lesson checks and lesson timings."""
+    from . import lessons
+    from .claims import DATA
+
+    first, later = (pd.read_csv(DATA / name).set_index("lesson") for name in ("lesson_check.csv", "lesson_check_500.csv"))
+    timed = pd.read_csv(DATA / "lesson_time.csv").set_index("lesson")
+    lines = ["| lesson | question | default seed | seeds 1-10 | seeds 500-509 | margin (median), Wilcoxon p | training alone, s | "
+             "in the app: first chart, whole race, s |", "|---|---|---|---|---|---|---|---|"]
+    for lesson in lessons.LESSONS:
+        row, block = first.loc[lesson.key], later.loc[lesson.key] if lesson.key in later.index else None
+        app = f"{timed.first_chart_seconds[lesson.key]}, {timed.app_seconds[lesson.key]}" if lesson.key in timed.index else ""
+        lines.append(f"| {lesson.key} | {lesson.question} | {'held' if row.default_held else 'NOT held'} | {row.held}/{row.seeds} | "
+                     + (f"{block.held}/{block.seeds}" if block is not None else "not run") + f" | {row.margin:+.3g}, {row.p:.2g} | "
+                     f"{row.seconds} | {app} |")
+    return "\n".join(lines)
+
+
 def run_lessons(a: argparse.Namespace) -> int:
     """Play every lesson and say whether its prediction held; exit 1 if a lesson would not ship."""
     from joblib import Parallel, delayed
 
-    from . import claims, lessons
+    from . import claims, evidence, lessons
+
+    if a.table:
+        print(lesson_table())
+        return 0
 
     import torch
 
@@ -393,17 +422,22 @@ def run_lessons(a: argparse.Namespace) -> int:
     results = Parallel(n_jobs=a.jobs)(delayed(lessons.check)(lesson, a.seeds, None, a.first_seed) for lesson in chosen)
     if a.csv:
         pd.DataFrame([dict(lesson=r.lesson.key, default_held=r.default.held, held=sum(v.held for v in r.seeds), seeds=len(r.seeds),
-                           ships=r.ships, seconds=round(r.seconds, 1), date=time.strftime("%Y-%m-%d"), evidence=r.default.evidence)
+                           ships=r.ships, seconds=round(r.seconds, 1), date=time.strftime("%Y-%m-%d"), evidence=r.default.evidence,
+                           margin=r.effect.quantile(0.5), margin_q1=r.effect.quantile(0.25), margin_q3=r.effect.quantile(0.75),
+                           margin_unit=r.effect.unit, p=r.effect.p)
                       for r in results]).to_csv(a.csv, index=False)
     print(f"{'lesson':<14} {'default seed':<13} {'other seeds':<12} {'ships':<6} {'seconds':>8}  evidence (default seed)")
     for r in results:
         share = f"{sum(v.held for v in r.seeds)}/{len(r.seeds)} ({r.share:.0%})" if r.seeds else "-"
         print(f"{r.lesson.key:<14} {'held' if r.default.held else 'NOT held':<13} {share:<12} {'yes' if r.ships else 'NO':<6} "
               f"{r.seconds:>8.1f}  {r.default.evidence}")
+        print(f"{'':<14} margin over the default and other seeds: {r.effect}")
     verdicts = {c.key: c.verdict() for c in claims.CLAIMS}
-    print(f"\n{'claim':<14} {'on its study':<13} evidence (mtl_core/claims.py: the bundled studies against their controls)")
+    print(f"\nA lesson ships if it held on the default seed, on {lessons.SHIP_SHARE:.0%} of the other seeds, and its margins "
+          f"are beyond chance (one-sided Wilcoxon signed-rank, p < {evidence.ALPHA}; mtl_core/evidence.py).")
+    print(f"\n{'claim':<22} {'on its study':<13} evidence (mtl_core/claims.py: the bundled studies against their controls)")
     for key, v in verdicts.items():
-        print(f"{key:<14} {'held' if v.held else 'NOT held':<13} {v.evidence}")
+        print(f"{key:<22} {'held' if v.held else 'NOT held':<13} {v.evidence}")
     return 0 if all(r.ships for r in results) and all(v.held for v in verdicts.values()) else 1
 
 

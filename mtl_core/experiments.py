@@ -28,6 +28,7 @@ from .config import check
 from .data import DataConfig, keep_tasks
 from .funnel import FunnelConfig, quality_rows
 from .diagnostics import expert_occupancy, expert_reliance, expert_statistics
+from .evidence import Effect, seeds_needed
 from .models import ModelConfig
 from .runs import sized_model_config, sweep, train_datasets, train_grid
 from .training import TrainConfig
@@ -85,6 +86,39 @@ def trainability_summary(runs: pd.DataFrame) -> Study:
         min=("loss", "min"), q25=("loss", q(0.25)), median=("loss", "median"), q75=("loss", q(0.75)),
         max=("loss", "max"), poor=("poor", "mean"), count=("loss", "count")).reset_index()
     return Study(runs, summary)
+
+
+def seed_by_seed(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of architectures at every correlation, compared seed by seed on the same data: on how many
+    seeds the better one (lower median loss) won, the mean and spread (sd) of its gain (the other's loss minus
+    its own), the one-sided Wilcoxon p of that gain, and how many seeds a gain this size needs to be found
+    4 times in 5 (mtl_core.evidence)."""
+    losses = runs.pivot_table(index=["correlation", "seed"], columns="arch", values="loss")
+    rows = []
+    for correlation, table in losses.groupby(level="correlation", sort=False):
+        archs = list(table.median().sort_values().index)
+        for i, better in enumerate(archs):
+            for worse in archs[i + 1:]:
+                gain = (table[worse] - table[better]).dropna()
+                rows.append(dict(correlation=correlation, better=better, worse=worse, seeds=len(gain), won=int((gain > 0).sum()),
+                                 mean_gain=gain.mean(), spread=gain.std(), p=Effect.of(gain).p,
+                                 seeds_needed=seeds_needed(gain.mean(), gain.std())))
+    return pd.DataFrame(rows, columns=["correlation", "better", "worse", "seeds", "won", "mean_gain", "spread", "p", "seeds_needed"])
+
+
+def rise_by_seed(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each architecture at the lowest correlation against the highest, seed by seed (a seed draws the same
+    directions, sinusoids and inputs at every p, data.py): on how many seeds its loss was higher at the lowest
+    p, the median of (loss at lowest / at highest - 1), and the one-sided Wilcoxon p of that rise. The MMoE
+    paper's first finding is that every model's loss rises as the tasks grow less related."""
+    low, high = runs.correlation.min(), runs.correlation.max()
+    losses = runs.pivot_table(index="seed", columns=["arch", "correlation"], values="loss")
+    rows = []
+    for arch in runs.arch.unique():
+        rise = (losses[arch, low] / losses[arch, high] - 1).dropna()
+        rows.append(dict(arch=arch, low=low, high=high, rose=int((rise > 0).sum()), seeds=len(rise),
+                         median_rise=rise.median(), p=Effect.of(rise).p))
+    return pd.DataFrame(rows, columns=["arch", "low", "high", "rose", "seeds", "median_rise", "p"])
 
 
 HOME_DATA = DataConfig(tasks=4, groups=(0, 0, 1, 1), correlation=0.9, between_correlation=0.1,
@@ -349,23 +383,29 @@ FUNNEL_TRAIN = TrainConfig(lr=1e-3, batch_size=256, epochs=10, log_every=10_000,
 FUNNEL_MODELS = ("cvr_on_clicks", "esmm", "esmm_mmoe")
 
 
+def funnel_grid(archs: Sequence[str], cells: Sequence[dict], seeds: int, data: FunnelConfig, train: TrainConfig,
+                n_jobs: int = 1) -> pd.DataFrame:
+    """Every model on every cell (a dict of FunnelConfig changes), `seeds` seeds stacked per grid: rows (model,
+    the cell's keys, seed, space, metric, value) with space "all" (every test impression, against its potential
+    conversion and true pCVR) or "clicked" (clicked test impressions, their observed conversions): cvr_auc,
+    cvr_calibration (mean pCVR / mean true pCVR), and ctcvr_auc on all."""
+    grids = [(arch, cell) for arch in archs for cell in cells]
+    results = Parallel(n_jobs=n_jobs)(delayed(train_grid)([replace(data, **cell, seed=s) for s in range(seeds)],
+                                                          ModelConfig.for_arch(arch), train) for arch, cell in grids)
+    rows = []
+    for (arch, cell), result in zip(grids, results):
+        for seed in range(seeds):
+            member = result.metrics[result.metrics.member == seed]
+            rows += [dict(model=arch, **cell, seed=seed, **row) for row in quality_rows(member)]
+    return pd.DataFrame(rows)
+
+
 def funnel(archs: Sequence[str] = FUNNEL_MODELS, biases: Sequence[float] = (0.0, 1.0, 2.0), seeds: int = 3,
            data: FunnelConfig = FUNNEL_DATA, train: TrainConfig = FUNNEL_TRAIN, n_jobs: int = 1) -> Study:
     """ESMM's study on the synthetic funnel (funnel.py): each model at each strength of the hidden intent that
-    drives both click and conversion (`bias`), `seeds` seeds stacked per grid. `runs`: rows (model, bias,
-    seed, space, metric, value) with space "all" (every test impression, against its potential conversion
-    and true pCVR) or "clicked" (clicked test impressions, their observed conversions): cvr_auc,
-    cvr_calibration (mean pCVR / mean true pCVR), and ctcvr_auc on all. `summary`: means over seeds per
+    drives both click and conversion (`bias`); rows as `funnel_grid`'s. `summary`: means over seeds per
     (model, bias), with the gap between the spaces."""
-    grids = [(arch, bias) for arch in archs for bias in biases]
-    results = Parallel(n_jobs=n_jobs)(delayed(train_grid)([replace(data, bias=bias, seed=s) for s in range(seeds)],
-                                                          ModelConfig.for_arch(arch), train) for arch, bias in grids)
-    rows = []
-    for (arch, bias), result in zip(grids, results):
-        for seed in range(seeds):
-            member = result.metrics[result.metrics.member == seed]
-            rows += [dict(model=arch, bias=bias, seed=seed, **row) for row in quality_rows(member)]
-    runs = pd.DataFrame(rows)
+    runs = funnel_grid(archs, [dict(bias=float(b)) for b in biases], seeds, data, train, n_jobs)
     summary = runs.pivot_table(index=["model", "bias"], columns=["metric", "space"], values="value", sort=False)
     summary.columns = [f"{metric} {space}" for metric, space in summary.columns]
     summary = summary.reset_index()
@@ -373,6 +413,31 @@ def funnel(archs: Sequence[str] = FUNNEL_MODELS, biases: Sequence[float] = (0.0,
     return Study(runs, summary)
 
 
+SPARSITY_MODELS = ("cvr_on_clicks", "esmm", "escm2_ips", "escm2_dr")
+
+
+def funnel_sparsity(archs: Sequence[str] = SPARSITY_MODELS, click_rates: Sequence[float] = (0.01, 0.02, 0.05),
+                    sizes: Sequence[int] = (20_000, 100_000), seeds: int = 20, data: FunnelConfig = FUNNEL_DATA,
+                    train: TrainConfig = FUNNEL_TRAIN, n_jobs: int = 1) -> Study:
+    """What ESMM is for (papers.md §9, §12): data sparsity. Without a hidden cause (bias 0), every model at every
+    click rate and number of training impressions; rows as `funnel_grid`'s. `summary` per (model, click_rate,
+    samples): mean CVR AUC and calibration on all and on clicked impressions, and against CVR on clicks on the
+    same data: the mean difference in CVR AUC on all impressions and on how many seeds it was higher."""
+    cells = [dict(bias=0.0, click_rate=float(c), samples=int(n)) for c in click_rates for n in sizes]
+    runs = funnel_grid(archs, cells, seeds, data, train, n_jobs)
+    keys = ["model", "click_rate", "samples"]
+    summary = runs.pivot_table(index=keys, columns=["metric", "space"], values="value", sort=False)
+    summary.columns = [f"{metric} {space}" for metric, space in summary.columns]
+    auc = runs[(runs.metric == "cvr_auc") & (runs.space == "all")].pivot_table(index=["click_rate", "samples", "seed"],
+                                                                               columns="model", values="value")
+    gain = auc.sub(auc["cvr_on_clicks"], axis=0).drop(columns="cvr_on_clicks", errors="ignore")
+    against = pd.DataFrame({"auc gain over CVR on clicks": gain.stack().groupby(["model", "click_rate", "samples"]).mean(),
+                            "seeds higher": (gain > 0).stack().groupby(["model", "click_rate", "samples"]).sum(),
+                            "seeds": gain.stack().groupby(["model", "click_rate", "samples"]).size()})
+    summary = summary.join(against.reorder_levels(keys)).reset_index()
+    return Study(runs, summary)
+
+
 EXPERIMENTS = {"correlation": correlation, "trainability": trainability, "home-ablation": home_ablation, "seesaw": seesaw,
                "census": census, "transfer": transfer, "gate-tricks": gate_tricks,
-               "funnel": funnel}
+               "funnel": funnel, "funnel-sparsity": funnel_sparsity}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .census import CensusConfig
+from .claims import claim
 from .funnel import FunnelConfig
 from .jsonfile import load_json
 from .device import DEVICES
@@ -31,7 +32,7 @@ Settings = dict[str, Any]
 
 SAMPLES = (2_000, 5_000, 10_000, 20_000, 50_000)
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-HIDDEN = (8, 16, 32, 64, 128)
+HIDDEN = (2, 4, 8, 16, 32, 64, 128)
 TOWERS = (4, 8, 16, 32)
 SWEEP_CORRELATIONS = (0.0, 0.2, 0.5, 0.75, 0.9, 1.0)
 BATCHES = (64, 128, 256, 512, 1024)
@@ -293,9 +294,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
            "further apart (towards one expert per gate)."),
           ("gdrop", "gate dropout", float, 0.0, (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
            "While training, each expert a gate sees is dropped with this probability and the gate renormalised over the "
-           "rest: YouTube's trick (Zhao et al., RecSys 2019), where 0.1 ended their gate polarisation. Not reproduced "
-           "here: in this app's gate-tricks study (data/gate_tricks.csv, 5 seeds) 0.1 left 20% of samples polarised, "
-           "against 19% without it."),
+           "rest: " + claim("gate-dropout").text()),
           ("gln", "LayerNorm in the gates", bool, False, (),
            "Standardise each gate's logits over its experts before the softmax, so their scale cannot run away."))),
     Knob("ginit", "gate init scale", "tricks", float, 1.0, options=(0.0, 0.01, 0.1, 1.0, 3.0, 10.0), when=_input_gated,
@@ -337,7 +336,7 @@ HIDE = "hide"    # link parameter that locks knobs: ?hide=arch,corr
 PAGE_KNOBS = {
     "data": tuple(n for n, k in KNOBS.items() if k.section == "tasks"),
     "playground": tuple(n for n, k in KNOBS.items() if k.section in SECTIONS),
-    "sweep": ("preset", "samples", "epochs", "sweep_arch", "sweep_corr", "seeds", "seed"),
+    "sweep": ("preset", "experts", "hidden", "samples", "epochs", "sweep_arch", "sweep_corr", "seeds", "seed"),
     "ablation": ("norm", "mask", "fgate", "sgate", "samples", "seed"),
     "transfer": ("tasks", "corr", "groups", "between", "dense", "sparse", "rate", "samples", "noise", "scale", "sinusoids", "seed",
                  "transfer_arch", "seeds", "epochs"),

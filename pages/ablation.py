@@ -33,12 +33,10 @@ st.write("HoME (Kuaishou) adds four components to a two-level mixture of experts
          "each with one dense (50% positive) and one sparse (5% positive) binary task. Switch components off and "
          "compare with full HoME on the same data and seed.")
 
-st.subheader("Bundled study: every switch off in turn (3 seeds)")
-st.caption("`python -m mtl_core experiment home-ablation`, run on 2026-11-24 on a 2-core CPU; see docs/EXPERIMENTS.md.")
+st.subheader(f"Bundled study: every switch off in turn ({home_ablation().seed.nunique()} seeds)")
+st.caption("`python -m mtl_core experiment home-ablation --seeds 8`, run on 2026-12-02 on a 2-core CPU; see docs/EXPERIMENTS.md.")
 bundled = pd.read_csv(DATA / "home_ablation.summary.csv")
 st.dataframe(readable(bundled), hide_index=True)
-st.caption("Its own-expert shares count the gates' weights only: the study was run before the self-gate's part of the mix "
-           "was counted (a run on this page counts it).")
 left, mid, right = st.columns(3)
 left.altair_chart(charts.ablation_chart(bundled, "model zero_fraction", "expert outputs exactly 0"))
 mid.altair_chart(charts.ablation_chart(bundled, "model output_std_max_over_min", "spread of expert scales (max/min std)"))
@@ -67,9 +65,11 @@ def arm_of(arm: str, switches: dict):
     return run_study("ablation_arm", f"training {arm}", arm=arm, switches=switches, seeds=1, data=data, train=train, model=MODEL)
 
 
-if st.button("Run against the pinned baseline", type="primary"):
-    off = [name for name, on in switches.items() if not on]
-    arm = "w/o " + ", ".join(off) if off else "HoME (same as baseline)"
+off = [name for name, on in switches.items() if not on]
+if not off:
+    st.caption("Every component is on: that is the baseline itself. Switch one or more off to compare.")
+if st.button("Run against the pinned baseline", type="primary", disabled=not off):
+    arm = "w/o " + ", ".join(off)
     baseline = st.session_state.get("ablation_baseline")
     if baseline is None or baseline[0] != (samples, seed):
         st.session_state.ablation_baseline = baseline = ((samples, seed), arm_of("HoME", {}))

@@ -83,7 +83,10 @@ def lesson_banner(page: str) -> None:
     """The open lesson's question, above the page (predict before you run it)."""
     lesson = _lesson(page)
     if lesson is not None:
-        st.info(f"**Lesson:** {lesson.question} Predict the answer first. {lesson.do}", icon=":material/school:")
+        measured = lesson_check().get(lesson.key) or {}
+        seconds = measured.get("app_seconds") or measured.get("seconds")
+        took = f" It takes about {seconds:.0f} s on a 2-core server with one student." if seconds else ""
+        st.info(f"**Lesson:** {lesson.question} Predict the answer first. {lesson.do}{took}", icon=":material/school:")
 
 
 def lesson_verdict(page: str, outcome) -> None:

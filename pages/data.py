@@ -8,6 +8,7 @@ import pages
 from mtl_core import builders, census, charts, knobs
 from mtl_core.config import ConfigError
 from mtl_core.data import DataConfig, label_correlation_curve, make_dataset
+from mtl_core.claims import claim
 from mtl_core.funnel import FunnelConfig, funnel_summary
 from mtl_core.models.registry import label
 from pages.common import DATA, knob_panel
@@ -44,20 +45,20 @@ if isinstance(data, FunnelConfig):
     st.subheader("A click -> conversion funnel")
     st.write("Every row is an impression; it may be clicked, and only a clicked impression may convert (ESMM's "
              "setting, Ma et al., SIGIR 2018). A CVR model is usually trained on clicked impressions but used to rank "
-             "all of them: if clicked impressions are unlike the rest, it learns on the wrong population (sample "
-             "selection bias), and conversions are rare (data sparsity). Because these data are synthetic, every "
-             "impression's true conversion propensity is known, so the bias can be measured.")
+             "all of them. The ESMM paper names two problems: the model is trained on one space (clicked impressions) "
+             "and used on another (all of them), which it calls sample selection bias, and conversions are rare (data "
+             "sparsity). Because these data are synthetic, every impression's true conversion propensity is known, so "
+             "what each model gets wrong can be measured.")
     left, right = st.columns(2)
     left.altair_chart(charts.funnel_counts_chart(numbers))
     right.write(f"- click rate: **{numbers['click_rate']:.2%}** (asked {data.click_rate:.0%})\n"
                 f"- conversion rate of clicked impressions: **{numbers['cvr_clicked']:.2%}** (asked {data.cvr_rate:.0%})\n"
                 f"- true mean conversion propensity, clicked impressions: **{numbers['true_cvr_clicked']:.2%}**\n"
                 f"- true mean conversion propensity, all impressions: **{numbers['true_cvr_all']:.2%}**")
-    right.caption("The last two differ by the selection: a model that learns conversions from clicked impressions "
-                  "learns the first and is then used where the second holds. Raise the hidden intent to widen the gap.")
+    right.caption(claim("click-shift").text())
     st.caption("Training rows shown; validation and test have 10,000 impressions each. The CVR of all impressions is "
                "measured against each impression's potential conversion (had it been clicked), which only synthetic "
-               "data can know. Race CVR on clicks, ESMM and ESMM-MMoE on the Playground.")
+               "data can know. Race CVR on clicks, ESMM and ESCM2 on the Playground (the funnel lessons on the Start page).")
     st.stop()
 
 if not isinstance(data, DataConfig):

@@ -55,8 +55,9 @@ for lesson in LESSONS:
             played = measured.get("app_seconds")
             took = (f"About {played:.0f} s in the app on a 2-core server (training alone: {measured['seconds']:.0f} s)"
                     if played is not None else f"About {measured['seconds']:.0f} s of training on a 2-core server")
+            beyond = "" if measured.get("p") is None else f", by margins beyond chance (Wilcoxon p = {measured['p']:.2g})"
             st.caption(f"{took}; its prediction held on {measured['held']}/{measured['seeds']} other seeds in the "
-                       f"lesson check ({measured['date']}).")
+                       f"lesson check ({measured['date']}){beyond}.")
         page = f"pages/{lesson.page}.py"
         if st.button(f"Open this lesson ({'Playground' if lesson.page == 'playground' else 'Correlation sweep'})",
                      key=f"lesson {lesson.key}", icon=":material/play_circle:"):

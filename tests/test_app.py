@@ -217,6 +217,18 @@ def test_sweep_and_ablation_pages_load_the_bundled_results():
     assert "HoME" in at.dataframe[0].value.arm.tolist()
 
 
+def test_the_bundled_tables_speak_in_labels_and_the_ablation_never_compares_home_with_itself():
+    at = open_page("pages/sweep.py")
+    tables = [frame.value for frame in at.dataframe]
+    assert all("shared_bottom" not in frame.to_string() and "mean_rank" not in frame.columns for frame in tables)
+    assert any("Wilcoxon p" in frame.columns and "MMoE" in frame.model.tolist() for frame in tables)   # seed by seed
+    at = open_page("pages/ablation.py")
+    run = lambda: next(b for b in at.button if b.label == "Run against the pinned baseline")
+    assert run().disabled                                   # every component on: nothing to compare against
+    at.toggle(key="knob.fgate").set_value(False).run()
+    assert not run().disabled and not at.exception
+
+
 def test_loaded_settings_set_the_knobs_on_the_next_run():
     at = open_page("pages/playground.py")
     at.session_state["settings"] = {**at.session_state["settings"], "corr": 0.2, "arch": ("OMoE",)}

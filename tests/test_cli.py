@@ -100,3 +100,14 @@ def test_train_diagnostics_in_json(capsys):
     gate = d["gates"][0]
     assert {"level", "name", "mean", "std"} <= set(gate) and abs(sum(gate["mean"].values()) - 1) < 1e-6
     assert d["snapshots"] == 2 and {"task_a", "task_b", "cosine", "step"} <= set(d["conflict"][0])
+
+
+def test_the_readme_lesson_table_comes_from_the_bundled_checks(capsys):
+    from mtl_core.lessons import LESSONS
+
+    assert main(["lessons", "--table"]) == 0
+    table = capsys.readouterr().out
+    rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
+    assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == [lesson.key for lesson in LESSONS]
+    checked = pd.read_csv("data/lesson_check.csv").set_index("lesson")
+    assert all(f"{checked.held[key]}/{checked.seeds[key]}" in row for key, row in zip(checked.index, rows))
