@@ -52,6 +52,11 @@ def readable(table: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return table[list(columns)].rename(columns=columns)
 
 
+def chance(p: float) -> str:
+    """A test's p as a student reads it: two significant digits, never a rounded 0."""
+    return f"{p:.2g}"
+
+
 def needed(seeds: float) -> str:
     return "no gain" if seeds == float("inf") else "over 1,000" if seeds > 1000 else f"{seeds:.0f}"
 
@@ -68,7 +73,7 @@ def show(runs: pd.DataFrame, histogram_runs: pd.DataFrame) -> None:
                "(same p and seed), 1 = best.")
     if runs.seed.nunique() > 1 and runs.arch.nunique() > 1:
         st.markdown("**Seed by seed**")
-        pairs = seed_by_seed(runs).round(4).assign(seeds_needed=lambda t: t.seeds_needed.map(needed))
+        pairs = seed_by_seed(runs).assign(seeds_needed=lambda t: t.seeds_needed.map(needed), p=lambda t: t.p.map(chance)).round(4)
         st.dataframe(readable(pairs, {"correlation": "p", "better": "model", "worse": "against", "won": "won on", "seeds": "of seeds",
                                       "mean_gain": "mean gain", "spread": "spread (sd)", "p": "Wilcoxon p",
                                       "seeds_needed": "seeds needed"}), hide_index=True)
@@ -79,7 +84,7 @@ def show(runs: pd.DataFrame, histogram_runs: pd.DataFrame) -> None:
     if runs.seed.nunique() > 1 and runs.correlation.nunique() > 1:
         low, high = runs.correlation.min(), runs.correlation.max()
         st.markdown(f"**Each model at p = {low:g} against p = {high:g}, seed by seed**")
-        st.dataframe(readable(rise_by_seed(runs).round(4), {"arch": "model", "rose": "rose on", "seeds": "of seeds",
+        st.dataframe(readable(rise_by_seed(runs).assign(p=lambda t: t.p.map(chance)).round(4), {"arch": "model", "rose": "rose on", "seeds": "of seeds",
                                                             "median_rise": "median rise", "p": "Wilcoxon p"}), hide_index=True)
         st.caption(f"A seed draws the same task directions, waves and inputs at every p, so the same seed at p = {low:g} "
                    f"and p = {high:g} differs only in how related the tasks are. Rose on: seeds where the loss was higher "
