@@ -1,20 +1,30 @@
 """MTL Playground: `streamlit run app.py`. Pages live in pages/; the library in mtl_core/."""
 
 import logging
+import sys
 
 import streamlit as st
 
-from mtl_core.config import ConfigError
-from mtl_core.live import shared_backend
-from pages import SHELL, menu, routes
-from pages.common import remember_browser
-
 st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
+starting = st.empty()
+if "pages.common" not in sys.modules:   # the first visit to a fresh server imports torch and the library: seconds, not a blank page
+    starting.info("Starting the class server: the first page takes a few seconds, the next ones are quick.",
+                  icon=":material/hourglass_top:")
+
+from mtl_core.config import ConfigError  # noqa: E402 - after the message above
+from mtl_core.knobs import PRESENT  # noqa: E402
+from mtl_core.live import shared_backend  # noqa: E402
+from pages import SHELL, menu, routes  # noqa: E402
+from pages.common import remember_browser  # noqa: E402
+
+if st.query_params.get(PRESENT) == "true":   # a projector's link: the sidebar starts folded (the knob is checked later)
+    st.set_page_config(initial_sidebar_state="collapsed")
 st.session_state[SHELL] = True
 try:
     shared_backend().warm()  # the training workers start with the first visit, not with the first race
 except ConfigError as error:   # a bad MTL_* variable: said on every page until the server is restarted without it
     st.error(f"The server is set up wrongly, so training cannot start: {error}", icon=":material/error:")
+starting.empty()
 pages = menu()
 # Our own menu: Streamlit's automatic one would also list the helper modules in pages/ on deep links.
 page = st.navigation(routes(pages), position="hidden")

@@ -217,12 +217,13 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def start_server(root: Path = ROOT) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` of the checkout at `root` on a free port; (process, url) once it answers."""
+def start_server(root: Path = ROOT, idle: int = IDLE) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` of the checkout at `root` on a free port; (process, url) once it answers. A race
+    untouched for `idle` seconds is let go."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "MTL_RACE_IDLE_SECONDS": str(IDLE)}
+    env = {**os.environ, "MTL_RACE_IDLE_SECONDS": str(idle)}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                                "--server.address", "127.0.0.1", "--server.disconnectedSessionTTL", "5"],
                               cwd=root, stdout=LOG, stderr=subprocess.STDOUT, env=env)

@@ -105,11 +105,12 @@ def loss_decades(losses) -> tuple[float, float] | None:
 
 
 def loss_chart(history: pd.DataFrame, tasks: int, total_steps: int, decades: tuple[float, float] | None = None,
-               archs: list[str] | None = None) -> alt.Chart:
+               archs: list[str] | None = None, panel_width: int = 260) -> alt.Chart:
     """Loss curves: history rows (arch, task, split, step, loss); colour = model, dash = split, one panel per task.
 
     Axes stay put while the curves grow: x spans the whole run, y the powers of ten around the losses
     (`decades`, computed from the losses when not given). The legend lists `archs` (default: those present).
+    Each task's panel is `panel_width` pixels wide.
     """
     decades = decades or loss_decades(history["loss"])
     return alt.Chart(history).mark_line(clip=True).encode(
@@ -118,7 +119,7 @@ def loss_chart(history: pd.DataFrame, tasks: int, total_steps: int, decades: tup
         color=arch_color(archs or history["arch"].unique()),
         strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["train", "test"], range=[[1, 0], [4, 3]])),
         tooltip=["arch", "task", "split", "step", alt.Tooltip("loss:Q", format=".4f")],
-    ).properties(width=260, height=180).facet(column=alt.Column("task:N", sort=[f"task {k}" for k in range(tasks)], title=None))
+    ).properties(width=panel_width, height=180).facet(column=alt.Column("task:N", sort=[f"task {k}" for k in range(tasks)], title=None))
 
 
 def without_data(chart: alt.TopLevelMixin) -> dict:

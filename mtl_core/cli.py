@@ -152,7 +152,7 @@ def build_parser() -> Parser:
     ex = sub.add_parser("experiment", help="rerun a paper's study: " + ", ".join(EXPERIMENT_NAMES))
     ex.add_argument("name", choices=EXPERIMENT_NAMES)
     ex.add_argument("--archs", type=lambda t: tuple(t.split(",")), help="architectures (correlation, trainability, seesaw, transfer, funnel)")
-    ex.add_argument("--correlations", type=_floats, help="correlations (correlation, trainability, seesaw)")
+    ex.add_argument("--correlations", type=_floats, help="correlations (correlation, trainability, seesaw, funnel-sparsity: CTR/CVR)")
     ex.add_argument("--seeds", type=int, help="seeds per setting")
     ex.add_argument("--biases", type=_floats, help="funnel: strengths of the hidden intent behind click and conversion, e.g. 0,1,2")
     ex.add_argument("--click-rates", type=_floats, help="funnel-sparsity: shares of impressions clicked, e.g. 0.01,0.02,0.05")

@@ -413,29 +413,39 @@ def funnel(archs: Sequence[str] = FUNNEL_MODELS, biases: Sequence[float] = (0.0,
     return Study(runs, summary)
 
 
-SPARSITY_MODELS = ("cvr_on_clicks", "esmm", "escm2_ips", "escm2_dr")
+SPARSITY_MODELS = ("cvr_on_clicks", "esmm", "escm2_ips", "escm2_dr", "esmm_mmoe", "escm2_ips_mmoe", "escm2_dr_mmoe")
+SPARSITY_KEYS = ["model", "correlation", "click_rate", "samples"]
 
 
 def funnel_sparsity(archs: Sequence[str] = SPARSITY_MODELS, click_rates: Sequence[float] = (0.01, 0.02, 0.05),
-                    sizes: Sequence[int] = (20_000, 100_000), seeds: int = 20, data: FunnelConfig = FUNNEL_DATA,
-                    train: TrainConfig = FUNNEL_TRAIN, n_jobs: int = 1) -> Study:
+                    sizes: Sequence[int] = (20_000, 100_000), correlations: Sequence[float] = (0.5,), seeds: int = 20,
+                    data: FunnelConfig = FUNNEL_DATA, train: TrainConfig = FUNNEL_TRAIN, n_jobs: int = 1) -> Study:
     """What ESMM is for (papers.md §9, §12): data sparsity. Without a hidden cause (bias 0), every model at every
-    click rate and number of training impressions; rows as `funnel_grid`'s. `summary` per (model, click_rate,
-    samples): mean CVR AUC and calibration on all and on clicked impressions, and against CVR on clicks on the
-    same data: the mean difference in CVR AUC on all impressions and on how many seeds it was higher."""
-    cells = [dict(bias=0.0, click_rate=float(c), samples=int(n)) for c in click_rates for n in sizes]
+    CTR/CVR correlation (the cosine between the click and the conversion directions), click rate and number of
+    training impressions; rows as `funnel_grid`'s, summary as `sparsity_summary`'s."""
+    cells = [dict(bias=0.0, correlation=float(r), click_rate=float(c), samples=int(n))
+             for r in correlations for c in click_rates for n in sizes]
     runs = funnel_grid(archs, cells, seeds, data, train, n_jobs)
-    keys = ["model", "click_rate", "samples"]
-    summary = runs.pivot_table(index=keys, columns=["metric", "space"], values="value", sort=False)
+    return Study(runs, sparsity_summary(runs))
+
+
+def sparsity_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, correlation, click_rate, samples): mean CVR AUC and calibration on all and on clicked
+    impressions, and against CVR on clicks on the same data and seeds: the mean difference in CVR AUC on all
+    impressions and on how many seeds it was higher. A separate function so that studies run in parts (one
+    command per block of cells) are summarised together."""
+    cell = SPARSITY_KEYS[1:]
+    summary = runs.pivot_table(index=SPARSITY_KEYS, columns=["metric", "space"], values="value", sort=False)
     summary.columns = [f"{metric} {space}" for metric, space in summary.columns]
-    auc = runs[(runs.metric == "cvr_auc") & (runs.space == "all")].pivot_table(index=["click_rate", "samples", "seed"],
-                                                                               columns="model", values="value")
-    gain = auc.sub(auc["cvr_on_clicks"], axis=0).drop(columns="cvr_on_clicks", errors="ignore")
-    against = pd.DataFrame({"auc gain over CVR on clicks": gain.stack().groupby(["model", "click_rate", "samples"]).mean(),
-                            "seeds higher": (gain > 0).stack().groupby(["model", "click_rate", "samples"]).sum(),
-                            "seeds": gain.stack().groupby(["model", "click_rate", "samples"]).size()})
-    summary = summary.join(against.reorder_levels(keys)).reset_index()
-    return Study(runs, summary)
+    auc = runs[(runs.metric == "cvr_auc") & (runs.space == "all")].pivot_table(index=cell + ["seed"], columns="model",
+                                                                               values="value")
+    if "cvr_on_clicks" not in auc:   # a part of the study without the baseline: the comparison comes when merged
+        return summary.reset_index()
+    gain = auc.sub(auc["cvr_on_clicks"], axis=0).drop(columns="cvr_on_clicks").stack()
+    by_cell = gain.groupby(["model"] + cell)
+    against = pd.DataFrame({"auc gain over CVR on clicks": by_cell.mean(), "seeds higher": (gain > 0).groupby(["model"] + cell).sum(),
+                            "seeds": by_cell.size()})
+    return summary.join(against.reorder_levels(SPARSITY_KEYS)).reset_index()
 
 
 EXPERIMENTS = {"correlation": correlation, "trainability": trainability, "home-ablation": home_ablation, "seesaw": seesaw,

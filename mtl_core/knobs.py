@@ -37,6 +37,7 @@ TOWERS = (4, 8, 16, 32)
 SWEEP_CORRELATIONS = (0.0, 0.2, 0.5, 0.75, 0.9, 1.0)
 BATCHES = (64, 128, 256, 512, 1024)
 MAX_TASKS = 8
+PRESENT = "present"   # the presentation layout's knob (app.py folds the sidebar when a link sets it)
 MAX_TEXT = 40          # longest link value we parse (a 10,000-digit number is refused before any conversion)
 SHOWN = 40             # characters of a bad value echoed back in a notice
 
@@ -321,6 +322,11 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("epochs", "epochs", "training", int, 10, 1, 200),
     Knob("batch", "batch size", "training", int, 256, options=BATCHES),
     Knob("device", "device", "training", str, "auto", options=DEVICES),
+    # how the Playground is laid out (pages/playground.py)
+    Knob(PRESENT, "presentation layout", "view", bool, False, live=True,
+         help="For a projector (1280 x 720 and up): the loss curves and the gates side by side on the first screen, the "
+              "buttons in one row, the page's explanations behind 'About these charts', the sidebar folded when a link "
+              "opens the page. A teacher can add &present=true to a lesson link."),
     # a study of many runs (the Correlation sweep page)
     Knob("sweep_arch", "architectures", "sweep", str, ("Shared-Bottom", "OMoE", "MMoE"), options=PLAIN_LABELS, multi=True),
     Knob("sweep_corr", "correlations p", "sweep", float, (1.0, 0.5, 0.2), options=SWEEP_CORRELATIONS, multi=True),
@@ -330,7 +336,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          help="Every seed draws new data (weights, sinusoids, samples) and new initial weights."),
 )}
 HOME_KNOBS = dict(zip(("norm", "mask", "fgate", "sgate"), HOME_SWITCHES))
-SECTIONS = ("tasks", "models", "tricks", "training")   # the Playground's (the sweep's knobs are on the Correlation sweep page)
+SECTIONS = ("tasks", "models", "tricks", "training", "view")   # the Playground's (the sweep's knobs are on the Correlation sweep page)
 HIDE = "hide"    # link parameter that locks knobs: ?hide=arch,corr
 # The knobs each page draws (and so reads from a link); the pages group them under headers.
 PAGE_KNOBS = {

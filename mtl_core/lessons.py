@@ -339,7 +339,7 @@ LESSONS: tuple[Lesson, ...] = (
            explanation="A CVR model answers: had this impression been clicked, would it convert? CVR on clicks learns that "
                        "from the clicked impressions only, here about 200 of them with 20 conversions. ESMM learns it through "
                        "pCTR x pCVR on every impression, and ESCM2 adds the clicked impressions weighted by 1 / pCTR, so that "
-                       "they stand for all impressions (Wang et al., SIGIR 2022). " + claim("funnel-sparsity").text(),
+                       "they stand for all impressions (Wang et al., SIGIR 2022). " + claim("funnel-sparsity").text() + " " + claim("funnel-relatedness").text(),
            check=higher_cvr_auc("esmm", "cvr_on_clicks")),
     Lesson("funnel", "A hidden reason to click and to buy (intent 2): can any model fix what it does to the CVR?",
            dict(source="funnel", arch=("CVR on clicks", "ESMM", "ESCM2-IPS"), samples=50_000, bias=2.0), hide=("arch", "source"),

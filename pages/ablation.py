@@ -9,6 +9,7 @@ import streamlit as st
 import pages
 from mtl_core import charts
 from mtl_core.claims import beat_full_home, claim, home_ablation
+from mtl_core.diagnostics import TAKEN_OVER
 from mtl_core.experiments import HOME_DATA, HOME_TRAIN, ablation_summary
 from mtl_core.knobs import HOME_KNOBS
 from pages.common import knob_panel, run_study
@@ -17,16 +18,21 @@ pages.start_page()
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 MODEL = {"experts": 4, "group_experts": 2, "task_experts": 1}
-COLUMNS = {"arm": "arm", "dense auc": "dense tasks' AUC", "sparse auc": "sparse tasks' AUC", "sparse gauc": "sparse tasks' GAUC",
-           "model dead_expert_share": "experts over 90% zeros (collapsed)", "model zero_fraction": "outputs exactly 0",
-           "model output_std_max_over_min": "expert scale spread (max/min std)",
-           "model taken_over_share": "shared experts taken over by one task",
-           "dense own_expert_weight": "dense tasks' own-expert share", "sparse own_expert_weight": "sparse tasks' own-expert share"}
+COLUMNS = {"arm": "arm", "dense auc": "dense AUC", "sparse auc": "sparse AUC", "sparse gauc": "sparse GAUC",
+           "model zero_fraction": "zeros", "model output_std_max_over_min": "scale spread",
+           "model taken_over_share": "taken over", "dense own_expert_weight": "dense own", "sparse own_expert_weight": "sparse own"}
+KEY = ("**dense / sparse**: the 50% and the 5% positive tasks (means over the two of each kind); **GAUC**: AUC within "
+       "each user, weighted by the user's samples; **zeros**: share of expert outputs exactly 0; **scale spread**: the "
+       "largest expert's output spread over the smallest's (std); **taken over**: share of shared experts that one "
+       f"task's gate holds over {TAKEN_OVER:.0%} of; **own**: the share of a task's expert mix that comes from its own "
+       "experts (self-gate included).")
 
 
 def readable(summary: pd.DataFrame) -> pd.DataFrame:
-    """A summary table in words (the charts read the study's own column names)."""
-    return summary.rename(columns=COLUMNS).round(3)
+    """A summary table in words that fits 1280 px (the charts read the study's own column names). No expert is
+    ever over 90% zeros here (`dead_expert_share` is 0 in every arm): the caption says so instead of a column."""
+    return summary[list(COLUMNS)].rename(columns=COLUMNS).round(3)
+
 
 st.title("HoME ablation")
 st.write("HoME (Kuaishou) adds four components to a two-level mixture of experts. The task set: two groups of tasks, "
@@ -37,9 +43,10 @@ st.subheader(f"Bundled study: every switch off in turn ({home_ablation().seed.nu
 st.caption("`python -m mtl_core experiment home-ablation --seeds 8`, run on 2026-12-02 on a 2-core CPU; see docs/EXPERIMENTS.md.")
 bundled = pd.read_csv(DATA / "home_ablation.summary.csv")
 st.dataframe(readable(bundled), hide_index=True)
+st.caption(KEY)
 left, mid, right = st.columns(3)
 left.altair_chart(charts.ablation_chart(bundled, "model zero_fraction", "expert outputs exactly 0"))
-mid.altair_chart(charts.ablation_chart(bundled, "model output_std_max_over_min", "spread of expert scales (max/min std)"))
+mid.altair_chart(charts.ablation_chart(bundled, "model output_std_max_over_min", "scale spread (max/min std)"))
 right.altair_chart(charts.ablation_chart(bundled, "sparse auc", "sparse tasks' AUC"))
 st.caption("Without expert normalisation a third of the outputs are exactly zero and the experts' scales spread apart "
            "(no expert has over 90% zeros: HoME's collapse does not appear here). These are our measurements on synthetic "
@@ -48,10 +55,11 @@ st.caption("Without expert normalisation a third of the outputs are exactly zero
 st.subheader("Did removing a component make HoME worse?")
 st.write(claim("ablation-feature-gate").text() + " " + claim("ablation-mask").text())
 seeds = home_ablation().seed.nunique()
-st.dataframe(beat_full_home().rename(columns=lambda c: c.replace(" seeds", f": seeds (of {seeds}) better than full HoME")
-                                     .replace(" gain", ": mean gain over full HoME")).round(4), hide_index=True)
-st.caption(f"A component that helps should lose on most seeds when removed (few seeds better, a negative gain). With {seeds} "
-           "seeds a gain of a few thousandths on its own is within seed noise.")
+beaten = beat_full_home().rename(columns=lambda c: c.replace("auc", "AUC").replace("gAUC", "GAUC").replace(" seeds", ": seeds better"))
+st.dataframe(beaten.round(4), hide_index=True)
+st.caption(f"**seeds better**: on how many of {seeds} seeds the arm beat full HoME; **gain**: the mean difference from full "
+           f"HoME. A component that helps should lose on most seeds when removed (few seeds better, a negative gain). With "
+           f"{seeds} seeds a gain of a few thousandths on its own is within seed noise.")
 
 st.subheader("Your setting against full HoME")
 s = knob_panel("ablation", {"": [*HOME_KNOBS, "samples", "seed"]}, where=st.container(), implied={"arch": ("HoME",)})
@@ -79,6 +87,7 @@ if st.button("Run against the pinned baseline", type="primary", disabled=not off
 if "ablation_result" in st.session_state:
     result = st.session_state.ablation_result
     st.dataframe(readable(result), hide_index=True)
+    st.caption(KEY)
     left, right = st.columns(2)
     left.altair_chart(charts.ablation_chart(result, "model zero_fraction", "expert outputs exactly 0"))
     right.altair_chart(charts.ablation_chart(result, "sparse auc", "sparse tasks' AUC"))

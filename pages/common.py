@@ -119,8 +119,9 @@ def _draw(knob: knobs.Knob, s: Settings, disabled: bool, where) -> None:
     options = knob.options
     if knob.name in ("dense", "sparse"):  # task numbers that exist (sparse: not already dense)
         options = tuple(k for k in range(s["tasks"]) if knob.name == "dense" or k not in s["dense"])
-    if st.session_state.get(key) != value:
-        st.session_state[key] = value
+    # Always set, even to the value it has: the same key on another page is another widget to the browser, which
+    # would otherwise draw it at its first option or minimum (seen: Data -> Playground showed tasks 1, p = -1).
+    st.session_state[key] = value
     label = knob.label + (" (live)" if knob.live else "")
     kw = dict(key=key, help=knob.help or None, disabled=disabled, on_change=_widget_changed, args=(knob.name,))
     if knob.widget == "toggle":

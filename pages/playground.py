@@ -19,6 +19,8 @@ from mtl_core.weighting import STATE_TITLES
 from pages.common import DATA, WEIGHTING_NOTES, keep, knob_panel, lesson_banner, lesson_verdict, locker, settings_file
 
 STEP = 50    # steps per press of "Step"
+TRICK_COLUMNS = {"test_mse": "test MSE", "samples_polarised": "polarised", "top_weight": "top weight", "late_drift": "late drift",
+                 "seeds_better_than_plain": "seeds better"}
 SPARSITY_CAPTION = ("Per expert: the share of its outputs that are exactly 0 (red; a ReLU unit gives 0 wherever its input "
                     "is negative, so many zeros are ordinary sparsity), nearly 0 (pink), and the share of its units that "
                     "are 0 for every sample of the snapshot (grey: dead units). HoME calls an expert collapsed when over "
@@ -31,15 +33,26 @@ def tick() -> float:
     return CADENCE.wanted(shared_backend().held())
 
 
-pages.start_page()
-st.title("Playground")
-st.write("Pick one or several architectures and race them on the **same tasks and seed**. "
+INTRO = ("Pick one or several architectures and race them on the **same tasks and seed**. "
          "Knobs in the sidebar that change the data or the models **restart** the race; knobs marked *(live)* "
          "apply while it runs, as in TensorFlow Playground. Finished (or interrupted) runs are kept for the "
          "*Inside the experts* page and can be downloaded.")
+COMPACT = "<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem;}</style>"   # just below Streamlit's header bar (our constant, no user text)
 
+
+pages.start_page()
+header = st.container()   # filled once the settings say which layout
 s = knob_panel("playground", {"Tasks": knobs.names(["tasks"]), "Models": knobs.names(["models"]),
-                              "Gate tricks & loss weighting": knobs.names(["tricks"]), "Training": knobs.names(["training"])})
+                              "Gate tricks & loss weighting": knobs.names(["tricks"]), "Training": knobs.names(["training"]),
+                              "View": knobs.names(["view"])})
+present = s[knobs.PRESENT]
+if present:   # a projector: title and buttons in one row, the explanations behind "About these charts"
+    st.html(COMPACT)
+    title, *buttons = header.columns([2, 1, 1, 1, 1], vertical_alignment="center")
+    title.subheader("Playground")
+else:
+    header.title("Playground")
+    header.write(INTRO)
 lesson_banner("playground")
 found = available_devices()
 with st.sidebar:
@@ -83,7 +96,7 @@ if race is None and (race := new_race()) is None:
     st.stop()
 race.set_lr(s["lr"])  # live knob
 
-play, pause, step, reset = st.columns(4)
+play, pause, step, reset = buttons if present else st.columns(4)
 if play.button("Play", icon=":material/play_arrow:", disabled=race.playing or (race.done and race.active), width="stretch"):
     if not race.active:  # its worker is gone: keep what it recorded, start again on a fresh one
         archive(race)
@@ -121,12 +134,17 @@ def chart(name: str, build, data: pd.DataFrame, *shape) -> None:
     st.vega_lite_chart(data, spec=specs[key], key=name)
 
 
-st.subheader("Loss per task")
 GAP = claim("sharing-gap").evidence()
-st.caption("Solid = training loss, dashed = test loss (MSE for regression tasks, log loss for binary ones). "
-           "Look for the model whose test curve flattens highest: it fits these tasks worst. That is not only tasks pulling "
-           f"a shared part apart: in the bundled sweep of the lesson preset ({GAP['seeds']} seeds) Shared-Bottom's test MSE was {GAP['gap_1']:.2f}x "
-           f"MMoE's with identical tasks (p = 1) and {GAP['gap_02']:.2f}x at p = 0.2 (medians; the Sweep page has the study).")
+LOSS_CAPTION = ("Solid = training loss, dashed = test loss (MSE for regression tasks, log loss for binary ones). "
+                "Look for the model whose test curve flattens highest: it fits these tasks worst. That is not only tasks pulling "
+                f"a shared part apart: in the bundled sweep of the lesson preset ({GAP['seeds']} seeds) Shared-Bottom's test MSE was "
+                f"{GAP['gap_1']:.2f}x MMoE's with identical tasks (p = 1) and {GAP['gap_02']:.2f}x at p = 0.2 (medians; the Sweep "
+                "page has the study).")
+GATE_CAPTION = ("Each row is a gate (usually one per task); each cell the mean weight it gives an expert. "
+                "Rows that look alike mean the tasks share; a row on one expert means a polarised gate.")
+if not present:
+    st.subheader("Loss per task")
+    st.caption(LOSS_CAPTION)
 
 
 TICK = tick()
@@ -161,7 +179,9 @@ def race_view():
             col.error(message)
     if len(curves):
         decades = charts.loss_decades(curves["loss"])
-        chart("loss_chart", lambda d: charts.loss_chart(d, race.settings["tasks"], total, decades, list(race.runs)), curves, decades)
+        tasks = race.settings["tasks"]
+        width = max(140, 440 // tasks) if present else 260   # present: beside the gates, in three fifths of the page
+        chart("loss_chart", lambda d: charts.loss_chart(d, tasks, total, decades, list(race.runs), width), curves, decades, width)
     else:
         st.info("Press Play (or Step) to start training.")
     if playing:
@@ -176,6 +196,14 @@ def inside_view():
     shown = st.selectbox("look inside", list(race.runs), format_func=label, key="inside")
     with race.lock:
         gates, experts = race.runs[shown].latest("gates"), race.runs[shown].latest("experts")
+    if present:   # beside the curves: the gates and the experts' zeros only
+        st.markdown("**Gate weights**")
+        if gates is not None:
+            chart("gate_heatmap", charts.gate_heatmap, gates, shown)
+        st.markdown("**Expert sparsity**")
+        if experts is not None:
+            chart("sparsity", charts.sparsity_bars, experts, shown)
+        return
     # Off by default: with ten students all drawing it, the slowest one's chart rate halved (bench/load.py --network).
     if st.toggle("Draw the network", key="draw_network",
                  help="The chosen model drawn live: each gate-to-expert link as wide as the gate's weight. It costs the "
@@ -196,8 +224,7 @@ def inside_view():
     left, right = st.columns(2)
     with left:
         st.subheader("Gate weights")
-        st.caption("Each row is a gate (usually one per task); each cell the mean weight it gives an expert. "
-                   "Rows that look alike mean the tasks share; a row on one expert means a polarised gate.")
+        st.caption(GATE_CAPTION)
         if gates is not None:
             chart("gate_heatmap", charts.gate_heatmap, gates, shown)
     with right:
@@ -242,10 +269,20 @@ def funnel_view():
         chart("funnel", lambda f: charts.cvr_quality_chart(f, list(race.runs)), pd.concat(frames, ignore_index=True))
 
 
-race_view()
+race_place, inside_place = st.columns([3, 2], gap="medium") if present else (st.container(), None)
+with race_place:
+    race_view()
 if race.settings["source"] == "funnel":
     funnel_view()
-inside_view()
+with inside_place or st.container():
+    inside_view()
+if present:
+    with st.expander("About these charts"):
+        st.write(INTRO)
+        st.caption(f"**Loss per task.** {LOSS_CAPTION}")
+        st.caption(f"**Gate weights.** {GATE_CAPTION}")
+        st.caption(f"**Expert sparsity.** {SPARSITY_CAPTION}")
+        st.caption("Gate polarisation and the loss weights are charted with the presentation layout off (sidebar, View).")
 lesson_verdict("playground", race.runs if race.done and not playing else None)
 with race.lock:
     metrics = [r.metrics.assign(arch=label(r.arch)) for r in race.runs.values() if r.metrics is not None]
@@ -261,11 +298,12 @@ if metrics and not playing:
 with st.expander("What each gate trick and weighting did in a study"):
     st.caption("`python -m mtl_core experiment gate-tricks --seeds 5 --csv data/gate_tricks.csv`, run on 2026-11-26 on a 2-core "
                "CPU: MMoE (8 experts of 16) on two tasks at p = 0.5 trained at a learning rate of 0.03, where its gates "
-               "polarise; means over 5 seeds. `entropy` 1 = the gates weigh their experts equally, 0 = one expert per sample; "
-               "`samples_polarised` = share of samples whose top expert gets over 0.9 of the weight; `late_drift` = how much "
-               "the gates still move in the second half of training; `seeds_better_than_plain` = seeds on which the arm's test "
-               "MSE beat plain MMoE's. docs/EXPERIMENTS.md section 7 says what reproduces of the practice notes' claims.")
-    st.dataframe(pd.read_csv(DATA / "gate_tricks.summary.csv").round(4), hide_index=True)
+               "polarise; means over 5 seeds. **test MSE**: mean over the tasks; **entropy**: 1 = the gates weigh their "
+               "experts equally, 0 = one expert per sample; **polarised**: share of samples whose top expert gets over 0.9 "
+               "of the weight; **top weight**: the top expert's mean weight; **late drift**: how much the gates still move in "
+               "the second half of training; **seeds better**: seeds on which the arm's test MSE beat plain MMoE's. "
+               "docs/EXPERIMENTS.md section 7 says what reproduces of the practice notes' claims.")
+    st.dataframe(pd.read_csv(DATA / "gate_tricks.summary.csv").rename(columns=TRICK_COLUMNS).round(4), hide_index=True)
 st.caption(f"Training runs in a worker ({race.backend}) while this page redraws the curves every {TICK:.1f} s and the "
            f"gates every {5 * TICK:.1f} s (less often when many races play on this server). Leaving the page pauses training; "
            "a race left alone for 15 minutes is put away (its runs are kept).")

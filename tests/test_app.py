@@ -229,6 +229,19 @@ def test_the_bundled_tables_speak_in_labels_and_the_ablation_never_compares_home
     assert not run().disabled and not at.exception
 
 
+def test_the_presentation_layout_puts_curves_and_gates_side_by_side_and_folds_the_words():
+    at = open_page("pages/playground.py", arch=["Shared-Bottom", "MMoE"], present="true")
+    assert at.session_state["settings"]["present"] and not at.exception
+    intro = lambda where: sum("Pick one or several architectures" in m.value for m in where.markdown)
+    about = next(e for e in at.expander if e.label == "About these charts")
+    assert intro(at) == intro(about) == 1   # the introduction is folded away into "About these charts"
+    next(b for b in at.button if b.label.startswith("Step")).click().run()
+    assert len(at.get("vega_lite_chart")) == 3 and not at.exception   # curves, gates, sparsity on the first screen
+    at.toggle(key="knob.present").set_value(False).run()
+    assert intro(at) == 1
+    assert not any(e.label == "About these charts" for e in at.expander)
+
+
 def test_loaded_settings_set_the_knobs_on_the_next_run():
     at = open_page("pages/playground.py")
     at.session_state["settings"] = {**at.session_state["settings"], "corr": 0.2, "arch": ("OMoE",)}

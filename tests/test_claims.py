@@ -40,3 +40,6 @@ def test_the_funnel_lessons_say_what_the_studies_found():
     assert not hidden.holds({**hidden.evidence(), "lowest_2": 1.1})    # a model that removed the bias would contradict it
     sparse = claim("funnel-sparsity")
     assert not sparse.holds({**sparse.evidence(), "won_dense": sparse.evidence()["seeds"]})   # ESMM winning everywhere
+    related = claim("funnel-relatedness")
+    assert related.text() in lesson("few-clicks").explanation
+    assert not related.holds({**related.evidence(), "won": related.evidence()["seeds"]})   # ESMM winning without related tasks

@@ -142,10 +142,14 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
         chosen = page.locator("[data-testid=stSelectbox]").first.evaluate(
             "box => box.textContent + [...box.querySelectorAll('input')].map(i => i.value).join(' ')")
         assert re.search(r"MMoE · seed 0 · race \d+ · step [1-9]", chosen), chosen
+        page.get_by_role("link", name="Data").click()   # the same knobs on another page: the browser's other widgets
+        page.get_by_role("heading", name="Data").wait_for(timeout=30_000)
         page.get_by_role("link", name="Playground").click()
         page.get_by_role("heading", name="Playground").wait_for(timeout=30_000)
         page.get_by_text(re.compile(r"step \d+/\d+")).first.wait_for(timeout=30_000)
         assert steps(page) == paused_at > 0  # the run was kept, paused where we left it
+        slider = page.get_by_role("slider", name="task correlation p")   # and the knobs show it (they once showed -1)
+        assert slider.get_attribute("aria-valuetext") == "0.30"
 
         page.get_by_role("link", name="Start & lessons").click()
         page.get_by_role("heading", name="MTL Playground").wait_for(timeout=30_000)

@@ -92,7 +92,7 @@ class Worker:
             messages += [*self.races[race].pause(), Done(race, -1, False)]
         for race in [r for r in self.races if r not in self.playing and now - self.heard[r] > self.FORGET]:
             self._release(race)
-            messages.append(Released(race, f"it was idle for {self.FORGET / 60:.0f} minutes"))
+            messages.append(Released(race, f"it was idle for {_duration(self.FORGET)}"))
         if self.playing:
             self.turn = (self.turn + 1) % len(self.playing)
             race = self.playing[self.turn]
@@ -143,3 +143,8 @@ def serve(connection, worker: Worker | None = None) -> None:
                 connection.send(messages)
         except (EOFError, OSError):
             return
+
+
+def _duration(seconds: float) -> str:
+    """"15 minutes", or "20 seconds" under two minutes (MTL_RACE_IDLE_SECONDS may be short)."""
+    return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} seconds"
