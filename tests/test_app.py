@@ -239,6 +239,9 @@ def test_the_presentation_layout_puts_curves_and_gates_side_by_side_and_folds_th
     assert len(at.get("vega_lite_chart")) == 3 and not at.exception   # curves, gates, sparsity on the first screen
     at.toggle(key="knob.present").set_value(False).run()
     assert intro(at) == 1
+    at = open_page("pages/playground.py", present="yes")   # a bad value: a notice, the usual layout
+    assert not at.exception and any("present" in w.value and "true or false" in w.value for w in at.warning)
+    assert intro(at) == 1
     assert not any(e.label == "About these charts" for e in at.expander)
 
 
