@@ -3,14 +3,20 @@ rate, divergence, and a worker that dies; on the in-process backend and on worke
 
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from mtl_core import knobs
 from mtl_core.config import ConfigError
 from mtl_core.live import InProcess, LocalProcesses, Race, Worker
+from mtl_core.live.trainer import Released
 from mtl_core.records import DIAGNOSTICS, read_records, dumps
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def settings(**changes):
@@ -86,6 +92,29 @@ def test_a_race_pauses_itself_when_the_page_stops_drawing(backend, monkeypatch):
     race.close()
 
 
+def test_a_page_that_draws_again_plays_on_a_race_that_paused_itself_but_not_one_the_student_paused(backend, monkeypatch):
+    monkeypatch.setattr(Worker, "PATIENCE", 0.3)   # a busy server held back the page's word past the patience
+    race = Race(backend, settings(epochs=200))
+    race.play()
+    wait(lambda: not race.playing, 10)
+    step = race.runs["mmoe"].step
+    race.alive()   # the page draws again: the student had it playing
+    assert race.playing
+    wait(lambda: race.runs["mmoe"].step > step)
+    race.pause()
+    race.alive()
+    assert not race.playing
+    race.close()
+
+
+def test_a_race_the_worker_let_go_is_no_longer_held():
+    backend = InProcess()
+    race = Race(backend, settings())
+    race.receive(Released(race.id, "it was idle for 15 minutes"))
+    assert backend.held() == 0 and not race.active
+    backend.close()
+
+
 def test_the_learning_rate_applies_live(backend):
     race = Race(backend, settings(arch=("MMoE",)))
     race.step(10)
@@ -143,22 +172,33 @@ def test_a_killed_worker_process_leaves_a_message_the_runs_and_a_fresh_worker():
     again.close()
 
 
-def test_a_race_trains_on_ray_actors():
-    """The Ray backend against a local Ray instance (CI installs Ray; elsewhere this skips without it)."""
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install ray)")
-    from mtl_core.live import RayCluster
+RAY_RACE = """
+import time, ray
+from mtl_core import knobs
+from mtl_core.live import RayCluster, Race
+from mtl_core.records import dumps, read_records
+try:
+    race = Race(RayCluster(None, workers=1), {**knobs.defaults(), "samples": 2_000, "epochs": 20})
+    race.step(50)
+    assert {r.step for r in race.runs.values()} == {50} and race.runs["mmoe"].snapshots == 1
+    race.play()
+    deadline = time.monotonic() + 120
+    while not race.done and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert race.runs["mmoe"].step == race.total_steps and read_records(dumps(race.records()))
+    race.close()
+finally:
+    ray.shutdown()
+"""
 
-    try:
-        backend = RayCluster(None, workers=1)
-        race = Race(backend, settings())
-        race.step(50)
-        assert {r.step for r in race.runs.values()} == {50} and race.runs["mmoe"].snapshots == 1
-        race.play()
-        wait(lambda: race.done, 120)
-        assert race.runs["mmoe"].step == race.total_steps and read_records(dumps(race.records()))
-        race.close()
-    finally:
-        ray.shutdown()
+
+def test_a_race_trains_on_ray_actors():
+    """The Ray backend against a local Ray instance (CI installs Ray; elsewhere this skips without it), in a
+    process of its own: twice (once in CI) the suite ended with exit code 1 and no report some tests after this
+    one had run in it, as a Ray driver ends its process when its core worker loses the raylet."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install ray)")
+    done = subprocess.run([sys.executable, "-c", RAY_RACE], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
 def test_a_study_runs_as_a_job_on_its_own_worker(backend):
