@@ -2,7 +2,7 @@
 
     python -m mtl_core serve --processes 2 --port 8501      # students open http://<this machine>:8501
 
-Each app process is `streamlit run app.py` on a port of its own on 127.0.0.1 (port + 1, port + 2, ...);
+Each app process is `python serve_app.py` (`streamlit run app.py`, warmed up first) on a port of its own on 127.0.0.1 (port + 1, port + 2, ...);
 nginx (Debian's package) listens on `port` for the class and sends every browser to one process for good
 (sticky): Streamlit keeps a session, its uploads and its media in the process that serves it. The first
 answer to a browser sets a cookie `mtl_route` to a random value, and nginx picks the process by a
@@ -33,7 +33,7 @@ from pathlib import Path
 from .config import ConfigError
 from .store import Store, default_location
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
+SERVE_APP = Path(__file__).resolve().parent.parent / "serve_app.py"   # `streamlit run app.py`, warmed up first
 RESTART_PAUSE = 3.0   # seconds before a dead app process is started again (nginx meanwhile sends its browsers elsewhere)
 
 NGINX_CONF = """\
@@ -80,7 +80,7 @@ def nginx_conf(run: Path, address: str, port: int, app_ports: list[int]) -> str:
 
 
 def app_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address", "127.0.0.1"]
+    return [sys.executable, str(SERVE_APP), "--server.port", str(port), "--server.address", "127.0.0.1"]
 
 
 class Classroom:
