@@ -5,7 +5,7 @@
     python -m bench.load --network          # each class size twice: network view off, then on (every student)
     python -m bench.load --students 15,30 --browsers 0 --warm   # each size on a fresh server, then on one warm server
 
-It starts `streamlit run app.py` on a free port and, for every N, that many students who open the
+It starts the app on a free port as a class gets it (`python serve_app.py`; `--plain`: `streamlit run app.py`) and, for every N, that many students who open the
 Playground and press Play: `--browsers` of them are real headless Chromium pages (Playwright), the
 others speak Streamlit's websocket protocol the way the browser does (the same BackMsg/ForwardMsg
 protobufs, the same auto-rerun of the live fragment every interval the server asks for, a per-browser
@@ -15,7 +15,8 @@ race's first model, read from the progress bar text). Meanwhile the server's hea
 polled, and the CPU time of the page process and of its training workers is read from /proc (Linux).
 It prints, per N: chart updates/s and race-steps/s per student (min and mean), total race-steps/s,
 health latency p50/p95, CPU seconds per second of the page process and of the workers, and the page
-process's CPU time per chart update (the cost of one redraw, all included).
+process's CPU time per chart update (the cost of one redraw, all included), how many students got
+nothing and how many were told the server is full.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Student:
     name: str
     updates: list[tuple[float, int]] = field(default_factory=list)
     error: str = ""
+    told_full: bool = False   # the page said "The server is full" (protocol students only)
 
     def rates(self, start: float, end: float) -> tuple[float, float]:
         seen = [(t, s) for t, s in self.updates if start <= t <= end]
@@ -72,7 +74,7 @@ def protocol_student(url: str, student: Student, stop: threading.Event, network:
     try:
         with connect(f"ws://{host}/_stcore/stream", subprotocols=["streamlit"], max_size=None,
                      additional_headers={"Cookie": f"mtl_browser={secrets.token_urlsafe(18)}", "Origin": url}) as ws:
-            page = {"hash": ""}  # as the browser: the page by name first, then by the hash the server gave it
+            page = {"hash": ""}  # as the browser: the page by name first, then by the hash its navigation named
             toggle = {"id": None}  # the network toggle's widget id, once seen (network students only)
 
             def rerun(fragment: str = "", widgets=()):
@@ -117,11 +119,14 @@ def protocol_student(url: str, student: Student, stop: threading.Event, network:
                     elif (network and toggle["id"] is None and element.WhichOneof("type") == "checkbox"
                           and element.checkbox.label == "Draw the network"):
                         toggle["id"] = element.checkbox.id   # switched on with the press of Play (every rerun sends it)
+                    elif element.WhichOneof("type") == "markdown" and element.markdown.body.startswith("The server is full"):
+                        student.told_full = True
                     elif element.WhichOneof("type") == "progress" and step is None:
                         found = STEP_TEXT.search(element.progress.text)
                         step = int(found.group(1)) if found else None
+                elif kind == "navigation":   # the page the run resolved to (a first run starts as app.py's)
+                    page["hash"] = message.navigation.page_script_hash
                 elif kind == "new_session" and not message.metadata.run.fragment_ids:
-                    page["hash"] = message.new_session.page_script_hash
                     for cancel in timers.values():  # a full run: the browser drops every auto-rerun timer
                         cancel.set()
                     timers.clear()
@@ -217,14 +222,16 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def start_server(root: Path = ROOT, idle: int = IDLE) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` of the checkout at `root` on a free port; (process, url) once it answers. A race
-    untouched for `idle` seconds is let go."""
+def start_server(root: Path = ROOT, idle: int = IDLE, plain: bool = False) -> tuple[subprocess.Popen, str]:
+    """The app of the checkout at `root` on a free port, started as a class gets it (`python serve_app.py`,
+    warmed up before it listens) or, `plain` or in a checkout without it, with `streamlit run app.py`;
+    (process, url) once it answers. A race untouched for `idle` seconds is let go."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "MTL_RACE_IDLE_SECONDS": str(idle)}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    start = ["serve_app.py"] if (root / "serve_app.py").exists() and not plain else ["-m", "streamlit", "run", "app.py"]
+    server = subprocess.Popen([sys.executable, *start, "--server.port", str(port),
                                "--server.address", "127.0.0.1", "--server.disconnectedSessionTTL", "5"],
                               cwd=root, stdout=LOG, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -300,7 +307,7 @@ def measure(url: str, pids: list[int], students: int, browsers: int, seconds: fl
     updates = sum(len([u for u in s.updates if start <= u[0] <= end]) for s in crowd)
     latencies.sort()
     return dict(students=students, errors=[s.error for s in crowd if s.error],
-                starved=sum(1 for r in rates if r[0] == 0 or r[1] == 0),
+                starved=sum(1 for r in rates if r[0] == 0 or r[1] == 0), told_full=sum(s.told_full for s in crowd),
                 updates_min=min(r[0] for r in rates), updates_mean=statistics.mean(r[0] for r in rates),
                 updates_browsers=[r[0] for r in rates[:browsers]],
                 updates_protocol_min=min((r[0] for r in rates[browsers:]), default=None),
@@ -317,6 +324,8 @@ def main(argv=None) -> None:
     parser.add_argument("--browsers", type=int, default=1, help="students that are real Chromium pages (the rest use the protocol)")
     parser.add_argument("--network", action="store_true", help="measure each class size again with every student's network view on")
     parser.add_argument("--warm", action="store_true", help="also measure each class size on one server kept warm across sizes")
+    parser.add_argument("--plain", action="store_true", help="start the server with plain `streamlit run app.py` (it imports on the "
+                        "first visit) instead of `python serve_app.py`")
     parser.add_argument("--processes", type=int, default=1,
                         help="app processes behind nginx (python -m mtl_core serve); page CPU and memory are their sums")
     a = parser.parse_args(argv)
@@ -329,11 +338,11 @@ def main(argv=None) -> None:
     plan += [(int(v), False, True) for v in a.students.split(",")] if a.warm else []
     for n, network, on_warm in plan:
         if on_warm and warm is None:
-            warm = start_server()   # one server for every size: what a class that arrives in waves meets
+            warm = start_server(plain=a.plain)   # one server for every size: what a class that arrives in waves meets
         if a.processes > 1:
             room, url, pids = start_class(a.processes)
         else:
-            server, url = warm if on_warm else start_server()  # else a fresh server per class size: nothing carried over
+            server, url = warm if on_warm else start_server(plain=a.plain)  # else a fresh server per class size: nothing carried over
             pids = [server.pid]
         try:
             r = measure(url, pids, n, min(a.browsers, n), a.seconds, network)
@@ -351,7 +360,7 @@ def main(argv=None) -> None:
               f"{r['workers_cpu']:>11.2f} {r['redraw_ms']:>9.1f}"
               + (f"   Chromium: {', '.join(f'{u:.1f}' for u in r['updates_browsers'])} updates/s" if r["updates_browsers"] else "")
               + (f", protocol students min {r['updates_protocol_min']:.1f}" if r["updates_protocol_min"] is not None else "")
-              + f"   got nothing: {r['starved']}" + ("   (warm server)" if on_warm else "")
+              + f"   got nothing: {r['starved']}, told full: {r['told_full']}" + ("   (warm server)" if on_warm else "")
               + (f"   errors: {r['errors']}" if r["errors"] else "") + ("   network view on" if network else ""), flush=True)
         if not network and not on_warm:
             memory_rows.append(r)

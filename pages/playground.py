@@ -4,6 +4,8 @@ Training runs in a worker (mtl_core.live); this page only draws what the worker 
 after each redraw, from chart specs built once per race (only the data changes between redraws).
 """
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -117,6 +119,7 @@ if reset.button("Reset", icon=":material/restart_alt:", width="stretch"):
     race.close()
     locker().race = None
     st.rerun()
+race.alive()   # (a race the student left playing that paused itself plays again)
 playing = race.playing
 if race.problem:
     st.error(race.problem, icon=":material/error:")
@@ -147,7 +150,7 @@ if not present:
     st.caption(LOSS_CAPTION)
 
 
-TICK = tick()
+PLANNED_AT, TICK = time.monotonic(), tick()
 
 
 def network_places(shown: str, racing: list[str]) -> list[tuple[str, object, int]]:
@@ -164,9 +167,11 @@ def network_places(shown: str, racing: list[str]) -> list[tuple[str, object, int
 def race_view():
     """Progress and loss curves, redrawn every TICK s while playing."""
     race.alive()  # the worker pauses the race when the page stops drawing
-    if playing and not race.playing:  # finished, paused itself, or its worker stopped: redraw the buttons
+    if playing and not race.playing:  # finished, or its worker stopped: redraw the buttons
         archive(race)
         st.rerun()
+    if playing and CADENCE.wanted(shared_backend().held()) > TICK and time.monotonic() - PLANNED_AT > CADENCE.MEMORY:
+        st.rerun()   # more races or dearer redraws than this page planned for (a class arriving at once): plan again, slower
     if playing and CADENCE.overloaded(shared_backend().playing()):
         st.caption(f"The server is full ({shared_backend().playing()} races playing): your race trains in turns with "
                    f"the others and its charts update every {TICK:.1f} s.")

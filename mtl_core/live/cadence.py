@@ -11,24 +11,22 @@ then spends `playing * REDRAWS * cost / interval` of a core on redraws (the curv
 inside view every fifth); a page's interval is the fastest of `LEVELS` that keeps that within `BUSY`.
 
 A page picks its interval when it runs in full (it opens, Play or another button is pressed, a knob
-changes, a race finishes) and keeps it until then. It plans for the races the server holds, playing or
-not (`Backend.held`), not for those playing at that moment: a class that arrives at once presses Play
-while few races play yet, and planned on those, 15 students on 2 cores asked for about 65 redraws a
-second, the page process ran up to 30 script threads, and 14 of them saw no update for 100 s (one run
-in four without any student left out). Planned on the races held, two runs of 10 and 15 students left
-nobody out (min 1.7 and 2.7, then 1.6 and 1.5 updates/s). A race a student left is held until its worker
-lets it go (15 minutes), so a class with many paused races redraws a little slower than it could. Changing it from inside the live redraw needs a full
-rerun from the fragment, and every way of doing that was measured to hurt: on every race that started, a
-whole arriving class reran at once and stalled (0 updates for every one of 12 students); on the cost's
-noise, ten students' pages reran 50-90 times a minute and some got no updates; only to slow down (two
-levels, at most every 20 s), 9 of 30 students got nothing and the server logged 1,260 "fragment does
-not exist" lines, the collapse's own signature.
+changes, a race finishes). It plans for the races the server holds, playing or not (`Backend.held`),
+not for those playing at that moment: a class that arrives at once presses Play while few races play
+yet. A page that finds, at a live redraw, that the races held or the measured cost now want a slower
+interval than it planned runs in full again to slow down, at most once per `MEMORY` seconds (the
+cost's memory, so that its noise cannot make the class rerun together). Streamlit never starts a
+page's timed redraw while its previous one runs: the requests that arrive meanwhile fold into one.
+On 2026-12-02, 30 students arriving at a warm 2-core server got no update at all without this (health
+p50 4.2 s), and min 0.5 updates/s each with it. (Earlier notes here said that every re-planning from
+the live redraw hurt; those runs were made with a load benchmark whose students opened the Start page
+on every full rerun, see README, Speed.)
 
 Several app processes on one machine (`python -m mtl_core serve --processes N`, which sets
 MTL_APP_PROCESSES) share its cores: together their redraws may take what one process's would, or half
 the machine's cores where that is more, so each gets `BUSY * min(1, cores / (2 N))` (`share`). Without
-that, two processes on two cores each planned for 0.8 of a core they could not get, and 30 students
-over them got no update at all.
+that, two processes on two cores each planned for 0.8 of a core they could not get (30 students over
+them got no update at all, measured with that benchmark).
 """
 
 from __future__ import annotations
@@ -49,6 +47,7 @@ SLOWEST = LEVELS[-1]
 
 class Cadence:
     WINDOW = 2.0   # seconds between measurements of the process's CPU
+    MEMORY = 10 * WINDOW   # seconds the cost remembers; a page plans again at most this often
 
     def __init__(self, cost: float = 0.02, busy: float | None = None):
         self._busy = busy   # share of a core this process's redraws may take; None: `share` of this machine, on first use

@@ -102,6 +102,7 @@ class Race:
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
         self.playing, self.lr, self.problem = False, settings["lr"], ""
+        self.wanted = False   # the student pressed Play (and not Pause since): the race should be playing
         self._seq = self._done = 0
         self._said_alive = 0.0
         self.link = backend.link()
@@ -146,12 +147,13 @@ class Race:
 
     def play(self) -> None:
         with self.lock:
-            self.playing = True
+            self.playing = self.wanted = True
         self.alive(force=True)
         self._command("play")
 
     def pause(self) -> None:
         """Stop training; returns once the worker has reported the last steps (so a record is complete)."""
+        self.wanted = False
         self._command("pause", wait=True)
 
     def step(self, steps: int) -> None:
@@ -164,7 +166,11 @@ class Race:
             self._command("lr", lr)
 
     def alive(self, force: bool = False) -> None:
-        """The page is drawing; a playing race pauses itself PATIENCE seconds after the last call."""
+        """The page is drawing; a playing race pauses itself PATIENCE seconds after the last call. A race the
+        student left playing that paused itself so (a busy server held back the page's word) plays again."""
+        if self.wanted and not self.playing and not self.done and self.active:
+            self.play()
+            return
         now = time.monotonic()
         if force or now - self._said_alive > self.ALIVE_EVERY:
             self._said_alive = now
@@ -190,6 +196,7 @@ class Race:
                     self.problem = message.error
             elif isinstance(message, Released):
                 self._let_go(f"The worker let this race go: {message.reason}.")
+                self.link.races.pop(self.id, None)   # no longer held (pages plan their redraws for the races held)
             self._changed.notify_all()
 
     def lost(self, reason: str) -> None:
