@@ -20,7 +20,10 @@ APP = Path(__file__).resolve().parent / "app.py"
 def warm() -> float:
     """Import and build what every first page needs; the seconds it took."""
     start = time.perf_counter()
-    logging.getLogger("streamlit.runtime.caching").setLevel(logging.ERROR)   # "no runtime": the pages' caches are made later, in it
+    quiet = logging.getLogger("streamlit.runtime.caching.cache_data_api")   # "no runtime": the pages' caches are made later, in it
+    import streamlit  # noqa: F401 - makes that logger, with its level
+
+    quiet.setLevel(logging.ERROR)
     import altair  # noqa: F401 - what the pages draw with
     import torch  # noqa: F401
 
@@ -36,7 +39,7 @@ def warm() -> float:
         shared_backend().warm()   # the training workers, started before the first Play
     except ConfigError:   # a bad MTL_* variable: every page says so once the server runs (app.py)
         pass
-    logging.getLogger("streamlit.runtime.caching").setLevel(logging.NOTSET)
+    quiet.setLevel(logging.WARNING)
     return time.perf_counter() - start
 
 
