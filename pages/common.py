@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -272,6 +273,25 @@ WEIGHTING_NOTES = {
 
 
 # ---------------------------------------------------------------- studies run by a worker
+
+@st.cache_resource
+def _study_speeds() -> dict[tuple, float]:
+    """Sample-epochs a second (over all of a study's runs) that each kind of study trained on this server, per
+    model size: what a page says a study will take is this server's measured speed, not a figure from elsewhere."""
+    return {}
+
+
+def expected_seconds(kind: tuple, work: float) -> float | None:
+    """How long `work` sample-epochs of a study of `kind` (its name and model size) take at the speed the last
+    such study had on this server; None before the first."""
+    rate = _study_speeds().get(kind)
+    return max(1.0, work / rate) if rate else None
+
+
+def study_took(kind: tuple, work: float, started: float) -> None:
+    """A study of `kind` trained `work` sample-epochs since `started` (time.perf_counter)."""
+    _study_speeds()[kind] = work / (time.perf_counter() - started)
+
 
 def run_study(name: str, what: str, **kwargs):
     """`worker.JOBS[name](**kwargs)` in the job worker while the page shows `what` is running, for how long, and

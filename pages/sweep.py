@@ -12,7 +12,7 @@ from mtl_core.claims import claim
 from mtl_core.lessons import lesson
 from mtl_core.experiments import correlation_summary, final_loss, rise_by_seed, seed_by_seed, trainability_summary
 from mtl_core.models.registry import label
-from pages.common import knob_panel, lesson_banner, lesson_check, lesson_verdict, run_study
+from pages.common import expected_seconds, knob_panel, lesson_banner, lesson_check, lesson_verdict, run_study, study_took
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = {
@@ -113,21 +113,13 @@ for tab, (name, (sweep_file, histogram_file, note)) in zip(st.tabs(list(BUNDLED)
 st.header("Your own sweep")
 
 
-@st.cache_resource
-def sweep_speed() -> dict[tuple, float]:
-    """Sample-epochs a second that sweeps on this server trained, per model size (experts, units, tower units):
-    measured by every sweep run here, so the time the page states is this server's."""
-    return {}
-
-
 args = builders.sweep_args(s)
 runs = len(args["archs"]) * len(args["correlations"]) * s["seeds"]
-work, size = runs * s["samples"] * s["epochs"], (s["experts"], s["hidden"], s["tower"])
-rate = sweep_speed().get(size)
+work, kind = runs * s["samples"] * s["epochs"], ("sweep", s["experts"], s["hidden"], s["tower"])
+seconds = expected_seconds(kind, work)
 TIMED = "how-many-seeds"   # a sweep lesson whose time the bundled lesson check measured
 measured, timed = lesson_check().get(TIMED), lesson(TIMED).full_settings()
-took = (f"At these sizes this server trained the last sweep at {rate:,.0f} sample-epochs a second, so this one should take "
-        f"about {max(1, work / rate):.0f} s." if rate else
+took = (f"At the speed of the last sweep at these sizes on this server it should take about {seconds:.0f} s." if seconds else
         "Its time is measured by the first sweep at these sizes on this server" + (
             f" (on the project's 2-core machine the '{TIMED}' lesson's {len(timed['sweep_arch']) * len(timed['sweep_corr']) * timed['seeds']} "
             f"runs at {timed['experts']} experts of {timed['hidden']} units, {timed['samples']:,} samples and {timed['epochs']} "
@@ -146,7 +138,7 @@ if st.button("Run the sweep", type="primary", disabled=not s["sweep_arch"] or no
         text = f"training {label(arch)}: {len(args['correlations']) * s['seeds']} runs at once"
         bar.progress(i / len(args["archs"]), text=text)
         frames.append(final_loss(run_study("sweep", text, **{**args, "archs": [arch]})))   # in a worker
-    sweep_speed()[size] = work / (time.perf_counter() - started)
+    study_took(kind, work, started)
     bar.progress(1.0, text="done")
     st.session_state.sweep_runs = (knobs.restart_key(s), pd.concat(frames, ignore_index=True))
 mine = st.session_state.get("sweep_runs")

@@ -1,6 +1,8 @@
 """Does sharing help each task? Negative transfer: each task trained with all tasks, without each other
 task, and alone; the bundled studies and your own task set."""
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -8,7 +10,7 @@ import pages
 from mtl_core import builders, charts, knobs
 from mtl_core.experiments import transfer_summary
 from mtl_core.models.registry import label
-from pages.common import DATA, knob_panel, lesson_banner, lesson_verdict, run_study
+from pages.common import DATA, expected_seconds, knob_panel, lesson_banner, lesson_verdict, run_study, study_took
 
 pages.start_page()
 st.title("Does sharing help each task?")
@@ -63,12 +65,18 @@ s = knob_panel("transfer", {"Tasks": [n for n in knobs.PAGE_KNOBS["transfer"] if
 lesson_banner("transfer")
 args = builders.transfer_args(s)
 runs_each = 2 + s["tasks"]
+work, kind = runs_each * s["seeds"] * s["samples"] * s["epochs"], ("transfer", s["transfer_arch"], s["tasks"], s["experts"], s["hidden"], s["tower"])
+seconds = expected_seconds(kind, work)
 st.write(f"{s['transfer_arch']} on your {s['tasks']} synthetic tasks (the sidebar; sizes from the Playground's knobs, "
          f"plain training): {runs_each} settings (all tasks, each task left out, single-task) x {s['seeds']} seed(s) from seed "
          f"{s['seed']}, {s['samples']:,} samples, {s['epochs']} epochs. Each setting's seeds train as one stacked model; "
-         "3 tasks x 3 seeds at 10,000 samples and 10 epochs take about 20 seconds on a 2-core server.")
+         + (f"at the speed of the last such study on this server it should take about {seconds:.0f} s." if seconds else
+            "MMoE on 3 tasks x 3 seeds at 10,000 samples and 10 epochs took 10 s on the project's 2-core machine "
+            "(`experiments.transfer`, 2026-12-02, nothing else running)."))
 if st.button("Run the study", type="primary", disabled=s["tasks"] < 2):
+    started = time.perf_counter()
     study = run_study("transfer", f"training {runs_each} settings x {s['seeds']} seed(s) in a worker", **args)
+    study_took(kind, work, started)
     st.session_state.transfer_runs = (knobs.restart_key(s), study.runs)
 if s["tasks"] < 2:
     st.info("Negative transfer needs at least two tasks: raise the number of tasks in the sidebar.")

@@ -2,6 +2,7 @@
 is what the charts claim, bad links get a notice."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,9 @@ def test_transfer_page_shows_the_bundled_study_and_runs_a_small_one():
     mine = at.session_state["transfer_runs"][1]
     assert set(mine.setting) == {"single task", "all tasks", "without task 0", "without task 1", "without task 2"}
     assert set(mine.seed) == {0}
+    at.run()   # the next visit states the time at this server's measured speed
+    said = " ".join(m.value for m in at.markdown)
+    assert re.search(r"at the speed of the last such study on this server it should take about \d+ s", said), said[-600:]
 
 
 def test_the_funnel_on_the_data_page_and_raced_on_the_playground():
