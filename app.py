@@ -12,12 +12,12 @@ if "pages.common" not in sys.modules:   # the first visit to a fresh server impo
                   icon=":material/hourglass_top:")
 
 from mtl_core.config import ConfigError  # noqa: E402 - after the message above
-from mtl_core.knobs import PRESENT  # noqa: E402
+from mtl_core.knobs import PRESENT, read_link  # noqa: E402
 from mtl_core.live import shared_backend  # noqa: E402
 from pages import SHELL, menu, routes  # noqa: E402
 from pages.common import remember_browser  # noqa: E402
 
-if st.query_params.get(PRESENT) == "true":   # a projector's link: the sidebar starts folded (the knob is checked later)
+if read_link({PRESENT: st.query_params.get_all(PRESENT)}, [PRESENT]).values.get(PRESENT):   # a projector's link: fold the sidebar
     st.set_page_config(initial_sidebar_state="collapsed")
 st.session_state[SHELL] = True
 try:

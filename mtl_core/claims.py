@@ -312,8 +312,6 @@ def sparsity_evidence() -> dict:
     return numbers
 
 
-
-
 def sparse_cell(correlation: float = RELATED) -> pd.DataFrame:
     """The study's fewest-clicks cell (1% of 20,000 impressions) at one correlation: CVR AUC, [seed, model]."""
     return funnel_sparsity(correlation).xs(SPARSE_CELL, level=["click_rate", "samples"])
