@@ -4,6 +4,7 @@
     python -m bench.load --students 1,30 --seconds 30 --browsers 2
     python -m bench.load --network          # each class size twice: network view off, then on (every student)
     python -m bench.load --students 15,30 --browsers 0 --warm   # each size on a fresh server, then on one warm server
+    python -m bench.load --students 10,15 --browsers 0 --store-compare   # each size with the store on disk, then in memory
 
 It starts the app on a free port as a class gets it (`python serve_app.py`; `--plain`: `streamlit run app.py`) and, for every N, that many students who open the
 Playground and press Play: `--browsers` of them are real headless Chromium pages (Playwright), the
@@ -30,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -222,14 +224,14 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def start_server(root: Path = ROOT, idle: int = IDLE, plain: bool = False) -> tuple[subprocess.Popen, str]:
+def start_server(root: Path = ROOT, idle: int = IDLE, plain: bool = False, store: str = "") -> tuple[subprocess.Popen, str]:
     """The app of the checkout at `root` on a free port, started as a class gets it (`python serve_app.py`,
     warmed up before it listens) or, `plain` or in a checkout without it, with `streamlit run app.py`;
-    (process, url) once it answers. A race untouched for `idle` seconds is let go."""
+    (process, url) once it answers. A race untouched for `idle` seconds is let go. `store`: its MTL_STORE."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "MTL_RACE_IDLE_SECONDS": str(idle)}
+    env = {**os.environ, "MTL_RACE_IDLE_SECONDS": str(idle), **({"MTL_STORE": store} if store else {})}
     start = ["serve_app.py"] if (root / "serve_app.py").exists() and not plain else ["-m", "streamlit", "run", "app.py"]
     server = subprocess.Popen([sys.executable, *start, "--server.port", str(port),
                                "--server.address", "127.0.0.1", "--server.disconnectedSessionTTL", "5"],
@@ -326,6 +328,9 @@ def main(argv=None) -> None:
     parser.add_argument("--warm", action="store_true", help="also measure each class size on one server kept warm across sizes")
     parser.add_argument("--plain", action="store_true", help="start the server with plain `streamlit run app.py` (it imports on the "
                         "first visit) instead of `python serve_app.py`")
+    parser.add_argument("--store-compare", action="store_true",
+                        help="measure each class size twice on fresh servers: the store in a new SQLite file on disk (as a class "
+                             "has it), then in the page process's memory (MTL_STORE=:memory:, nothing written to disk)")
     parser.add_argument("--processes", type=int, default=1,
                         help="app processes behind nginx (python -m mtl_core serve); page CPU and memory are their sums")
     a = parser.parse_args(argv)
@@ -333,16 +338,18 @@ def main(argv=None) -> None:
           f"{a.seconds:.0f} s measured per class size")
     print(f"{'students':>8} {'updates/s min':>13} {'mean':>6} {'race-steps/s min':>16} {'mean':>6} {'total':>7} "
           f"{'health p50':>10} {'p95':>7} {'page CPU':>8} {'workers CPU':>11} {'ms/redraw':>9}")
-    solo, memory_rows, with_network, warm = None, [], [], None
-    plan = [(int(v), on, False) for v in a.students.split(",") for on in ((False, True) if a.network else (False,))]
-    plan += [(int(v), False, True) for v in a.students.split(",")] if a.warm else []
-    for n, network, on_warm in plan:
+    solo, memory_rows, with_network, by_store, warm = None, [], [], [], None
+    stores = (str(Path(tempfile.mkdtemp()) / "store.sqlite"), ":memory:") if a.store_compare else ("",)
+    plan = [(int(v), on, False, store) for v in a.students.split(",") for on in ((False, True) if a.network else (False,))
+            for store in stores]
+    plan += [(int(v), False, True, "") for v in a.students.split(",")] if a.warm else []
+    for n, network, on_warm, store in plan:
         if on_warm and warm is None:
             warm = start_server(plain=a.plain)   # one server for every size: what a class that arrives in waves meets
         if a.processes > 1:
             room, url, pids = start_class(a.processes)
         else:
-            server, url = warm if on_warm else start_server(plain=a.plain)  # else a fresh server per class size: nothing carried over
+            server, url = warm if on_warm else start_server(plain=a.plain, store=store)  # else a fresh server per class size
             pids = [server.pid]
         try:
             r = measure(url, pids, n, min(a.browsers, n), a.seconds, network)
@@ -361,8 +368,11 @@ def main(argv=None) -> None:
               + (f"   Chromium: {', '.join(f'{u:.1f}' for u in r['updates_browsers'])} updates/s" if r["updates_browsers"] else "")
               + (f", protocol students min {r['updates_protocol_min']:.1f}" if r["updates_protocol_min"] is not None else "")
               + f"   got nothing: {r['starved']}, told full: {r['told_full']}" + ("   (warm server)" if on_warm else "")
-              + (f"   errors: {r['errors']}" if r["errors"] else "") + ("   network view on" if network else ""), flush=True)
-        if not network and not on_warm:
+              + (f"   errors: {r['errors']}" if r["errors"] else "") + ("   network view on" if network else "")
+              + ("   (store in memory)" if store == ":memory:" else ""), flush=True)
+        if store == ":memory:":
+            by_store.append((memory_rows[-1], r))
+        elif not network and not on_warm:
             memory_rows.append(r)
     if warm is not None:
         warm[0].terminate()
@@ -375,6 +385,10 @@ def main(argv=None) -> None:
               f"Chromium {on['updates_browsers'][0] / off['updates_browsers'][0]:.2f}x, "
               f"page CPU per redraw {on['redraw_ms'] / off['redraw_ms']:.2f}x" if off["updates_browsers"] and on["updates_browsers"]
               and off["updates_min"] and off["redraw_ms"] else f"network view, {off['students']} students: no updates to compare")
+    for disk, ram in by_store:
+        print(f"store on disk / in memory, {disk['students']} students: page CPU per redraw {disk['redraw_ms'] / ram['redraw_ms']:.2f}x, "
+              f"updates/s min {disk['updates_min']:.1f} / {ram['updates_min']:.1f}" if ram["redraw_ms"] and ram["updates_min"]
+              else f"store on disk / in memory, {disk['students']} students: no updates to compare")
     print(f"\nmemory (MB resident): page process at start, playing, {IDLE + 15} s after the students left; "
           "workers playing, after; and what each student beyond the first class size added while playing")
     first = memory_rows[0]

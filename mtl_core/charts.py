@@ -27,12 +27,17 @@ def per_level(chart: alt.TopLevelMixin, by: str = "column", **row) -> alt.FacetC
     return chart.facet(**{by: channel, **row}).transform_calculate(level_name="'level ' + datum.level")
 
 
-def arch_color(present=None, field: str = "arch") -> alt.Color:
-    """Fixed colour per architecture on every page; the legend lists the `present` ones, by their names."""
-    names = " ".join(f"datum.label == '{a.name}' ? '{a.label}' :" for a in REGISTRY.values()) + " datum.label"
+def arch_labels(field: str) -> str:
+    """A Vega expression that turns the architecture name in `field` into its label (MMoE, not mmoe)."""
+    return " ".join(f"{field} == '{a.name}' ? '{a.label}' :" for a in REGISTRY.values()) + f" {field}"
+
+
+def arch_color(present=None, field: str = "arch", legend: bool = True) -> alt.Color:
+    """Fixed colour per architecture on every page; the legend lists the `present` ones, by their labels
+    (no legend where the panels are headed by the model already)."""
     values = [a for a in ARCHITECTURES if present is None or a in set(present)]
     return alt.Color(f"{field}:N", title="model", scale=alt.Scale(domain=list(ARCHITECTURES), range=[a.color for a in REGISTRY.values()]),
-                     legend=alt.Legend(labelExpr=names, values=values))
+                     legend=alt.Legend(labelExpr=arch_labels("datum.label"), values=values) if legend else None)
 
 
 def task_color(tasks: int, field: str = "task") -> alt.Color:
@@ -104,22 +109,43 @@ def loss_decades(losses) -> tuple[float, float] | None:
     return 10.0 ** low, 10.0 ** max(np.ceil(np.log10(losses.max())), low + 1)
 
 
-def loss_chart(history: pd.DataFrame, tasks: int, total_steps: int, decades: tuple[float, float] | None = None,
-               archs: list[str] | None = None, panel_width: int = 260) -> alt.Chart:
-    """Loss curves: history rows (arch, task, split, step, loss); colour = model, dash = split, one panel per task.
+def loss_lines(history: pd.DataFrame, total_steps: int, decades: tuple[float, float] | None = None,
+               archs: list[str] | None = None, legend: bool = True) -> alt.Chart:
+    """Loss curves: history rows (arch, task, split, step, loss); colour = model, dash = split.
 
     Axes stay put while the curves grow: x spans the whole run, y the powers of ten around the losses
     (`decades`, computed from the losses when not given). The legend lists `archs` (default: those present).
-    Each task's panel is `panel_width` pixels wide.
     """
     decades = decades or loss_decades(history["loss"])
     return alt.Chart(history).mark_line(clip=True).encode(
         x=alt.X("step:Q", scale=alt.Scale(domain=[0, total_steps])),
         y=alt.Y("loss:Q", scale=alt.Scale(type="log", domain=list(decades) if decades else None), title="loss (log)"),
-        color=arch_color(archs or history["arch"].unique()),
-        strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["train", "test"], range=[[1, 0], [4, 3]])),
-        tooltip=["arch", "task", "split", "step", alt.Tooltip("loss:Q", format=".4f")],
-    ).properties(width=panel_width, height=180).facet(column=alt.Column("task:N", sort=[f"task {k}" for k in range(tasks)], title=None))
+        color=arch_color(archs or history["arch"].unique(), legend=legend),
+        strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["train", "test"], range=[[1, 0], [4, 3]]),
+                                  legend=alt.Legend() if legend else None),
+        tooltip=["arch", "task", "split", "step", alt.Tooltip("loss:Q", format=".4f")])
+
+
+def loss_chart(history: pd.DataFrame, tasks: int, total_steps: int, decades: tuple[float, float] | None = None,
+               archs: list[str] | None = None, panel_width: int = 260) -> alt.Chart:
+    """`loss_lines` in one panel per task, each `panel_width` pixels wide."""
+    return loss_lines(history, total_steps, decades, archs).properties(width=panel_width, height=180).facet(
+        column=alt.Column("task:N", sort=[f"task {k}" for k in range(tasks)], title=None))
+
+
+def loss_panel(history: pd.DataFrame, task: str, total_steps: int, decades: tuple[float, float] | None = None,
+               archs: list[str] | None = None) -> alt.Chart:
+    """`loss_lines` of one task as a single chart that takes its container's width (a facet cannot), without a
+    legend (`line_key` says it once above the panels): panels side by side in page columns fill a projector's
+    screen at any width. Streamlit fits a stretched chart, axes included, into the height the page gives it."""
+    return loss_lines(history, total_steps, decades, archs, legend=False).properties(title=task)
+
+
+def line_key(archs: Sequence[str]) -> str:
+    """The loss curves' legend as one line of HTML (registry colours and labels only, no user text)."""
+    swatch = "display:inline-block;width:1.5em;height:0.3em;vertical-align:middle;margin:0 0.3em 0 0.8em;background:"
+    models = "".join(f"<span style='{swatch}{REGISTRY[a].color}'></span>{REGISTRY[a].label}" for a in archs)
+    return f"<div>{models} &nbsp;·&nbsp; solid: training loss, dashed: test loss</div>"
 
 
 def without_data(chart: alt.TopLevelMixin) -> dict:
@@ -343,13 +369,16 @@ def label_correlation_chart(curve: pd.DataFrame) -> alt.Chart:
 def sweep_chart(runs: pd.DataFrame) -> alt.Chart:
     """MMoE Fig. 4 as small multiples: final loss against correlation per model, median with the
     25-75% band and every run as a dot."""
-    base = alt.Chart(runs).encode(x=alt.X("correlation:Q", title="task correlation p"), color=arch_color(runs["arch"].unique()))
+    color = arch_color(runs["arch"].unique(), legend=False)   # each panel is headed by its model
+    base = alt.Chart(runs).encode(x=alt.X("correlation:Q", title="task correlation p"), color=color)
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("q25:Q", title="final test loss"), y2="q75:Q")
     line = base.mark_line(point=True).encode(y="median:Q")
-    dots = alt.Chart(runs).mark_circle(size=14, opacity=0.35).encode(x="correlation:Q", y="loss:Q", color=arch_color(runs["arch"].unique()))
+    dots = alt.Chart(runs).mark_circle(size=14, opacity=0.35).encode(x="correlation:Q", y="loss:Q", color=color)
+    order = [REGISTRY[a].label for a in ARCHITECTURES if a in set(runs["arch"])]
     return (band + line + dots).transform_joinaggregate(
         median="median(loss)", q25="q1(loss)", q75="q3(loss)", groupby=["arch", "correlation"]).properties(
-        width=220, height=200).facet(column=alt.Column("arch:N", title=None))
+        width=220, height=200).facet(column=alt.Column("model:N", title=None, sort=order)).transform_calculate(
+        model=arch_labels("datum.arch"))
 
 
 def trainability_chart(runs: pd.DataFrame) -> alt.Chart:

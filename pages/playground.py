@@ -39,6 +39,7 @@ INTRO = ("Pick one or several architectures and race them on the **same tasks an
          "Knobs in the sidebar that change the data or the models **restart** the race; knobs marked *(live)* "
          "apply while it runs, as in TensorFlow Playground. Finished (or interrupted) runs are kept for the "
          "*Inside the experts* page and can be downloaded.")
+PANEL_HEIGHT = 300   # pixels of a presentation-layout loss panel, axes included: it ends above 720 px
 COMPACT = "<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem;}</style>"   # just below Streamlit's header bar (our constant, no user text)
 
 
@@ -125,16 +126,17 @@ if race.problem:
     st.error(race.problem, icon=":material/error:")
 
 
-def chart(name: str, build, data: pd.DataFrame, *shape) -> None:
+def chart(name: str, build, data: pd.DataFrame, *shape, height: int | None = None) -> None:
     """Draw `data` with the spec of `build(data)`, built once per race and `shape` (Altair's spec
-    building and validation is the costly part of a redraw; the data changes every time)."""
+    building and validation is the costly part of a redraw; the data changes every time), `height`
+    pixels high (default: the spec's)."""
     specs = st.session_state.setdefault("chart_specs", {})
     key = (race.id, name, *shape)
     if key not in specs:
         if len(specs) > 32:
             specs.clear()
         specs[key] = charts.without_data(build(data))
-    st.vega_lite_chart(data, spec=specs[key], key=name)
+    st.vega_lite_chart(data, spec=specs[key], key=name, height=height or "content")
 
 
 GAP = claim("sharing-gap").evidence()
@@ -182,11 +184,20 @@ def race_view():
         col.progress(min(steps / total, 1.0), text=f"{label(arch)}: step {steps}/{total} · {status}")
         if message:
             col.error(message)
-    if len(curves):
+    if len(curves) and present:   # a panel per page column, as wide as its column at any screen width, 3 a row
         decades = charts.loss_decades(curves["loss"])
         tasks = race.settings["tasks"]
-        width = max(140, 440 // tasks) if present else 260   # present: beside the gates, in three fifths of the page
-        chart("loss_chart", lambda d: charts.loss_chart(d, tasks, total, decades, list(race.runs), width), curves, decades, width)
+        st.html(charts.line_key(list(race.runs)))
+        columns = [column for _ in range(0, tasks, 3) for column in st.columns(min(tasks, 3))]
+        for k, column in zip(range(tasks), columns):
+            task = f"task {k}"
+            with column:
+                chart(f"loss_chart {k}", lambda d: charts.loss_panel(d, task, total, decades, list(race.runs)),
+                      curves[curves.task == task], decades, height=PANEL_HEIGHT)
+    elif len(curves):
+        decades = charts.loss_decades(curves["loss"])
+        tasks = race.settings["tasks"]
+        chart("loss_chart", lambda d: charts.loss_chart(d, tasks, total, decades, list(race.runs)), curves, decades)
     else:
         st.info("Press Play (or Step) to start training.")
     if playing:

@@ -233,6 +233,18 @@ def test_the_bundled_tables_speak_in_labels_and_the_ablation_never_compares_home
     assert not run().disabled and not at.exception
 
 
+def test_the_ablation_states_its_time_from_this_servers_speed_and_trains_the_baseline_once():
+    at = open_page("pages/ablation.py", samples="2000", fgate="false")
+    said = lambda: " ".join(m.value for m in at.markdown)
+    assert "Trains full HoME on this data, then your setting" in said() and "2-core machine" in said()
+    next(b for b in at.button if b.label == "Run against the pinned baseline").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert list(at.session_state["ablation_result"].arm) == ["HoME", "w/o feature gate"]
+    at.run()   # the baseline is kept for this data: one arm left, at the speed just measured
+    assert re.search(r"Trains your setting against the full HoME already trained on this data .* at the speed of the "
+                     r"last such run on this server about \d+ s", said()), said()[-600:]
+
+
 def test_the_presentation_layout_puts_curves_and_gates_side_by_side_and_folds_the_words():
     at = open_page("pages/playground.py", arch=["Shared-Bottom", "MMoE"], present="true")
     assert at.session_state["settings"]["present"] and not at.exception
@@ -240,7 +252,9 @@ def test_the_presentation_layout_puts_curves_and_gates_side_by_side_and_folds_th
     about = next(e for e in at.expander if e.label == "About these charts")
     assert intro(at) == intro(about) == 1   # the introduction is folded away into "About these charts"
     next(b for b in at.button if b.label.startswith("Step")).click().run()
-    assert len(at.get("vega_lite_chart")) == 3 and not at.exception   # curves, gates, sparsity on the first screen
+    drawn = at.get("vega_lite_chart")   # curves (a panel per task), gates, sparsity on the first screen
+    assert len(drawn) == 4 and not at.exception
+    assert [d.proto.spec.count('"facet"') for d in drawn[:2]] == [0, 0]   # single views: each as wide as its column
     at.toggle(key="knob.present").set_value(False).run()
     assert intro(at) == 1
     at = open_page("pages/playground.py", present="yes")   # a bad value: a notice, the usual layout
