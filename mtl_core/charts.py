@@ -13,7 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .diagnostics import COLLAPSED
+from .diagnostics import COLLAPSED, TAKEN_OVER
 from .models import ARCHITECTURES, REGISTRY, RoutingPlan
 TASK_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 KIND_COLORS = {"shared": "#4c78a8", "group": "#f58518", "task": "#54a24b"}
@@ -211,11 +211,13 @@ def output_distribution(experts: pd.DataFrame) -> alt.Chart:
 
 
 def occupancy_chart(occupancy: pd.DataFrame) -> alt.Chart:
-    """Stacked share of each shared expert's gate mass by consumer; a dashed line at the takeover threshold."""
-    bars = alt.Chart(occupancy).mark_bar().encode(
+    """Stacked share of each shared expert's gate mass by consumer; a dashed line at the takeover threshold (one
+    colour past it: the expert is taken over)."""
+    bars = alt.Chart().mark_bar().encode(
         x=alt.X("expert:N", sort=None, axis=alt.Axis(labelAngle=-45)), y=alt.Y("share:Q", stack="normalize", title="share of gate mass"),
         color=alt.Color("consumer:N", title="used by"), tooltip=["expert", "consumer", alt.Tooltip("share:Q", format=".2f"), "taken_over"])
-    return per_level(bars.properties(width=alt.Step(18), height=150)).resolve_scale(x="independent")
+    takeover = alt.Chart().mark_rule(strokeDash=[4, 3], color="black").encode(y=alt.datum(TAKEN_OVER))
+    return per_level(alt.layer(bars, takeover, data=occupancy).properties(width=alt.Step(18), height=150)).resolve_scale(x="independent")
 
 
 def reliance_chart(reliance: pd.DataFrame) -> alt.Chart:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import builders, knobs
 from .claims import claim
-from .diagnostics import COLLAPSED
+from .diagnostics import COLLAPSED, TAKEN_OVER
 from .evidence import Effect, Verdict
 from .models.registry import label
 
@@ -91,6 +91,17 @@ def self_gate_share_at_least(arch: str, share: float) -> Check:
                        f"{label(arch)}: the self-gate's part of each task's mix {last.self_gate.min():.2f} to {last.self_gate.max():.2f}; "
                        f"own-expert share of the sparse tasks' mix {last.own[sparse].mean():.2f}, of the dense tasks' {last.own[~sparse].mean():.2f}",
                        float(last.self_gate.min()) - share, "(share of the mix)")
+    return check
+
+
+def taken_over_at_most(arch: str, share: float) -> Check:
+    """At most `share` of `arch`'s shared experts are taken over in the last snapshot (one consuming gate holds
+    over TAKEN_OVER of an expert's gate mass: HoME's expert degradation)."""
+    def check(runs):
+        experts = runs[arch].latest("occupancy").drop_duplicates(["level", "expert"])
+        got, top = float(experts.taken_over.mean()), float(experts.top_share.max())
+        return Verdict(got <= share, f"{got:.0%} of {label(arch)}'s shared experts are taken over; the most one gate holds of a "
+                                     f"shared expert's gate mass is {top:.0%}", share - got, f"({share} - the share taken over)")
     return check
 
 
@@ -384,13 +395,15 @@ class Result:
 
 
 def play(lesson: Lesson, seed: int | None = None, backend=None):
-    """Run a lesson as its page does: a race played to the end (the live change included; its RunViews),
-    or a sweep (its final losses; `seed` is then the first seed of the block)."""
+    """Run a lesson as its page does: a race played to the end (the live change included; its RunViews), a
+    sweep (its final losses) or a transfer study (its runs); for the studies `seed` is the first seed of the block."""
     from .experiments import final_loss as sweep_losses
     from .live import InProcess, Race, run_job
 
     if lesson.page == "sweep":
         return sweep_losses(run_job(backend or InProcess(), "sweep", **builders.sweep_args(lesson.full_settings(seed))))
+    if lesson.page == "transfer":
+        return run_job(backend or InProcess(), "transfer", **builders.transfer_args(lesson.full_settings(seed))).runs
     race = Race(backend or InProcess(), lesson.full_settings(seed))
     try:
         if lesson.live is not None:
@@ -423,7 +436,7 @@ def check(lesson: Lesson, seeds: int = 0, backend=None, first_seed: int = 1) -> 
     result = Result(lesson, lesson.check(play(lesson, backend=backend)))
     result.seconds = time.perf_counter() - started
     settings = lesson.full_settings()
-    stride = settings["seeds"] if lesson.page == "sweep" else 1   # a sweep lesson's other "seeds" are other blocks of seeds
+    stride = settings["seeds"] if lesson.page in ("sweep", "transfer") else 1   # a study's other "seeds" are other blocks of seeds
     for block in range(first_seed, first_seed + seeds):
         result.seeds.append(lesson.check(play(lesson, settings["seed"] + block * stride, backend)))
     return result

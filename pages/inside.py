@@ -6,6 +6,7 @@ import streamlit as st
 import pages
 from mtl_core import builders, charts, knobs, network
 from mtl_core.config import ConfigError
+from mtl_core.diagnostics import TAKEN_OVER
 from mtl_core.models import build_plan
 from mtl_core.weighting import STATE_TITLES
 from pages.common import WEIGHTING_NOTES, knob_panel, load_runs, locker, shelf
@@ -93,8 +94,8 @@ def section(title: str, caption: str, table: str, draw, missing: str) -> None:
         st.write(missing)
 
 
-section("Who uses the shared experts", "Each shared expert's gate mass split by the gates that use it. One colour filling a bar "
-        "means one task has taken the expert over (HoME's expert degradation).", "occupancy", charts.occupancy_chart,
+section("Who uses the shared experts", "Each shared expert's gate mass split by the gates that use it. One colour past the "
+        f"dashed line ({TAKEN_OVER:.0%} of the mass) means one gate has taken the expert over (HoME's expert degradation).", "occupancy", charts.occupancy_chart,
         "This architecture has fewer than two gates sharing experts.")
 section("Own vs shared experts", "The share of each task's expert mix that comes from its own experts (through its gate, and "
         "through HoME's self-gate, whose weights are added to the mix), its group's and the shared ones, sparse tasks "

@@ -100,18 +100,18 @@ if race is None and (race := new_race()) is None:
 race.set_lr(s["lr"])  # live knob
 
 play, pause, step, reset = buttons if present else st.columns(4)
-if play.button("Play", icon=":material/play_arrow:", disabled=race.playing or (race.done and race.active), width="stretch"):
+if play.button("Play", icon=":material/play_arrow:", disabled=race.in_play or (race.done and race.active), width="stretch"):
     if not race.active:  # its worker is gone: keep what it recorded, start again on a fresh one
         archive(race)
         race = new_race()
     if race is not None:
         race.play()
     st.rerun()
-if pause.button("Pause", icon=":material/pause:", disabled=not race.playing, width="stretch"):
+if pause.button("Pause", icon=":material/pause:", disabled=not race.in_play, width="stretch"):
     race.pause()
     archive(race)
     st.rerun()
-if step.button(f"Step {STEP}", icon=":material/skip_next:", disabled=race.playing or race.done or not race.active, width="stretch"):
+if step.button(f"Step {STEP}", icon=":material/skip_next:", disabled=race.in_play or race.done or not race.active, width="stretch"):
     race.step(STEP)
     archive(race)
 if reset.button("Reset", icon=":material/restart_alt:", width="stretch"):
@@ -121,7 +121,7 @@ if reset.button("Reset", icon=":material/restart_alt:", width="stretch"):
     locker().race = None
     st.rerun()
 race.alive()   # (a race the student left playing that paused itself plays again)
-playing = race.playing
+playing = race.in_play   # what the student asked for: the worker may have paused it a moment (Race.in_play)
 if race.problem:
     st.error(race.problem, icon=":material/error:")
 
@@ -152,7 +152,7 @@ if not present:
     st.caption(LOSS_CAPTION)
 
 
-PLANNED_AT, TICK = time.monotonic(), tick()
+TICK = tick()
 
 
 def network_places(shown: str, racing: list[str]) -> list[tuple[str, object, int]]:
@@ -169,11 +169,9 @@ def network_places(shown: str, racing: list[str]) -> list[tuple[str, object, int
 def race_view():
     """Progress and loss curves, redrawn every TICK s while playing."""
     race.alive()  # the worker pauses the race when the page stops drawing
-    if playing and not race.playing:  # finished, or its worker stopped: redraw the buttons
+    if playing and not race.in_play:  # finished, failed, or paused from another tab: redraw the buttons
         archive(race)
         st.rerun()
-    if playing and CADENCE.wanted(shared_backend().held()) > TICK and time.monotonic() - PLANNED_AT > CADENCE.MEMORY:
-        st.rerun()   # more races or dearer redraws than this page planned for (a class arriving at once): plan again, slower
     if playing and CADENCE.overloaded(shared_backend().playing()):
         st.caption(f"The server is full ({shared_backend().playing()} races playing): your race trains in turns with "
                    f"the others and its charts update every {TICK:.1f} s.")

@@ -47,6 +47,7 @@ st.write("Each lesson opens a page with a preset and asks a question. **Predict 
          "over, the page checks the lesson's prediction on your run. Every lesson's prediction is checked on real runs "
          "(`python -m mtl_core lessons`): it holds on the default seed and on most other seeds, not always.")
 checked = lesson_check()
+PAGE_TITLES = {"playground": "Playground", "sweep": "Correlation sweep", "transfer": "Does sharing help?"}   # the menu's names
 for lesson in LESSONS:
     with st.container(border=True):
         st.markdown(f"**{lesson.question}**")
@@ -59,7 +60,7 @@ for lesson in LESSONS:
             st.caption(f"{took}; its prediction held on {measured['held']}/{measured['seeds']} other seeds in the "
                        f"lesson check ({measured['date']}){beyond}.")
         page = f"pages/{lesson.page}.py"
-        if st.button(f"Open this lesson ({'Playground' if lesson.page == 'playground' else 'Correlation sweep'})",
+        if st.button(f"Open this lesson ({PAGE_TITLES[lesson.page]})",
                      key=f"lesson {lesson.key}", icon=":material/play_circle:"):
             open_link(page, lesson.link(), lesson.key)
         st.caption(f"The lesson's link, to share: `/{lesson.page}?{urlencode(lesson.link(), doseq=True)}`")

@@ -97,13 +97,14 @@ def test_a_page_that_draws_again_plays_on_a_race_that_paused_itself_but_not_one_
     race = Race(backend, settings(epochs=200))
     race.play()
     wait(lambda: not race.playing, 10)
+    assert race.in_play   # the page keeps its timed redraws for it (deciding by `playing` left students with none)
     step = race.runs["mmoe"].step
     race.alive()   # the page draws again: the student had it playing
     assert race.playing
     wait(lambda: race.runs["mmoe"].step > step)
     race.pause()
     race.alive()
-    assert not race.playing
+    assert not race.playing and not race.in_play
     race.close()
 
 

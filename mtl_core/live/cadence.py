@@ -11,16 +11,15 @@ then spends `playing * REDRAWS * cost / interval` of a core on redraws (the curv
 inside view every fifth); a page's interval is the fastest of `LEVELS` that keeps that within `BUSY`.
 
 A page picks its interval when it runs in full (it opens, Play or another button is pressed, a knob
-changes, a race finishes). It plans for the races the server holds, playing or not (`Backend.held`),
-not for those playing at that moment: a class that arrives at once presses Play while few races play
-yet. A page that finds, at a live redraw, that the races held or the measured cost now want a slower
-interval than it planned runs in full again to slow down, at most once per `MEMORY` seconds (the
-cost's memory, so that its noise cannot make the class rerun together). Streamlit never starts a
-page's timed redraw while its previous one runs: the requests that arrive meanwhile fold into one.
-On 2026-12-02, 30 students arriving at a warm 2-core server got no update at all without this (health
-p50 4.2 s), and min 0.5 updates/s each with it. (Earlier notes here said that every re-planning from
-the live redraw hurt; those runs were made with a load benchmark whose students opened the Start page
-on every full rerun, see README, Speed.)
+changes, a race finishes) and keeps it while it plays. It plans for the races the server holds, playing
+or not (`Backend.held`), not for those playing at that moment: a class that arrives at once presses Play
+while few races play yet. It never runs in full from a live redraw to plan again: under a burst such a
+full run could end without registering the page's timed redraw again, and the browser, which drops its
+timers when a full run starts, then redrew nothing more (2 to 5 of 30 students in a run of 90 s,
+2026-12-06, bench.load's protocol students; the race then paused itself for want of redraws). Without
+it, 30 students on a 2-core server got at least 0.6 updates/s each on a fresh server and 1.2 on a warm
+one. Streamlit never starts a page's timed redraw while its previous one runs: the requests that arrive
+meanwhile fold into one.
 
 Several app processes on one machine (`python -m mtl_core serve --processes N`, which sets
 MTL_APP_PROCESSES) share its cores: together their redraws may take what one process's would, or half
@@ -47,7 +46,6 @@ SLOWEST = LEVELS[-1]
 
 class Cadence:
     WINDOW = 2.0   # seconds between measurements of the process's CPU
-    MEMORY = 10 * WINDOW   # seconds the cost remembers; a page plans again at most this often
 
     def __init__(self, cost: float = 0.02, busy: float | None = None):
         self._busy = busy   # share of a core this process's redraws may take; None: `share` of this machine, on first use

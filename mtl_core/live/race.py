@@ -127,6 +127,14 @@ class Race:
         """The worker still holds the race (it can train further)."""
         return not self.problem
 
+    @property
+    def in_play(self) -> bool:
+        """The student pressed Play (not Pause since) and the race can still train: what a page redraws for. It does
+        not follow the worker's moment-to-moment state: a race that paused itself because a busy server held back the
+        page's word is in play, and the page's next `alive()` plays it again. (Deciding from `playing` left a student
+        with no redraws at all when a page ran while such a pause was on its way: 2 to 5 of 30 students, bench.load.)"""
+        return self.wanted and not self.done and self.active
+
     def curves(self) -> pd.DataFrame:
         """The loss curves to draw: arch, task, split, step, loss (thinned, see RunView)."""
         with self.lock:
