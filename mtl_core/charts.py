@@ -312,7 +312,7 @@ def seesaw_chart(summary: pd.DataFrame) -> alt.Chart:
         color=alt.Color("task:N", scale=alt.Scale(domain=tasks, range=TASK_COLORS[:len(tasks)])),
         tooltip=["arch", "task", "correlation", alt.Tooltip("mean:Q", format="+.4f"), alt.Tooltip("std:Q", format=".4f")])
     zero = alt.Chart().mark_rule(strokeDash=[3, 3], color="gray").encode(y=alt.datum(0))
-    return alt.layer(lines, zero, data=summary).properties(width=220, height=180).facet(column=alt.Column("arch:N", title=None))
+    return alt.layer(lines, zero, data=summary).properties(width=140, height=180).facet(column=alt.Column("arch:N", title=None))
 
 
 def funnel_counts_chart(summary: dict) -> alt.Chart:

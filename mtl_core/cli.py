@@ -25,7 +25,7 @@ from .training import TrainConfig
 from .funnel import FunnelConfig
 from .weighting import GRADNORM_ALPHA, WEIGHTINGS
 
-EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw", "census", "transfer", "gate-tricks", "funnel",
+EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw", "census", "transfer", "negative-transfer", "gate-tricks", "funnel",
                     "funnel-sparsity")
 DATA_SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
 

@@ -345,7 +345,7 @@ PAGE_KNOBS = {
     "sweep": ("preset", "experts", "hidden", "samples", "epochs", "sweep_arch", "sweep_corr", "seeds", "seed"),
     "ablation": ("norm", "mask", "fgate", "sgate", "samples", "seed"),
     "transfer": ("tasks", "corr", "groups", "between", "dense", "sparse", "rate", "samples", "noise", "scale", "sinusoids", "seed",
-                 "transfer_arch", "seeds", "epochs"),
+                 "transfer_arch", "experts", "hidden", "seeds", "epochs"),
 }
 
 

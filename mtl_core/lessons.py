@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import builders, knobs
-from .claims import claim
+from .claims import claim, gate_trick_summary, gate_tricks
 from .diagnostics import COLLAPSED, TAKEN_OVER
 from .evidence import Effect, Verdict
 from .models.registry import label
@@ -102,6 +102,19 @@ def taken_over_at_most(arch: str, share: float) -> Check:
         got, top = float(experts.taken_over.mean()), float(experts.top_share.max())
         return Verdict(got <= share, f"{got:.0%} of {label(arch)}'s shared experts are taken over; the most one gate holds of a "
                                      f"shared expert's gate mass is {top:.0%}", share - got, f"({share} - the share taken over)")
+    return check
+
+
+def hurt_on_most(task: str, by: str) -> Check:
+    """On a transfer study's runs (one architecture): `task`'s test loss is higher trained with `by` than without it
+    on more than half of the seeds (experiments.transfer_summary's `hurt_by_<by>`)."""
+    def check(runs: pd.DataFrame):
+        from .experiments import transfer_summary
+
+        row = transfer_summary(runs, list(dict.fromkeys(runs[runs.setting == "all tasks"].task))).set_index("task").loc[task]
+        hurt, n = int(row[f"hurt_by_{by}"]), int(row.seeds)
+        return Verdict(hurt > n / 2, f"{task}'s test loss was higher with {by} than without it on {hurt} of {n} seeds "
+                                     f"(mean {row[f'without_{by}']:+.4f})", (hurt - n / 2) / n, "(share of seeds above half)")
     return check
 
 
@@ -222,6 +235,8 @@ def jumps_after(arch: str, step: int, factor: float) -> Check:
 
 # ------------------------------------------------------------------ the lessons
 
+TRICKS = gate_trick_summary()   # numbers the gate lessons quote, from the bundled study (not written by hand)
+
 LESSONS: tuple[Lesson, ...] = (
     Lesson("sharing", "Weakly related tasks (p = 0.2), 5 seeds: one shared bottom, or a gate per task?",
            dict(preset="lesson", sweep_arch=("Shared-Bottom", "MMoE"), sweep_corr=(0.2,), seeds=5),
@@ -267,6 +282,18 @@ LESSONS: tuple[Lesson, ...] = (
                        + claim("how-many-seeds").text() + " So a 0.001 AUC or 0.01 MSE lead seen on one run says little "
                        "until its spread is known.",
            check=wins_most_not_all("mmoe", "omoe")),
+    Lesson("negative-transfer", "Two unrelated tasks (p = 0) on a Shared-Bottom of 4 units: does training task 1 beside task 0 hurt task 0?",
+           dict(tasks=2, corr=0.0, hidden=4, samples=10_000, epochs=10, transfer_arch="Shared-Bottom", seeds=5),
+           page="transfer", do="Press 'Run the study' (Shared-Bottom with both tasks, with each task alone and single-task "
+                               "models, 5 seeds) and read the table under your study.",
+           predicts="Task 0's test loss is higher with task 1 beside it than without task 1 on at least 3 of the 5 seeds.",
+           see="In the table under your study, task 0's row: 'task 1 left out' ends in 3, 4 or 5 of 5 (the seeds on "
+               "which task 1 hurt it). Then set the correlation to 1 (identical tasks) and run it again.",
+           explanation="Negative transfer is a task doing worse because another task trains beside it. Here both tasks "
+                       "go through one bottom of 4 units, and unrelated tasks need different features from it. "
+                       + claim("negative-transfer").text() + " MMoE's answer is to give each task its own mix of "
+                       "experts; try it as the architecture.",
+           check=hurt_on_most("task 0", "task 1")),
     Lesson("census", "Real data: do the mixtures beat Shared-Bottom on census income?",
            dict(source="census-income:1", arch=("Shared-Bottom", "MMoE"), samples=50_000, epochs=3), hide=("arch", "source"),
            predicts="MMoE's and Shared-Bottom's test AUC on income end within 0.005 of each other.",
@@ -307,6 +334,19 @@ LESSONS: tuple[Lesson, ...] = (
                        "With the self-gate off (the control) the sparse tasks' own share was above the dense tasks' on 2 of "
                        "seeds 0 to 2. Two task groups, each with a dense and a sparse binary task.",
            check=self_gate_share_at_least("home", 1 / 3)),
+    Lesson("degradation", "Switch off HoME's hierarchy mask: does one task take over the shared experts?",
+           dict(arch=("HoME",), tasks=4, groups=True, corr=0.9, between=0.1, dense=(0, 2), sparse=(1, 3), rate=0.05,
+                experts=4, mask=False), hide=("arch",),
+           predicts=f"At most a quarter of HoME's shared experts are taken over (one gate holds over {TAKEN_OVER:.0%} of what "
+                    "reaches the expert), even without the mask.",
+           see=f"On Inside the experts, 'Who uses the shared experts': in most bars no colour reaches past the dashed "
+               f"{TAKEN_OVER:.0%} line, in a few one does. Then switch the mask on and play again.",
+           do="Press Play, let it finish, then open Inside the experts.",
+           explanation="HoME (Kuaishou) reports expert degradation: shared experts that end up serving a single task, so "
+                       "they are shared in name only. Its hierarchy mask lets each task's gate see only the global experts, "
+                       "its own group's and its own, which is meant to keep that from happening. In this small model the "
+                       "takeover stays rare with the mask off. " + claim("ablation-mask").text(),
+           check=taken_over_at_most("home", 0.25)),
     Lesson("learning-rate", "Raise the learning rate to 0.1 during training: what breaks?",
            dict(arch=("MMoE",)), live=(200, "lr", 0.1),
            predicts="After the change, MMoE's training loss rises by at least half (or becomes NaN).",
@@ -324,8 +364,10 @@ LESSONS: tuple[Lesson, ...] = (
                        "them, so a sample's weight piles onto its top expert: the gate polarises. Above 1 it narrows the "
                        "gaps and keeps the mix spread. (The MMoE practice notes describe a scale above 1 that narrows the "
                        "gaps: true when the logits are divided by it, as here; multiplied, it would sharpen.) This lesson "
-                       "trains at a learning rate of 0.03, where even plain MMoE sends a fifth of the samples to one expert; "
-                       "over 5 seeds, 82% at temperature 0.25 and 2% at 4 (docs/EXPERIMENTS.md, section 7).",
+                       f"trains at a learning rate of 0.03, where even plain MMoE sends {TRICKS.samples_polarised['plain MMoE']:.0%} "
+                       f"of the samples to one expert; over {len(gate_tricks())} seeds, "
+                       f"{TRICKS.samples_polarised['temperature 0.25']:.0%} at temperature 0.25 and "
+                       f"{TRICKS.samples_polarised['temperature 4']:.0%} at 4 (the bundled gate-trick study, docs/EXPERIMENTS.md, section 7).",
            check=polarised_samples_at_least("mmoe", 0.5)),
     Lesson("shared-input", "One shared layer in front of MMoE's experts: what do the gates do?",
            dict(arch=("MMoE",), lr=0.03, samples=20_000, epochs=15, shared_in=32), hide=("arch",),
@@ -335,8 +377,9 @@ LESSONS: tuple[Lesson, ...] = (
                "the 8 experts an eighth).",
            explanation="The MMoE practice notes suggest a shared input layer between the input and the experts. With it, "
                        "every expert reads the same learned 32 features instead of the raw input, and in our runs the gates "
-                       "then pile onto one expert: the favourite gets 75% of a gate's weight on average over 5 seeds, "
-                       "against 26% without the layer (docs/EXPERIMENTS.md, section 7). The experts are no longer different "
+                       f"then pile onto one expert: the favourite gets {TRICKS.top_weight['shared input layer (32)']:.0%} of a "
+                       f"gate's weight on average over {len(gate_tricks())} seeds, against {TRICKS.top_weight['plain MMoE']:.0%} "
+                       "without the layer (the bundled gate-trick study, docs/EXPERIMENTS.md, section 7). The experts are no longer different "
                        "views of the input, so a gate has little reason to mix them: this is gate polarisation, which gate "
                        "dropout and the temperature are meant to fight. " + claim("shared-input").text() + " Try the "
                        "temperature at 4 with the layer on, and compare.",

@@ -25,6 +25,22 @@ LEFT_OUT = ("**Leave one out**: how much each task's test loss fell when another
             "(the loss fell) mean the left-out task transferred negatively to the measured one; blue cells mean it helped.")
 
 
+KEY = ("**alone**, **with all tasks**: mean test loss; **MTL gain**: alone minus with all tasks, then on how many seeds "
+       "sharing beat the single-task model; **task j left out**: the mean rise in this task's loss from training task j "
+       "beside it (above 0: task j hurt it), then on how many seeds it did.")
+
+
+def readable(summary: pd.DataFrame) -> pd.DataFrame:
+    """`transfer_summary` in the page's words, a count of seeds beside each mean (the charts read its own columns)."""
+    table = summary[["arch", "task"]].rename(columns={"arch": "model"})
+    table["alone"], table["with all tasks"] = summary.single_task.round(4), summary.all_tasks.round(4)
+    of = lambda mean, count, seeds: "" if pd.isna(mean) else f"{mean:+.4f}, {int(count)} of {seeds}"
+    table["MTL gain"] = [of(*row) for row in zip(summary.mtl_gain, summary.helped, summary.seeds)]
+    for other in [c.removeprefix("without_") for c in summary.columns if c.startswith("without_")]:
+        table[f"{other} left out"] = [of(*row) for row in zip(summary[f"without_{other}"], summary[f"hurt_by_{other}"], summary.seeds)]
+    return table
+
+
 def show(runs: pd.DataFrame) -> None:
     summary = transfer_summary(runs, list(dict.fromkeys(runs[runs.setting == "all tasks"].task)))
     summary["arch"] = summary["arch"].map(label)
@@ -32,7 +48,8 @@ def show(runs: pd.DataFrame) -> None:
     st.altair_chart(charts.transfer_gain_chart(summary))
     st.markdown(LEFT_OUT)
     st.altair_chart(charts.leave_one_out_chart(summary))
-    st.dataframe(summary.round(4), hide_index=True)
+    st.dataframe(readable(summary), hide_index=True)
+    st.caption(KEY)
 
 
 def helped(summary: pd.DataFrame) -> str:
@@ -61,14 +78,14 @@ st.altair_chart(charts.seesaw_chart(seesaw))
 
 st.header("Your task set")
 s = knob_panel("transfer", {"Tasks": [n for n in knobs.PAGE_KNOBS["transfer"] if knobs.KNOBS[n].section == "tasks"],
-                            "Study": ["transfer_arch", "seeds", "epochs"]}, implied={"source": "synthetic"})
+                            "Study": ["transfer_arch", "experts", "hidden", "seeds", "epochs"]}, implied={"source": "synthetic"})
 lesson_banner("transfer")
 args = builders.transfer_args(s)
 runs_each = 2 + s["tasks"]
 work, kind = runs_each * s["seeds"] * s["samples"] * s["epochs"], ("transfer", s["transfer_arch"], s["tasks"], s["experts"], s["hidden"], s["tower"])
 seconds = expected_seconds(kind, work)
-st.write(f"{s['transfer_arch']} on your {s['tasks']} synthetic tasks (the sidebar; sizes from the Playground's knobs, "
-         f"plain training): {runs_each} settings (all tasks, each task left out, single-task) x {s['seeds']} seed(s) from seed "
+st.write(f"{s['transfer_arch']} on your {s['tasks']} synthetic tasks (the sidebar; plain training, the tower of the "
+         f"Playground's knobs): {runs_each} settings (all tasks, each task left out, single-task) x {s['seeds']} seed(s) from seed "
          f"{s['seed']}, {s['samples']:,} samples, {s['epochs']} epochs. Each setting's seeds train as one stacked model; "
          + (f"at the speed of the last such study on this server it should take about {seconds:.0f} s." if seconds else
             "MMoE on 3 tasks x 3 seeds at 10,000 samples and 10 epochs took 10 s on the project's 2-core machine "

@@ -76,6 +76,20 @@ def test_transfer_trains_every_leave_one_out_and_the_gains_add_up():
     assert row.mtl_gain == pytest.approx(loss("single task") - loss("all tasks"))
     assert row["without_task 2"] == pytest.approx(loss("all tasks") - loss("without task 2"))
     assert pd.isna(row["without_task 0"])
+    per_seed = runs[runs.task == "task 0"].pivot_table(index="seed", columns="setting", values="loss")
+    assert row["hurt_by_task 2"] == (per_seed["all tasks"] > per_seed["without task 2"]).sum()   # seeds, not a mean
+
+
+def test_the_negative_transfer_lesson_counts_the_seeds_a_task_was_hurt_on():
+    from mtl_core.lessons import hurt_on_most
+    runs = pd.DataFrame([dict(arch="shared_bottom", setting=setting, seed=seed, task=task, loss=loss)
+                         for seed, (with_1, alone) in enumerate([(2.0, 1.0), (2.0, 1.0), (1.0, 2.0)])
+                         for setting, task, loss in (("all tasks", "task 0", with_1), ("all tasks", "task 1", 1.0),
+                                                     ("without task 1", "task 0", alone), ("without task 0", "task 1", 1.0),
+                                                     ("single task", "task 0", 1.0), ("single task", "task 1", 1.0))])
+    verdict = hurt_on_most("task 0", "task 1")(runs)
+    assert verdict.held and "on 2 of 3 seeds" in verdict.evidence
+    assert not hurt_on_most("task 0", "task 1")(runs.assign(loss=lambda f: f.loss.where(f.setting != "all tasks", 0.5))).held
 
 
 def test_gate_tricks_measures_every_arm_against_plain_mmoe():

@@ -27,3 +27,20 @@ def test_the_lesson_link_opens_its_settings_without_a_notice(lesson):
     merged, dropped = knobs.apply(knobs.link_base(knobs.defaults(), reading.values, page), reading.values)
     assert not reading.notices and not dropped
     assert merged == lesson.full_settings() and reading.hidden == lesson.hide
+
+
+def test_the_degradation_check_counts_each_shared_expert_once():
+    import pandas as pd
+    from mtl_core.lessons import taken_over_at_most
+
+    class Run:   # the latest occupancy table of a race's run: one row per (expert, consumer)
+        def __init__(self, rows):
+            self.frame = pd.DataFrame(rows, columns=["level", "expert", "consumer", "share", "top_share", "taken_over"])
+
+        def latest(self, table):
+            return self.frame
+
+    taken = [(2, "global 0", gate, share, 0.9, True) for gate, share in (("a", 0.9), ("b", 0.1))]
+    free = [(2, f"global {e}", gate, 0.5, 0.5, False) for e in (1, 2, 3) for gate in ("a", "b")]
+    assert taken_over_at_most("home", 0.25)({"home": Run(taken + free)}).held            # 1 of 4 experts
+    assert not taken_over_at_most("home", 0.25)({"home": Run(taken + free[:2])}).held    # 1 of 2
