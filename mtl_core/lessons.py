@@ -291,8 +291,8 @@ LESSONS: tuple[Lesson, ...] = (
                "which task 1 hurt it). Then set the correlation to 1 (identical tasks) and run it again.",
            explanation="Negative transfer is a task doing worse because another task trains beside it. Here both tasks "
                        "go through one bottom of 4 units, and unrelated tasks need different features from it. "
-                       + claim("negative-transfer").text() + " MMoE's answer is to give each task its own mix of "
-                       "experts; try it as the architecture.",
+                       + claim("negative-transfer").text() + " The architecture is a knob of the study: try MMoE, "
+                       "which gives each task its own mix of experts, and see whether the harm stays.",
            check=hurt_on_most("task 0", "task 1")),
     Lesson("census", "Real data: do the mixtures beat Shared-Bottom on census income?",
            dict(source="census-income:1", arch=("Shared-Bottom", "MMoE"), samples=50_000, epochs=3), hide=("arch", "source"),
