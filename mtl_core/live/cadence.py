@@ -15,7 +15,7 @@ changes, a race finishes) and keeps it while it plays. It plans for the races th
 or not (`Backend.held`), not for those playing at that moment: a class that arrives at once presses Play
 while few races play yet. It never runs in full from a live redraw to plan again: under a burst such a
 full run could end without registering the page's timed redraw again, and the browser, which drops its
-timers when a full run starts, then redrew nothing more (2 to 5 of 30 students in a run of 90 s,
+timers when a full run starts, then redrew nothing more (1 to 5 of 30 students in a run of 90 s,
 2026-12-06, bench.load's protocol students; the race then paused itself for want of redraws). Without
 it, 30 students on a 2-core server got at least 0.6 updates/s each on a fresh server and 1.2 on a warm
 one. Streamlit never starts a page's timed redraw while its previous one runs: the requests that arrive

@@ -131,8 +131,8 @@ class Race:
     def in_play(self) -> bool:
         """The student pressed Play (not Pause since) and the race can still train: what a page redraws for. It does
         not follow the worker's moment-to-moment state: a race that paused itself because a busy server held back the
-        page's word is in play, and the page's next `alive()` plays it again. (Deciding from `playing` left a student
-        with no redraws at all when a page ran while such a pause was on its way: 2 to 5 of 30 students, bench.load.)"""
+        page's word is in play, and the page's next `alive()` plays it again. A page that decided from `playing` while
+        such a pause was on its way registered no timed redraw, and its browser then asked for none."""
         return self.wanted and not self.done and self.active
 
     def curves(self) -> pd.DataFrame:
