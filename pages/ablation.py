@@ -22,6 +22,8 @@ MODEL = {"experts": 4, "group_experts": 2, "task_experts": 1}
 COLUMNS = {"arm": "arm", "dense auc": "dense AUC", "sparse auc": "sparse AUC", "sparse gauc": "sparse GAUC",
            "model zero_fraction": "zeros", "model output_std_max_over_min": "scale spread",
            "model taken_over_share": "taken over", "dense own_expert_weight": "dense own", "sparse own_expert_weight": "sparse own"}
+# a switch in the bundled study's words ("feature_gate" -> "feature gate"), so your arm reads like its arms
+SWITCH_WORDS = {next(iter(switches)): arm.removeprefix("w/o ") for arm, switches in HOME_ARMS.items() if len(switches) == 1}
 KEY = ("**dense / sparse**: the 50% and the 5% positive tasks (means over the two of each kind); **GAUC**: AUC within "
        "each user, weighted by the user's samples; **zeros**: share of expert outputs exactly 0; **scale spread**: the "
        "largest expert's output spread over the smallest's (std); **taken over**: share of shared experts that one "
@@ -66,9 +68,6 @@ st.caption("Without expert normalisation a third of the outputs are exactly zero
 st.subheader("Did removing a component make HoME worse?")
 st.write(claim("ablation-feature-gate").text() + " " + claim("ablation-mask").text())
 seeds = home_ablation().seed.nunique()
-
-
-
 st.dataframe(beaten_table(beat_full_home(), seeds), hide_index=True)
 st.caption(f"Each cell: on how many of {seeds} seeds the arm beat full HoME, then the mean difference from full HoME. A "
            f"component that helps should lose on most seeds when removed (few seeds better, a negative difference). With "
@@ -100,8 +99,7 @@ st.write(("Trains your setting against the full HoME already trained on this dat
 if not off:
     st.caption("Every component is on: that is the baseline itself. Switch one or more off to compare.")
 if st.button("Run against the pinned baseline", type="primary", disabled=not off):
-    words = {next(iter(arm_switches)): name.removeprefix("w/o ") for name, arm_switches in HOME_ARMS.items() if len(arm_switches) == 1}
-    arm = "w/o " + ", ".join(words[name] for name in off)   # the bundled study's words: "w/o feature gate"
+    arm = "w/o " + ", ".join(SWITCH_WORDS[name] for name in off)
     started = time.perf_counter()
     if arms == 2:
         st.session_state.ablation_baseline = baseline = ((samples, seed), arm_of("HoME", {}))

@@ -4,8 +4,6 @@ Training runs in a worker (mtl_core.live); this page only draws what the worker 
 after each redraw, from chart specs built once per race (only the data changes between redraws).
 """
 
-import time
-
 import pandas as pd
 import streamlit as st
 

@@ -153,6 +153,9 @@ def test_transfer_page_shows_the_bundled_study_and_runs_a_small_one():
     assert set(gains.arch) == {"Shared-Bottom", "MMoE"}
     next(b for b in at.button if b.label == "Run the study").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    table = at.dataframe[-1].value   # your study's table, in words that fit 1280 px
+    assert {"model", "alone", "MTL gain", "task 1 left out"} <= set(table.columns) and "mtl_gain" not in table.columns
+    assert table.set_index("task").loc["task 0", "task 1 left out"].endswith(" of 1")   # a mean, then its count of seeds
     mine = at.session_state["transfer_runs"][1]
     assert set(mine.setting) == {"single task", "all tasks", "without task 0", "without task 1", "without task 2"}
     assert set(mine.seed) == {0}
