@@ -18,6 +18,7 @@ from .census import CensusConfig
 from .config import ConfigError, to_dict
 from .data import DataConfig
 from .device import DEVICES
+from .experiments import EXPERIMENTS
 from .knobs import PRESETS
 from .models import ARCHITECTURES, HOME_SWITCHES, ModelConfig
 from .runs import GridResult, sized_model_config, sweep, train_grid
@@ -25,8 +26,7 @@ from .training import TrainConfig
 from .funnel import FunnelConfig
 from .weighting import GRADNORM_ALPHA, WEIGHTINGS
 
-EXPERIMENT_NAMES = ("correlation", "trainability", "home-ablation", "seesaw", "census", "transfer", "negative-transfer", "gate-tricks", "funnel",
-                    "funnel-sparsity")
+EXPERIMENT_NAMES = tuple(EXPERIMENTS)
 DATA_SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
 
 
@@ -348,9 +348,8 @@ def run_sweep(a: argparse.Namespace) -> int:
 
 def run_experiment(a: argparse.Namespace) -> int:
     import inspect
-    from . import experiments
 
-    function = experiments.EXPERIMENTS[a.name]
+    function = EXPERIMENTS[a.name]
     defaults = inspect.signature(function).parameters
     kwargs = {"n_jobs": a.jobs}
     for name in ("archs", "correlations", "seeds", "group", "biases", "click_rates", "sizes"):
@@ -364,10 +363,15 @@ def run_experiment(a: argparse.Namespace) -> int:
         raise ConfigError(f"Unknown architecture(s): {', '.join(bad)}. Choose from: {', '.join(ARCHITECTURES)}.")
     if kwargs.get("seeds", 1) < 1:
         raise ConfigError(f"--seeds is a number of seeds, at least 1, got {kwargs['seeds']}.")
-    data = defaults["data"].default
-    kwargs["data"] = replace(data, samples=a.samples) if a.samples else data
     changes = {k: getattr(a, k) for k in ("epochs", "lr", "batch_size", "device") if getattr(a, k) is not None}
-    kwargs["train"] = replace(defaults["train"].default, **changes)
+    if "data" not in defaults:   # a study of lessons' settings: the lessons fix its data and training
+        given = [f"--{k.replace('_', '-')}" for k in ("samples", *changes) if getattr(a, k) is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} do(es) not apply to the {a.name} experiment: its lessons set them.")
+    else:
+        data = defaults["data"].default
+        kwargs["data"] = replace(data, samples=a.samples) if a.samples else data
+        kwargs["train"] = replace(defaults["train"].default, **changes)
     study = function(**kwargs)
     if a.json and a.name.startswith("funnel"):   # the funnel's rows as one list (model, bias, seed, space, metric, value)
         print(json.dumps(_clean(study.runs.to_dict(orient="records"))))

@@ -8,6 +8,7 @@
   transfer        negative transfer: each task with all tasks, without each other task, and alone
   gate_tricks     the MMoE practice notes' gate tricks and the loss weightings against plain MMoE
   funnel          ESMM against a CVR model trained on clicks, over the strength of the selection bias
+  home_lessons    the collapse and sparse lessons' HoME settings, each beside its control, on fresh seeds
 
 Defaults are small grids that finish in a few minutes on a 2-core CPU; every argument enlarges
 them. Grids of one architecture train as one stacked model (runs.py), and the grids go through
@@ -470,6 +471,52 @@ def sparsity_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return summary.join(against.reorder_levels(SPARSITY_KEYS)).reset_index()
 
 
+# The HoME lessons' settings (lessons.py) beside their controls: the expert-normalisation switch off against on,
+# the self-gate on against off. A lesson key with the changes its arm makes.
+HOME_LESSON_ARMS = {"collapse": ("collapse", {}), "collapse, switch on": ("collapse", dict(norm=True)),
+                    "sparse": ("sparse", {}), "sparse, self-gate off": ("sparse", dict(sgate=False))}
+
+
+def home_lesson_arm(arm: str, seeds: Sequence[int]) -> pd.DataFrame:
+    """One arm of `home_lessons`: its lesson's settings (with the arm's changes) built as the Playground builds
+    them, one stacked model per seed; rows (arm, seed, metric, value)."""
+    from . import builders
+    from .lessons import lesson
+
+    key, changes = HOME_LESSON_ARMS[arm]
+    settings = {**lesson(key).full_settings(), **changes}
+    configs = [builders.data_config({**settings, "seed": s}) for s in seeds]
+    result = train_grid(configs, builders.model_config("home", settings),
+                        builders.train_config(settings, eval_every=0, log_every=10_000), diagnostics=True)
+    rates = dict(zip(configs[0].task_names, result.datasets[0].positive_rate.tolist()))
+    stats = expert_statistics(result.diagnostics.latest)
+    reliance = expert_reliance(result.diagnostics.latest, rates)
+    reliance = reliance[reliance.level == reliance.level.max()]
+    rows = []
+    for m, seed in enumerate(seeds):
+        s, r = stats[stats.member == m], reliance[reliance.member == m]
+        sparse = r.positive_rate < 0.2
+        rows += [dict(seed=seed, metric="zero_fraction", value=s.zero_fraction.mean()),
+                 dict(seed=seed, metric="dead_units", value=s.dead_units.mean()),
+                 dict(seed=seed, metric="sparsest_expert", value=s.zero_fraction.max()),
+                 dict(seed=seed, metric="own_sparse", value=r.own[sparse].mean()),
+                 dict(seed=seed, metric="own_dense", value=r.own[~sparse].mean()),
+                 dict(seed=seed, metric="self_gate_least", value=r.self_gate.min())]
+    return pd.DataFrame(rows).assign(arm=arm)[["arm", "seed", "metric", "value"]]
+
+
+def home_lessons(seeds: int = 20, first_seed: int = 1000, n_jobs: int = 1) -> Study:
+    """The collapse and sparse lessons on `seeds` seeds from `first_seed`, each beside its control: per arm and
+    seed, the mean share of expert outputs exactly 0, of dead units (0 for every input of the snapshot) and the
+    sparsest expert's zeros; the own-expert share (self-gate included) of the sparse and the dense tasks' mixes
+    and the least self-gate share. `summary`: means over seeds per arm."""
+    frames = Parallel(n_jobs=n_jobs)(delayed(home_lesson_arm)(arm, range(first_seed, first_seed + seeds))
+                                     for arm in HOME_LESSON_ARMS)
+    runs = pd.concat(frames, ignore_index=True)
+    return Study(runs, runs.pivot_table(index="arm", columns="metric", values="value", sort=False).reset_index())
+
+
 EXPERIMENTS = {"correlation": correlation, "trainability": trainability, "home-ablation": home_ablation, "seesaw": seesaw,
                "census": census, "transfer": transfer, "negative-transfer": negative_transfer, "gate-tricks": gate_tricks,
-               "funnel": funnel, "funnel-sparsity": funnel_sparsity}
+               "funnel": funnel, "funnel-sparsity": funnel_sparsity,
+               "home-lessons": home_lessons}

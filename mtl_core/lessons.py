@@ -311,11 +311,10 @@ LESSONS: tuple[Lesson, ...] = (
            see="Under Expert sparsity: red bars around two fifths (outputs exactly 0), short grey bars (dead units), and no "
                "bar up to the dashed 90% line.",
            explanation="Without the switch HoME's experts are ReLU layers without batch normalisation. A ReLU unit outputs 0 "
-                       "wherever its input is negative, so many zeros are ordinary: about 40% of the outputs on seeds 0 to 2. "
-                       "A unit that is 0 for every input is dead: 5% to 8% of the units on the same seeds. With the switch on "
-                       "(batch norm + Swish) no output is exactly 0. HoME (Kuaishou) calls an expert collapsed when over 90% "
-                       "of its outputs are 0; no expert here comes near (at most 71% on those seeds): this small model shows "
-                       "dead units, not HoME's collapse. The switch changes two things at once, the activation and the "
+                       "wherever its input is negative, so many zeros are ordinary. A unit that is 0 for every input is "
+                       "dead. With the switch on (batch norm + Swish) no output is exactly 0. HoME (Kuaishou) calls an "
+                       "expert collapsed when over 90% of its outputs are 0. " + claim("expert-zeros").text() + " This small "
+                       "model shows dead units, not HoME's collapse. The switch changes two things at once, the activation and the "
                        "normalisation, so this lesson cannot say which of them makes the zeros. Compare on the HoME ablation page.",
            check=zeros_without_collapse("home", 0.2)),
     Lesson("sparse", "Sparse tasks (5% positives) next to dense ones: do they ignore their own experts, as HoME reports?",
@@ -327,12 +326,8 @@ LESSONS: tuple[Lesson, ...] = (
            do="Press Play, let it finish, then open Inside the experts.",
            explanation="A sparse task gets few positive labels. HoME (Kuaishou) reports that such tasks come to ignore their "
                        "own experts (expert underfitting) and adds a self-gate, a second gate over a task's own experts whose "
-                       "weights are added to the mix, to keep them in use. Here the self-gate gives every task about the same "
-                       "part of its mix, dense or sparse: it is not aimed at the sparse tasks. Do the sparse tasks lean less on "
-                       "their own experts, self-gate included? On the default seed yes (0.54 of their mix against 0.87), but "
-                       "only on 8 of seeds 1 to 10 and 6 of seeds 500 to 509: not a reliable effect in this small model. "
-                       "With the self-gate off (the control) the sparse tasks' own share was above the dense tasks' on 2 of "
-                       "seeds 0 to 2. Two task groups, each with a dense and a sparse binary task.",
+                       "weights are added to the mix, to keep them in use. " + claim("sparse-own").text() + " Two task groups, "
+                       "each with a dense and a sparse binary task.",
            check=self_gate_share_at_least("home", 1 / 3)),
     Lesson("degradation", "Switch off HoME's hierarchy mask: does one task take over the shared experts?",
            dict(arch=("HoME",), tasks=4, groups=True, corr=0.9, between=0.1, dense=(0, 2), sparse=(1, 3), rate=0.05,

@@ -112,7 +112,7 @@ if learned is not None and len(learned) and (learned.groupby(["level", "gate"]).
     st.altair_chart(charts.gate_series_chart(learned, "entropy", "normalised entropy", (0, 1)))
     st.caption("The same gates from the other side: the share of each gate's mean weight that goes to its favourite "
                "expert. Low entropy with a high top share means every sample goes to the same expert (the gate has "
-               "collapsed onto it: the polarisation YouTube cured with gate dropout); low entropy with a low top share "
+               "collapsed onto it: the polarisation YouTube reports, Zhao et al., RecSys 2019); low entropy with a low top share "
                "means each sample gets one expert, but not the same one.")
     st.altair_chart(charts.gate_series_chart(learned, "top_weight", "top expert's share of the mean weight", (0, 1)))
     if len(tables.get("drift", [])):

@@ -43,3 +43,13 @@ def test_the_funnel_lessons_say_what_the_studies_found():
     related = claim("funnel-relatedness")
     assert related.text() in lesson("few-clicks").explanation
     assert not related.holds({**related.evidence(), "won": related.evidence()["seeds"]})   # ESMM winning without related tasks
+
+
+def test_the_home_lessons_read_their_numbers_from_the_study_and_name_their_controls():
+    assert claim("expert-zeros").text() in lesson("collapse").explanation
+    assert claim("sparse-own").text() in lesson("sparse").explanation
+    zeros = claim("expert-zeros")
+    assert not zeros.holds({**zeros.evidence(), "worst": 0.95})        # a collapsed expert would contradict "none collapsed"
+    assert not zeros.holds({**zeros.evidence(), "zero_on": 0.1})       # zeros with the switch on: the switch would not explain them
+    sparse = claim("sparse-own")
+    assert not sparse.holds({**sparse.evidence(), "sparse": 0.3})      # a self-gate that did not raise the sparse tasks' share
