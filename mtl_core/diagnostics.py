@@ -2,8 +2,8 @@
 
 Every function takes a trace (`MultiTaskModel(x, trace=True)`, or a training `Snapshot`'s) with
 or without the leading `[members]` dimension, and returns one row per (member, level, gate or
-expert, ...). The phenomena (papers.md):
-  gate utilisation and polarisation      PLE Fig. 8; MMoE gate polarisation (§5)
+expert, ...). The phenomena (docs/REFERENCES.md):
+  gate utilisation and polarisation      PLE Fig. 8; gate polarisation (Zhao et al., RecSys 2019)
   expert sparsity, dead units, scale       HoME's expert collapse (an expert over 90% zeros)
   shared-expert occupancy                HoME's expert degradation (a shared expert used by one task)
   own vs shared reliance per task        HoME's expert underfitting (sparse tasks ignore their experts)

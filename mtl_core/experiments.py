@@ -30,7 +30,7 @@ from .data import DataConfig, keep_tasks
 from .funnel import FunnelConfig, quality_rows
 from .diagnostics import expert_occupancy, expert_reliance, expert_statistics
 from .evidence import Effect, seeds_needed
-from .models import ModelConfig
+from .models import REGISTRY, ModelConfig
 from .runs import sized_model_config, sweep, train_datasets, train_grid
 from .training import TrainConfig
 
@@ -126,9 +126,9 @@ HOME_DATA = DataConfig(tasks=4, groups=(0, 0, 1, 1), correlation=0.9, between_co
                        task_types=("binary",) * 4, positive_rates=(0.5, 0.05, 0.5, 0.05), samples=50_000, holdout=10_000,
                        users=200)
 HOME_TRAIN = replace(PAPER_TRAIN, epochs=10)
-HOME_ARMS = {"HoME": {}, "w/o expert norm": dict(expert_norm=False), "w/o hierarchy mask": dict(hierarchy_mask=False),
-             "w/o feature gate": dict(feature_gate=False), "w/o self-gate": dict(self_gate=False),
-             "all off": dict(expert_norm=False, hierarchy_mask=False, feature_gate=False, self_gate=False)}
+HOME_SWITCHES = REGISTRY["home"].switches
+HOME_ARMS = {"HoME": {}, **{f"w/o {switch.words}": {switch.field: False} for switch in HOME_SWITCHES},
+             "all off": {switch.field: False for switch in HOME_SWITCHES}}
 
 
 def ablation_arm(arm: str, switches: dict, seeds: int, data: DataConfig, train: TrainConfig, model: dict) -> pd.DataFrame:
@@ -210,7 +210,7 @@ CENSUS_SEARCH = {
     "mmoe": [dict(experts=8, expert_hidden=(w,)) for w in (8, 16, 32)],
 }
 CENSUS_TRAIN = TrainConfig(lr=1e-3, batch_size=1024, epochs=3, log_every=10_000, eval_every=0)
-# The paper's main-task AUC, best / mean over 400 runs (papers.md §1.5)
+# The paper's main-task AUC, best / mean over 400 runs (Ma et al., KDD 2018, section 6)
 CENSUS_PAPER = {1: {"single_task": (0.9398, 0.9337), "shared_bottom": (0.9361, 0.9295), "l2_constrained": (0.9389, 0.9359),
                     "cross_stitch": (0.9406, 0.9361), "tensor_factorization": (0.7460, 0.6765), "omoe": (0.9387, 0.9319),
                     "mmoe": (0.9410, 0.9359)},
@@ -381,7 +381,7 @@ def gate_trick_arm(arm: str, seeds: int, data: DataConfig, train: TrainConfig) -
 
 
 def gate_tricks(seeds: int = 5, data: DataConfig = GATE_DATA, train: TrainConfig = GATE_TRAIN, n_jobs: int = 1) -> Study:
-    """Each gate trick and loss weighting of the MMoE practice notes (papers.md §4, §5, §10) against plain MMoE
+    """Each gate trick and loss weighting of the MMoE practice notes (docs/REFERENCES.md) against plain MMoE
     (8 experts of 16) where its gates polarise, on the same data and seeds. Per arm and seed: the test MSE (mean
     over tasks); at the end of training, each gate's normalised entropy (1 = uniform, 0 = one expert per
     sample), the share of samples whose top expert gets over 0.9 of the weight, the top share of the gate's mean
@@ -443,7 +443,7 @@ SPARSITY_KEYS = ["model", "correlation", "click_rate", "samples"]
 def funnel_sparsity(archs: Sequence[str] = SPARSITY_MODELS, click_rates: Sequence[float] = (0.01, 0.02, 0.05),
                     sizes: Sequence[int] = (20_000, 100_000), correlations: Sequence[float] = (0.5,), seeds: int = 20,
                     data: FunnelConfig = FUNNEL_DATA, train: TrainConfig = FUNNEL_TRAIN, n_jobs: int = 1) -> Study:
-    """What ESMM is for (papers.md §9, §12): data sparsity. Without a hidden cause (bias 0), every model at every
+    """What ESMM is for (Ma et al., SIGIR 2018; Wang et al., SIGIR 2022): data sparsity. Without a hidden cause (bias 0), every model at every
     CTR/CVR correlation (the cosine between the click and the conversion directions), click rate and number of
     training impressions; rows as `funnel_grid`'s, summary as `sparsity_summary`'s."""
     cells = [dict(bias=0.0, correlation=float(r), click_rate=float(c), samples=int(n))

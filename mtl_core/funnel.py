@@ -1,4 +1,4 @@
-"""A click-to-conversion funnel (ESMM's setting, papers.md §9), synthetic, so that every impression's true
+"""A click-to-conversion funnel (ESMM's setting: Ma et al., SIGIR 2018), synthetic, so that every impression's true
 conversion propensity is known and the sample selection bias can be measured against it.
 
 An impression is x ~ N(0, I_d) and an intent u ~ N(0, 1) that the models never see. Two unit weight

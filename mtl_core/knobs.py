@@ -24,8 +24,7 @@ from .claims import claim
 from .funnel import FunnelConfig
 from .jsonfile import load_json
 from .device import DEVICES
-from .models import HOME_SWITCHES
-from .models.registry import BY_LABEL, FUNNEL_ARCHS
+from .models.registry import BY_LABEL, FUNNEL_ARCHS, REGISTRY, SWITCHES
 from .weighting import GRADNORM_ALPHA, WEIGHTINGS
 
 Settings = dict[str, Any]
@@ -181,18 +180,16 @@ def shorten(text: str, limit: int = SHOWN) -> str:
     return flat if len(flat) <= limit else flat[:limit - 1] + "…"
 
 
-def _has_home(s: Settings) -> bool:
-    return "HoME" in s["arch"]
-
-
 SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
 
 
 SYNTHETIC_ONLY = "applies only to synthetic data"
 
 
-GATED = ("OMoE", "MMoE", "CGC", "PLE", "HoME", "Cross-Stitch", "ESMM-MMoE")   # architectures whose gates learn
+GATED = tuple(a.label for a in REGISTRY.values() if a.gates)                    # architectures whose gates learn
+INPUT_GATED = tuple(a.label for a in REGISTRY.values() if a.gates == "input")   # ... computed from the input
 PLAIN_LABELS = tuple(label for label, name in BY_LABEL.items() if name not in FUNNEL_ARCHS)   # those that need no funnel
+GATED_ONLY = f"only matters for architectures whose gates learn ({', '.join(GATED)})"
 
 
 def _gated(s: Settings) -> bool:
@@ -201,7 +198,19 @@ def _gated(s: Settings) -> bool:
 
 def _input_gated(s: Settings) -> bool:
     """Some architecture's gates are computed from the input (Cross-Stitch's are learned constants)."""
-    return any(a in GATED and a != "Cross-Stitch" for a in s["arch"])
+    return any(a in INPUT_GATED for a in s["arch"])
+
+
+def _owners(knob: str) -> tuple[str, ...]:
+    """The labels of the architectures a knob matters for alone (their registry entries name it)."""
+    return tuple(a.label for a in REGISTRY.values() if knob in a.own_knobs)
+
+
+def _for_owners(knob: str) -> dict:
+    """`when` and `when_text` of a knob that matters only for the architectures that name it."""
+    owners = _owners(knob)
+    return dict(when=lambda s: any(a in owners for a in s["arch"]),
+                when_text=f"only matters for {' and '.join(owners)}, which is not among the architectures")
 
 
 def task_count(s: Settings) -> int:
@@ -275,20 +284,14 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("experts", "shared experts", "models", int, 8, 1, 32),
     Knob("hidden", "units per expert", "models", int, 16, options=HIDDEN),
     Knob("tower", "units per tower", "models", int, 8, options=TOWERS),
-    *(Knob(url, label, "models", bool, True, when=_has_home, when_text="only matters for HoME, which is not among the architectures")
-      for url, label in (("norm", "expert normalisation + Swish"), ("mask", "hierarchy mask"), ("fgate", "feature gate"),
-                         ("sgate", "self-gate"))),
-    Knob("alpha", "L2 pull alpha", "models", float, 0.01, options=(1e-4, 1e-3, 1e-2, 1e-1, 1.0),
-         when=lambda s: "L2-Constrained" in s["arch"], when_text="only matters for L2-Constrained, which is not among the architectures",
+    *(Knob(switch.knob, switch.label, "models", bool, True, **_for_owners(switch.knob)) for switch in SWITCHES),
+    Knob("alpha", "L2 pull alpha", "models", float, 0.01, options=(1e-4, 1e-3, 1e-2, 1e-1, 1.0), **_for_owners("alpha"),
          help="How strongly L2-Constrained pulls the task columns' weights together (0 would be single-task models)."),
-    Knob("rank", "Tucker rank", "models", int, 8, options=(2, 4, 8, 16, 32, 64),
-         when=lambda s: "Tensor-Factorization" in s["arch"],
-         when_text="only matters for Tensor-Factorization, which is not among the architectures",
+    Knob("rank", "Tucker rank", "models", int, 8, options=(2, 4, 8, 16, 32, 64), **_for_owners("rank"),
          help="Tensor-Factorization's rank over the inputs and over the outputs of each layer (its rank over tasks is 2; "
               "the CLI's --tucker-ranks sets all three)."),
     # gate tricks and loss weighting (models/gates.py, weighting.py): the practitioner's toolbox
-    *(Knob(name, label, "tricks", kind, default, options=options, when=_gated,
-           when_text="only matters for architectures whose gates learn (OMoE, MMoE, CGC, PLE, HoME, Cross-Stitch)", help=text)
+    *(Knob(name, label, "tricks", kind, default, options=options, when=_gated, when_text=GATED_ONLY, help=text)
       for name, label, kind, default, options, text in (
           ("temp", "gate softmax temperature", float, 1.0, (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0),
            "The gates' logits are divided by it before the softmax: above 1 the weights move closer together, below 1 "
@@ -299,11 +302,10 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
           ("gln", "LayerNorm in the gates", bool, False, (),
            "Standardise each gate's logits over its experts before the softmax, so their scale cannot run away."))),
     Knob("ginit", "gate init scale", "tricks", float, 1.0, options=(0.0, 0.01, 0.1, 1.0, 3.0, 10.0), when=_input_gated,
-         when_text="only matters for gates computed from the input (OMoE, MMoE, CGC, PLE, HoME; Cross-Stitch's gates always "
-                   "start near the identity)",
+         when_text=f"only matters for gates computed from the input ({', '.join(INPUT_GATED)}; Cross-Stitch's gates "
+                   "always start near the identity)",
          help="The gates' initial weights times this (0 = every gate starts uniform over its experts)."),
-    Knob("freeze", "freeze gates after step", "tricks", int, 0, 0, 100_000, when=_gated,
-         when_text="only matters for architectures whose gates learn (OMoE, MMoE, CGC, PLE, HoME, Cross-Stitch)",
+    Knob("freeze", "freeze gates after step", "tricks", int, 0, 0, 100_000, when=_gated, when_text=GATED_ONLY,
          help="From this step on the gates stop learning and the experts train under fixed routing (0 = never)."),
     Knob("shared_in", "shared input layer (units)", "tricks", int, 0, options=(0, 8, 16, 32, 64, 128),
          help="A shared ReLU layer between the input and the experts, this wide (0 = none): every task trains it."),
@@ -335,7 +337,6 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("seeds", "seeds per setting", "sweep", int, 3, 1, 30,
          help="Every seed draws new data (weights, sinusoids, samples) and new initial weights."),
 )}
-HOME_KNOBS = dict(zip(("norm", "mask", "fgate", "sgate"), HOME_SWITCHES))
 SECTIONS = ("tasks", "models", "tricks", "training", "view")   # the Playground's (the sweep's knobs are on the Correlation sweep page)
 HIDE = "hide"    # link parameter that locks knobs: ?hide=arch,corr
 # The knobs each page draws (and so reads from a link); the pages group them under headers.
@@ -343,7 +344,7 @@ PAGE_KNOBS = {
     "data": tuple(n for n, k in KNOBS.items() if k.section == "tasks"),
     "playground": tuple(n for n, k in KNOBS.items() if k.section in SECTIONS),
     "sweep": ("preset", "experts", "hidden", "samples", "epochs", "sweep_arch", "sweep_corr", "seeds", "seed"),
-    "ablation": ("norm", "mask", "fgate", "sgate", "samples", "seed"),
+    "ablation": (*(switch.knob for switch in REGISTRY["home"].switches), "samples", "seed"),
     "transfer": ("tasks", "corr", "groups", "between", "dense", "sparse", "rate", "samples", "noise", "scale", "sinusoids", "seed",
                  "transfer_arch", "experts", "hidden", "seeds", "epochs"),
 }
@@ -408,6 +409,15 @@ def read_link(query: Mapping[str, Sequence[str]], allowed: Sequence[str]) -> Rea
             except KnobError as error:
                 reading.notices.append(Notice(key, shown, f"{KNOBS[key].label} {error}"))
     return reading
+
+
+def follow_link(settings: Settings, query: Mapping[str, Sequence[str]], allowed: Sequence[str],
+                implied: Settings | None = None) -> tuple[Settings, tuple[str, ...], list[Notice]]:
+    """What opening a link does to `settings`: its values on the page's base (`link_base`), after the rules
+    between knobs; with the knobs it locks and a notice per value not used."""
+    reading = read_link(query, allowed)
+    merged, dropped = apply(link_base(settings, reading.values, allowed), reading.values, implied=implied)
+    return merged, reading.hidden, reading.notices + dropped
 
 
 MAX_SETTINGS_FILE = 16_384   # bytes; a full settings file is under 1 KB

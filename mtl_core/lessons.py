@@ -46,7 +46,6 @@ class Lesson:
     hide: tuple[str, ...] = ()
     live: tuple[int, str, object] | None = None
     page: str = "playground"
-    seconds: float = 0.0   # the default seed's race on the project's 2-core machine (the lesson check measures it)
 
     def full_settings(self, seed: int | None = None) -> knobs.Settings:
         s = {**knobs.defaults(self.settings.get("preset", "paper")), **self.settings}

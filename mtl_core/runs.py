@@ -18,7 +18,7 @@ from joblib import Parallel, delayed
 from .config import check
 from .data import DataConfig, Dataset
 from .diagnostics import DiagnosticsRecorder
-from .models import ModelConfig, build_model, count_parameters, match_bottom_to, stack_members
+from .models import REGISTRY, ModelConfig, build_model, match_bottom_to, stack_members
 from .training import Diverged, Event, Finished, TrainConfig, TrainingRun
 
 
@@ -37,17 +37,14 @@ class GridResult:
 
 
 def sized_model_config(model: ModelConfig, data: DataConfig, match_params: str | None = None) -> ModelConfig:
-    """`model`, with the bottom(s) of Shared-Bottom or single-task widened to `match_params`'s parameter count."""
+    """`model`, with the bottom(s) of an architecture the registry sizes (Shared-Bottom, single-task) widened to
+    `match_params`'s parameter count."""
     if match_params is None:
         return model
-    check(model.arch in ("shared_bottom", "single_task"),
-          f"--match-params sizes the bottoms of Shared-Bottom and single-task models; it does not apply to '{model.arch}'.")
+    check(REGISTRY[model.arch].sized, f"--match-params sizes the bottoms of {' and '.join(sorted(a.label for a in REGISTRY.values() if a.sized))} "
+                                      f"models; it does not apply to '{model.arch}'.")
     target = ModelConfig.for_arch(match_params, **{k: getattr(model, k) for k in ("experts", "expert_hidden", "tower_hidden")})
     return match_bottom_to(model, target, data.task_names, data.task_groups, data.features)
-
-
-def parameter_count(model: ModelConfig, data: DataConfig) -> int:
-    return count_parameters(model, data.task_names, data.task_groups, data.features)
 
 
 def train_grid(data_configs: Sequence[DataConfig], model_config: ModelConfig, train_config: TrainConfig,
@@ -105,7 +102,7 @@ def sweep(archs: Sequence[str], correlations: Sequence[float], seeds: Sequence[i
     model_configs = []
     for arch in archs:
         config = ModelConfig.for_arch(arch, **(model_overrides or {}))
-        model_configs.append(sized_model_config(config, base, match_params) if arch in ("shared_bottom", "single_task") and match_params else config)
+        model_configs.append(sized_model_config(config, base, match_params) if REGISTRY[arch].sized and match_params else config)
     results = Parallel(n_jobs=n_jobs)(delayed(train_grid)(configs, config, train_config) for config in model_configs)
     frames = []
     for arch, result in zip(archs, results):

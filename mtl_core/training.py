@@ -131,7 +131,7 @@ def task_losses(predictions: torch.Tensor, targets: torch.Tensor, is_binary: tor
     return torch.where(is_binary, bce, mse).mean(1)
 
 
-COUNTERFACTUAL_WEIGHT, GLOBAL_WEIGHT = 0.5, 0.5   # ESCM²'s lambda_c and lambda_g (papers.md §12); a design choice
+COUNTERFACTUAL_WEIGHT, GLOBAL_WEIGHT = 0.5, 0.5   # ESCM²'s lambda_c and lambda_g (Wang et al., SIGIR 2022); a design choice
 PROPENSITY_FLOOR = 1e-3                           # pCTR below it counts as it, so that no weight is infinite
 
 
@@ -141,9 +141,9 @@ def funnel_losses(logits: torch.Tensor, targets: torch.Tensor, head: str) -> tor
 
     Every head learns the click on every impression: BCE(click, pCTR). Then, for the conversion:
       "clicked"  BCE(conversion, pCVR) over the clicked impressions of the batch only (the usual CVR model);
-      "esmm"     BCE(click·conversion, pCTR·pCVR) on every impression (papers.md §9): pCVR is never told
+      "esmm"     BCE(click·conversion, pCTR·pCVR) on every impression (Ma et al., SIGIR 2018): pCVR is never told
                  a conversion label on its own, only through the product (computed in log space);
-      "ips"      ESCM²-IPS (Wang et al., SIGIR 2022; papers.md §12): GLOBAL_WEIGHT x ESMM's loss plus
+      "ips"      ESCM²-IPS (Wang et al., SIGIR 2022): GLOBAL_WEIGHT x ESMM's loss plus
                  COUNTERFACTUAL_WEIGHT x the clicked impressions' BCE(conversion, pCVR), each weighted by
                  1 / pCTR. The propensity pCTR is the CTR tower's, held fixed (no gradient) and floored at
                  PROPENSITY_FLOOR; the weighted mean is self-normalised over the batch's clicks (divided by
@@ -187,7 +187,7 @@ class TrainingRun:
         self.model = model.to(self.device)
         self.is_binary = datasets[0].config.is_binary
         self.funnel = REGISTRY[model.config.arch].funnel
-        check(self.funnel is None or getattr(datasets[0].config, "funnel", False),
+        check(self.funnel is None or datasets[0].config.funnel,
               f"{REGISTRY[model.config.arch].label} models a click -> conversion funnel; train it on funnel data.")
         self.weighting = make_weighting(config.weighting, self.is_binary, model.members, config.task_weights,
                                         config.gradnorm_alpha, config.seed).to(self.device)
@@ -322,7 +322,7 @@ class TrainingRun:
             predictions = self.predict(split)
             for m, dataset in enumerate(self.datasets):
                 part = dataset.split(split)
-                values_per_task = funnel_metrics(part, predictions[m], self.funnel) if getattr(dataset.config, "funnel", False) \
+                values_per_task = funnel_metrics(part, predictions[m], self.funnel) if dataset.config.funnel \
                     else task_metrics(part.y, predictions[m], part.users, self.is_binary)
                 for task, values in zip(dataset.config.task_names, values_per_task):
                     rows += [dict(member=m, split=split, task=task, metric=k, value=v) for k, v in values.items()]

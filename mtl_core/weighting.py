@@ -10,7 +10,7 @@ A weighting is an `nn.Module` with
       reports `weight`, the factor its update applies to each task's loss now.
 Its parameters, if any, are trained with the model by the same optimiser.
 
-| name        | paper (papers.md §4, §10)            | choices where the paper is silent |
+| name        | paper (docs/REFERENCES.md)           | choices where the paper is silent |
 |-------------|--------------------------------------|-----------------------------------|
 | equal       | the sum of task losses               |                                   |
 | fixed       | Σ w_k L_k, weights chosen by the user |                                   |
@@ -103,7 +103,7 @@ class FixedWeighting(Weighting):
 
 
 class UncertaintyWeighting(Weighting):
-    """Kendall, Gal & Cipolla (papers.md §4), with learned s_k = log σ_k² per member and task:
+    """Kendall, Gal & Cipolla (CVPR 2018), with learned s_k = log σ_k² per member and task:
     regression 0.5·exp(−s)·L + 0.5·s, binary (treated as classification) exp(−s)·L + 0.5·s; s starts at 0.
     At the optimum exp(s_k) equals the task's loss (its noise variance for a regression task)."""
 
@@ -124,7 +124,7 @@ class UncertaintyWeighting(Weighting):
 
 
 class GradNorm(Weighting):
-    """Chen et al. (papers.md §10): learned weights w_k; with G_k = w_k·‖∇_W L_k‖ on the shared
+    """Chen et al. (ICML 2018): learned weights w_k; with G_k = w_k·‖∇_W L_k‖ on the shared
     parameters W, r_k = (L_k/L_k(0)) / mean_j(L_j/L_j(0)) and the target Ḡ·r_k^α held constant, the
     weights descend Σ_k |G_k − Ḡ·r_k^α|, whose gradient is sign(G_k − target_k)·‖∇_W L_k‖ (no second
     backward needed). Tasks that learn slower (large r) get a larger gradient share."""
@@ -164,7 +164,7 @@ class GradNorm(Weighting):
 
 
 class DynamicWeightAverage(Weighting):
-    """Liu, Johns & Davison (papers.md §10): w_k = K·softmax_k(r_k / T), r_k = L_k(t−1)/L_k(t−2) from
+    """Liu, Johns & Davison (CVPR 2019): w_k = K·softmax_k(r_k / T), r_k = L_k(t−1)/L_k(t−2) from
     the two previous epochs' mean training losses; w = 1 for the first two epochs. A task whose loss
     fell less last epoch gets more weight."""
 
@@ -199,7 +199,7 @@ class DynamicWeightAverage(Weighting):
 
 
 class PCGrad(Weighting):
-    """Yu et al., gradient surgery (papers.md §10): each task's gradient on the shared parameters loses its
+    """Yu et al., gradient surgery (NeurIPS 2020): each task's gradient on the shared parameters loses its
     component along any other task's gradient it conflicts with (negative dot product), the others
     taken in a random order; the shared parameters get the sum of the projected gradients, the rest
     their usual gradients. `state` adds, per task, the share of its comparisons that conflicted and the

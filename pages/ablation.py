@@ -11,8 +11,8 @@ import pages
 from mtl_core import charts
 from mtl_core.claims import beat_full_home, claim, home_ablation
 from mtl_core.diagnostics import TAKEN_OVER
-from mtl_core.experiments import HOME_ARMS, HOME_DATA, HOME_TRAIN, ablation_summary
-from mtl_core.knobs import HOME_KNOBS
+from mtl_core.knobs import PAGE_KNOBS
+from mtl_core.experiments import HOME_DATA, HOME_SWITCHES, HOME_TRAIN, ablation_summary
 from pages.common import expected_seconds, knob_panel, run_study, study_took
 
 pages.start_page()
@@ -22,8 +22,6 @@ MODEL = {"experts": 4, "group_experts": 2, "task_experts": 1}
 COLUMNS = {"arm": "arm", "dense auc": "dense AUC", "sparse auc": "sparse AUC", "sparse gauc": "sparse GAUC",
            "model zero_fraction": "zeros", "model output_std_max_over_min": "scale spread",
            "model taken_over_share": "taken over", "dense own_expert_weight": "dense own", "sparse own_expert_weight": "sparse own"}
-# a switch in the bundled study's words ("feature_gate" -> "feature gate"), so your arm reads like its arms
-SWITCH_WORDS = {next(iter(switches)): arm.removeprefix("w/o ") for arm, switches in HOME_ARMS.items() if len(switches) == 1}
 KEY = ("**dense / sparse**: the 50% and the 5% positive tasks (means over the two of each kind); **GAUC**: AUC within "
        "each user, weighted by the user's samples; **zeros**: share of expert outputs exactly 0; **scale spread**: the "
        "largest expert's output spread over the smallest's (std); **taken over**: share of shared experts that one "
@@ -74,8 +72,8 @@ st.caption(f"Each cell: on how many of {seeds} seeds the arm beat full HoME, the
            f"{seeds} seeds a difference of a few thousandths on its own is within seed noise.")
 
 st.subheader("Your setting against full HoME")
-s = knob_panel("ablation", {"": [*HOME_KNOBS, "samples", "seed"]}, where=st.container(), implied={"arch": ("HoME",)})
-switches = {switch: s[url] for url, switch in HOME_KNOBS.items()}
+s = knob_panel("ablation", {"": list(PAGE_KNOBS["ablation"])}, where=st.container(), implied={"arch": ("HoME",)})
+switches = {switch.field: s[switch.knob] for switch in HOME_SWITCHES}
 samples, seed = s["samples"], s["seed"]
 data, train = replace(HOME_DATA, samples=samples, holdout=5_000, seed=seed), replace(HOME_TRAIN, epochs=5)
 
@@ -85,7 +83,7 @@ def arm_of(arm: str, switches: dict):
     return run_study("ablation_arm", f"training {arm}", arm=arm, switches=switches, seeds=1, data=data, train=train, model=MODEL)
 
 
-off = [name for name, on in switches.items() if not on]
+off = [switch for switch in HOME_SWITCHES if not switches[switch.field]]
 baseline = st.session_state.get("ablation_baseline")
 arms = 1 if baseline is not None and baseline[0] == (samples, seed) else 2   # the baseline is trained once per data
 kind, work = ("ablation", samples), arms * samples * train.epochs
@@ -99,7 +97,7 @@ st.write(("Trains your setting against the full HoME already trained on this dat
 if not off:
     st.caption("Every component is on: that is the baseline itself. Switch one or more off to compare.")
 if st.button("Run against the pinned baseline", type="primary", disabled=not off):
-    arm = "w/o " + ", ".join(SWITCH_WORDS[name] for name in off)
+    arm = "w/o " + ", ".join(switch.words for switch in off)
     started = time.perf_counter()
     if arms == 2:
         st.session_state.ablation_baseline = baseline = ((samples, seed), arm_of("HoME", {}))

@@ -150,11 +150,10 @@ def knob_panel(page: str, groups: dict[str, Sequence[str]], where=st.sidebar, im
     if fresh:  # a reload (or a second tab) starts from this browser's last settings
         s.update(locker().settings)
     if fresh or st.session_state.pop("follow_link", False):
-        reading = knobs.read_link({k: st.query_params.get_all(k) for k in st.query_params}, allowed)
-        merged, dropped = knobs.apply(knobs.link_base(s, reading.values, allowed), reading.values, implied=implied)
+        merged, hidden, notices = knobs.follow_link(s, {k: st.query_params.get_all(k) for k in st.query_params}, allowed, implied)
         s.update(merged)
-        st.session_state.hidden = (page, reading.hidden)
-        show_notices(reading.notices + dropped, "The link")
+        st.session_state.hidden = (page, hidden)
+        show_notices(notices, "The link")
     merged, dropped = knobs.apply(s, {}, explicit=False)  # the rules between knobs, after any widget change
     s.update(merged)
     show_notices(dropped, "Your settings")

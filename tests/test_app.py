@@ -3,30 +3,17 @@ is what the charts claim, bad links get a notice."""
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from mtl_core import knobs
 from mtl_core.lessons import LESSONS
 from pages.common import shelf
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["pages/start.py", "pages/data.py", "pages/playground.py", "pages/inside.py", "pages/sweep.py", "pages/ablation.py",
-         "pages/transfer.py"]
+from conftest import PAGES, open_page
 
-
-def open_page(page, **query):
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    if page != "pages/start.py":   # the start page is the default one, at the app's root
-        at.switch_page(page)
-    at.run()  # the first run is the page itself, as when a browser opens a deep link
-    return at
 
 
 def chart_data(at) -> list:

@@ -12,11 +12,9 @@ from mtl_core.models.reference import LoopedModel
 from mtl_core.runs import train_grid
 from mtl_core.training import TrainConfig, TrainingRun
 
-TASKS, GROUPS = ("a", "b", "c"), (0, 0, 0)
+from conftest import small_model
 
-
-def make(arch, seed=0, **kw):
-    return build_model(ModelConfig.for_arch(arch, **kw), TASKS, GROUPS, features=20, seed=seed)
+GROUPS = (0, 0, 0)
 
 
 def column_distance(model) -> float:
@@ -31,11 +29,11 @@ def column_distance(model) -> float:
 
 
 def test_l2_penalty_is_alpha_times_the_pairwise_distance_of_the_columns():
-    model = make("l2_constrained", l2_alpha=0.3, expert_hidden=(6, 5))
+    model = small_model("l2_constrained", l2_alpha=0.3, expert_hidden=(6, 5))
     assert model.penalty().shape == (1,)
     assert math.isclose(float(model.penalty().detach()[0]), 0.3 * column_distance(model), rel_tol=1e-4)
     torch.testing.assert_close(model.penalty()[0], LoopedModel.from_batched(model).penalty(), rtol=1e-4, atol=1e-6)
-    assert make("mmoe").penalty() is None
+    assert small_model("mmoe", groups=GROUPS).penalty() is None
 
 
 def test_l2_penalty_pulls_the_columns_together_and_alpha_zero_is_the_single_task_model():
@@ -56,7 +54,7 @@ def test_l2_penalty_pulls_the_columns_together_and_alpha_zero_is_the_single_task
 
 
 def test_cross_stitch_columns_read_their_own_stream_and_mix_with_input_independent_weights():
-    model = make("cross_stitch", levels=2)
+    model = small_model("cross_stitch", groups=GROUPS, levels=2)
     first, second = model.plan.levels
     assert first.static_gates and second.static_gates
     assert first.expert_stream == (0, 0, 0) and second.expert_stream == (0, 1, 2)   # column k reads task k's mix
@@ -72,7 +70,7 @@ def test_cross_stitch_columns_read_their_own_stream_and_mix_with_input_independe
 
 
 def test_tensor_factorization_weights_have_the_tucker_ranks_and_linear_init_spread():
-    model = make("tensor_factorization", expert_hidden=(16,), tucker_ranks=(4, 3, 2))
+    model = small_model("tensor_factorization", groups=GROUPS, expert_hidden=(16,), tucker_ranks=(4, 3, 2))
     linear = model.levels[0].experts.mlp.linears[0]
     weight = linear.weight[0].detach()                                   # [tasks, in, out]
     assert weight.shape == (3, 20, 16)
@@ -80,7 +78,7 @@ def test_tensor_factorization_weights_have_the_tucker_ranks_and_linear_init_spre
     assert torch.linalg.matrix_rank(weight.permute(1, 0, 2).reshape(20, -1)) == 4    # input mode: rank r1
     assert torch.linalg.matrix_rank(weight.permute(2, 0, 1).reshape(16, -1)) == 3    # output mode: rank r2
     assert math.isclose(float(weight.std()), 1 / math.sqrt(3 * 20), rel_tol=1e-3)
-    single = make("single_task", expert_hidden=(16,))
+    single = small_model("single_task", groups=GROUPS, expert_hidden=(16,))
     assert model.num_parameters() < single.num_parameters()
 
 

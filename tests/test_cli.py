@@ -79,7 +79,7 @@ def test_census_experiment_prints_the_papers_table_shape(tmp_path):
     (["train", "--tasks", "3", "--binary", "5"], "--binary names task(s) [5]"),
     (["train", "--features", "2", "--tasks", "3"], "features"),
     (["train", "--lr", "0"], "Learning rate must be in (0, 1]"),
-    (["train", "--arch", "mmoe", "--match-params", "mmoe"], "--match-params sizes the bottoms of Shared-Bottom and single-task"),
+    (["train", "--arch", "mmoe", "--match-params", "mmoe"], "--match-params sizes the bottoms of Shared-Bottom and Single-task"),
     (["sweep", "--archs", "mmoe,bogus"], "Unknown architecture(s): bogus"),
     (["train", "--batch-size", "abc"], "invalid int value"),
     (["sweep", "--data", "census-income:1"], "experiment census"),

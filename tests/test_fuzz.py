@@ -5,32 +5,19 @@ and nothing in the session is lost. `MTL_FUZZ_EXAMPLES=N` runs more generated ca
 import json
 import os
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from streamlit.testing.v1 import AppTest
 
 from mtl_core import knobs
 from mtl_core.knobs import KNOBS
 from mtl_core.records import dumps
 from pages.common import shelf
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["pages/start.py", "pages/data.py", "pages/playground.py", "pages/inside.py", "pages/sweep.py", "pages/ablation.py",
-         "pages/transfer.py"]
+from conftest import PAGES, link_texts, open_page
+
 PAGE_EXAMPLES = max(1, int(os.environ.get("MTL_FUZZ_EXAMPLES", "300")) // 12)
 CODE = re.compile(r"(`+) ?(.*?) ?\1")
-
-
-def open_page(page, query=None):
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, values in (query or {}).items():
-        at.query_params[key] = values
-    if page != "pages/start.py":   # the start page is the default one, at the app's root
-        at.switch_page(page)
-    at.run()  # the first run is the page itself, as when a browser opens a deep link
-    return at
 
 
 def notices(at) -> list[str]:
@@ -131,13 +118,7 @@ def record_file():
 
 # ------------------------------------------------------------------ generated links through the pages
 
-def texts_for(knob):
-    good = st.sampled_from([*knob.to_link(knob.default)] or ["0"]) if not knob.multi or knob.default else st.just("0")
-    junk = st.sampled_from(["", "0", "1", "yes", "inf", "1e309", "NaN", "[a](http://e.x)", "<img src=x>", "9" * 300, "`", "MMoE"])
-    return st.one_of(good, junk, st.integers(-10**9, 10**9).map(str), st.text(max_size=30))
-
-
-link = st.dictionaries(st.sampled_from([*KNOBS, "hide", "nope"]), st.lists(st.one_of(*map(texts_for, KNOBS.values())), min_size=1,
+link = st.dictionaries(st.sampled_from([*KNOBS, "hide", "nope"]), st.lists(st.one_of(*map(link_texts, KNOBS.values())), min_size=1,
                                                                            max_size=2), max_size=6)
 
 

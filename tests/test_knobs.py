@@ -10,15 +10,16 @@ from mtl_core import builders, knobs
 from mtl_core.config import ConfigError
 from mtl_core.knobs import KNOBS
 
+from conftest import link_texts
+
 PLAYGROUND = knobs.names(knobs.SECTIONS)
 DATA_PAGE = knobs.names(["tasks"])
 EXAMPLES = int(__import__("os").environ.get("MTL_FUZZ_EXAMPLES", "300"))
 
 
 def read(query, allowed=PLAYGROUND):
-    reading = knobs.read_link({k: v if isinstance(v, list) else [v] for k, v in query.items()}, allowed)
-    merged, dropped = knobs.apply(knobs.link_base(knobs.defaults(), reading.values, allowed), reading.values)
-    return merged, reading.notices + dropped
+    merged, _, notices = knobs.follow_link(knobs.defaults(), {k: v if isinstance(v, list) else [v] for k, v in query.items()}, allowed)
+    return merged, notices
 
 
 @pytest.mark.parametrize("knob", ["tasks", "seed", "experts", "epochs"])
@@ -104,17 +105,8 @@ def test_link_round_trip_and_configs():
 
 # ------------------------------------------------------------------ generated cases
 
-def texts_for(knob):
-    """Link texts: values that fit, values just outside, and junk."""
-    good = st.sampled_from([knob.to_link(knob.default)[0] if not knob.multi else "0", *map(str, knob.options[:3])])
-    numbers = st.one_of(st.integers(-10**12, 10**12).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr))
-    junk = st.sampled_from(["", "true", "false", "0", "1", "yes", "inf", "-inf", "NaN", "1e309", "[x](http://e.x)",
-                            "![x](http://e.x/a.png)", "<b>b</b>", "9" * 500, "MMoE", "HoME", ":red[x]", "`x`"])
-    return st.one_of(good, numbers, junk, st.text(max_size=60))
-
-
 link_values = st.dictionaries(st.sampled_from([*KNOBS, "hide", "colour"]),
-                              st.lists(st.one_of(*[texts_for(k) for k in KNOBS.values()]), min_size=0, max_size=3), max_size=8)
+                              st.lists(st.one_of(*[link_texts(k) for k in KNOBS.values()]), min_size=0, max_size=3), max_size=8)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)

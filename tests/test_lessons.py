@@ -23,10 +23,9 @@ def test_the_lesson_holds_on_its_default_seed(lesson, backend):
 def test_the_lesson_link_opens_its_settings_without_a_notice(lesson):
     query = lesson.link()
     page = knobs.PAGE_KNOBS[lesson.page]
-    reading = knobs.read_link(query, page)
-    merged, dropped = knobs.apply(knobs.link_base(knobs.defaults(), reading.values, page), reading.values)
-    assert not reading.notices and not dropped
-    assert merged == lesson.full_settings() and reading.hidden == lesson.hide
+    merged, hidden, notices = knobs.follow_link(knobs.defaults(), query, page)
+    assert not notices
+    assert merged == lesson.full_settings() and hidden == lesson.hide
 
 
 def test_the_degradation_check_counts_each_shared_expert_once():

@@ -5,22 +5,19 @@ import pytest
 import torch
 
 from mtl_core.config import ConfigError
-from mtl_core.models import (ARCHITECTURES, ModelConfig, build_model, count_parameters, match_bottom_to,
+from mtl_core.models import (ARCHITECTURES, ModelConfig, count_parameters, match_bottom_to,
                              stack_members)
 from mtl_core.models.gates import softmax_experts
 from mtl_core.models.registry import REGISTRY
 
-TASKS = ("a", "b", "c")
+from conftest import TASKS, small_model
+
 GROUPS = (0, 0, 1)
-
-
-def make(arch, seed=0, **kw):
-    return build_model(ModelConfig.for_arch(arch, **kw), TASKS, GROUPS, features=20, seed=seed)
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_trace_shapes_and_gates_obey_mask(arch):
-    model = make(arch)
+    model = small_model(arch)
     predictions, trace = model(torch.randn(40, 20), trace=True)
     assert predictions.shape == (40, 3 + (REGISTRY[arch].funnel == "dr"))   # ESCM2-DR: one imputation tower more
     for level in trace:
@@ -33,12 +30,12 @@ def test_trace_shapes_and_gates_obey_mask(arch):
 
 
 def test_without_trace_returns_only_predictions():
-    out = make("mmoe")(torch.randn(4, 20))
+    out = small_model("mmoe")(torch.randn(4, 20))
     assert isinstance(out, torch.Tensor) and out.shape == (4, 3)
 
 
 def test_home_self_gate_weights_cover_only_own_experts():
-    model = make("home")
+    model = small_model("home")
     _, trace = model(torch.randn(16, 20), trace=True)
     for level in trace:
         not_own = ~torch.as_tensor(level.plan.own)
@@ -48,23 +45,23 @@ def test_home_self_gate_weights_cover_only_own_experts():
 
 def test_gate_temperature_and_init_scale():
     x = torch.randn(64, 20)
-    _, trace = make("mmoe", gate_init_scale=0.0)(x, trace=True)
+    _, trace = small_model("mmoe", gate_init_scale=0.0)(x, trace=True)
     torch.testing.assert_close(trace[0].gate_weights, torch.full_like(trace[0].gate_weights, 1 / 8))
-    sharp = make("mmoe", gate_temperature=0.05)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
-    soft = make("mmoe", gate_temperature=1.0)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
+    sharp = small_model("mmoe", gate_temperature=0.05)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
+    soft = small_model("mmoe", gate_temperature=1.0)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
     assert sharp > soft
 
 
 def test_gate_temperature_above_one_narrows_the_gaps():
     x = torch.randn(64, 20)
-    top = lambda t: make("mmoe", gate_init_scale=5.0, gate_temperature=t)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
+    top = lambda t: small_model("mmoe", gate_init_scale=5.0, gate_temperature=t)(x, trace=True)[1][0].gate_weights.max(-1).values.mean()
     assert top(4.0) < top(1.0) < top(0.25)
 
 
 def test_gate_layer_norm_bounds_the_logits_scale():
     """Huge gate weights polarise a plain gate; standardised logits keep every weight above e^-sqrt(n-1)/n."""
     x = torch.randn(64, 20)
-    plain, normed = make("mmoe", gate_init_scale=100.0), make("mmoe", gate_init_scale=100.0, gate_layer_norm=True)
+    plain, normed = small_model("mmoe", gate_init_scale=100.0), small_model("mmoe", gate_init_scale=100.0, gate_layer_norm=True)
     assert plain(x, trace=True)[1][0].gate_weights.max(-1).values.mean() > 0.9
     weights = normed(x, trace=True)[1][0].gate_weights
     assert weights.min() > math.exp(-math.sqrt(7)) / 8 / math.e and weights.max(-1).values.mean() < 0.5
@@ -72,16 +69,16 @@ def test_gate_layer_norm_bounds_the_logits_scale():
 
 
 def test_shared_input_layer_feeds_every_expert_and_is_shared():
-    model = make("mmoe", shared_input=12)
+    model = small_model("mmoe", shared_input=12)
     assert model.levels[0].experts.mlp.linears[0].weight.shape[-2] == 12
     assert model(torch.randn(5, 20)).shape == (5, 3)
     shared = model.shared_parameters()
     assert {id(p) for p, _ in shared} >= {id(p) for p in model.shared_input.parameters()}
-    assert make("single_task").shared_parameters() == []
+    assert small_model("single_task").shared_parameters() == []
 
 
 def test_gate_dropout_drops_and_renormalises_only_in_training():
-    model = make("mmoe", gate_dropout=0.5)
+    model = small_model("mmoe", gate_dropout=0.5)
     x = torch.randn(200, 20)
     weights = model(x, trace=True)[1][0].gate_weights
     assert (weights == 0).float().mean() > 0.3
@@ -109,7 +106,7 @@ def test_softmax_experts_equals_torch_softmax_with_masks(shape):
                                          ("ple", dict(experts=1, task_experts=0)),
                                          ("home", dict(experts=1, group_experts=0, self_gate=False))])
 def test_gates_that_share_one_expert_pass_it_to_every_task(arch, sizes):
-    model = make(arch, **sizes)
+    model = small_model(arch, **sizes)
     x = torch.randn(8, 20)
     predictions, trace = model(x, trace=True)
     assert predictions.shape == (8, len(TASKS))
@@ -117,9 +114,9 @@ def test_gates_that_share_one_expert_pass_it_to_every_task(arch, sizes):
 
 
 def test_fixed_routing_has_no_gate_parameters():
-    assert make("shared_bottom").gate_parameters() == []
-    assert make("single_task").gate_parameters() == []
-    assert len(make("mmoe").gate_parameters()) == 1
+    assert small_model("shared_bottom").gate_parameters() == []
+    assert small_model("single_task").gate_parameters() == []
+    assert len(small_model("mmoe").gate_parameters()) == 1
 
 
 def test_mmoe_paper_parameter_count_and_matched_bottom():
@@ -131,14 +128,14 @@ def test_mmoe_paper_parameter_count_and_matched_bottom():
 
 
 def test_same_seed_same_weights():
-    a, b, c = make("home", seed=3), make("home", seed=3), make("home", seed=4)
+    a, b, c = small_model("home", seed=3), small_model("home", seed=3), small_model("home", seed=4)
     x = torch.randn(8, 20)
     assert torch.equal(a(x), b(x)) and not torch.equal(a(x), c(x))
 
 
 @pytest.mark.parametrize("arch", ["mmoe", "ple", "home"])
 def test_stacked_members_equal_solo_models(arch):
-    solos = [make(arch, seed=s) for s in (0, 1, 2)]
+    solos = [small_model(arch, seed=s) for s in (0, 1, 2)]
     stacked = stack_members(solos)
     x = torch.randn(3, 16, 20)
     out, trace = stacked(x, trace=True)
@@ -173,6 +170,6 @@ def test_batched_model_equals_looped_reference(arch):
     """The whole model, batched, equals one module per expert/gate/tower with Python loops."""
     from mtl_core.models.reference import LoopedModel
 
-    model = make(arch, seed=7)
+    model = small_model(arch, seed=7)
     x = torch.randn(64, 20)
     torch.testing.assert_close(model(x), LoopedModel.from_batched(model)(x), rtol=1e-4, atol=1e-5)

@@ -19,7 +19,7 @@ from .. import builders, knobs
 from ..diagnostics import DiagnosticsRecorder
 from ..funnel import quality_rows
 from ..models import build_model
-from ..models.registry import label
+from ..models.registry import REGISTRY, label
 from ..runs import sized_model_config
 from ..training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainingRun
 
@@ -83,7 +83,7 @@ class LiveModel:
         self.recorder = DiagnosticsRecorder(run)
         self.status, self.message, self.seconds = "ready", "", 0.0
         self.names = run.datasets[0].config.task_names
-        self.funnel = getattr(run.datasets[0].config, "funnel", False)
+        self.funnel = run.datasets[0].config.funnel
 
     @property
     def done(self) -> bool:
@@ -146,7 +146,7 @@ class RaceTrainer:
         self.models: dict[str, LiveModel] = {}
         for arch in builders.archs(settings):
             config = builders.model_config(arch, settings)
-            if arch in ("shared_bottom", "single_task"):
+            if REGISTRY[arch].sized:
                 config = sized_model_config(config, data, "mmoe")  # the MMoE paper's fair comparison
             model = build_model(config, data.task_names, data.task_groups, data.features, seed=data.seed)
             self.models[arch] = LiveModel(race, arch, TrainingRun(model, dataset, train, member_seeds=[data.seed]))

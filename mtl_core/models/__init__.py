@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from .config import HOME_SWITCHES, ModelConfig
+from .config import ModelConfig
 from .model import LevelTrace, MultiTaskModel
-from .registry import ARCHITECTURES, REGISTRY, build_plan
+from .registry import ARCHITECTURES, REGISTRY, SWITCHES, build_plan
 from .routing import LevelPlan, RoutingPlan
 
-__all__ = ["ARCHITECTURES", "REGISTRY", "HOME_SWITCHES", "LevelPlan", "LevelTrace", "ModelConfig", "MultiTaskModel",
+__all__ = ["ARCHITECTURES", "REGISTRY", "SWITCHES", "LevelPlan", "LevelTrace", "ModelConfig", "MultiTaskModel",
            "RoutingPlan", "build_model", "build_plan", "count_parameters", "match_bottom_to", "stack_members"]
 
 

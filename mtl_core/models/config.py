@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..config import check
-from .registry import ARCHITECTURES
+from .registry import ARCHITECTURES, REGISTRY
 
 ACTIVATIONS = ("relu", "swish")
-HOME_SWITCHES = ("expert_norm", "hierarchy_mask", "feature_gate", "self_gate")
 
 
 @dataclass(frozen=True)
@@ -27,10 +26,10 @@ class ModelConfig:
     `self_gate` are expert-bank / gate options usable by any architecture where they make sense;
     `levels` counts PLE's levels and Cross-Stitch's layers; `l2_alpha` and `tucker_ranks` belong to the
     L2-Constrained and Tensor-Factorization baselines;
-    `gate_*` are the practitioner's gate tricks (papers.md §5, see gates.GateBank); `shared_input` puts one
+    `gate_*` are the practitioner's gate tricks (gates.GateBank); `shared_input` puts one
     shared layer (its width) between the input and the first level, as the MMoE practice notes suggest;
-    `ModelConfig.for_arch("home")` switches on HoME's four components. `hierarchy_mask` only
-    matters for HoME: off, every gate sees every expert of its level.
+    `ModelConfig.for_arch("home")` switches on HoME's four components (its registry entry's switches).
+    `hierarchy_mask` only matters for HoME: off, every gate sees every expert of its level.
     """
 
     arch: str = "mmoe"
@@ -81,16 +80,13 @@ class ModelConfig:
 
     @classmethod
     def for_arch(cls, arch: str, **overrides) -> "ModelConfig":
-        """Defaults for `arch`: HoME gets its four components on; any override wins.
-
-        For HoME, `expert_norm` is the paper's pair "batch-norm + Swish": switching it off
-        also returns the experts to ReLU unless `activation` is given.
-        """
-        if arch != "home":
-            return cls(arch=arch, **overrides)
-        expert_norm = overrides.get("expert_norm", True)
-        defaults = dict(expert_norm=True, activation="swish" if expert_norm else "relu",
-                        feature_gate=True, self_gate=True, hierarchy_mask=True)
+        """Defaults for `arch`: its switches (registry.Switch, e.g. HoME's four components) on, with the fields
+        each sets with it; any override wins."""
+        defaults = {}
+        for switch in REGISTRY[arch].switches if arch in REGISTRY else ():
+            on = overrides.get(switch.field, True)
+            defaults[switch.field] = on
+            defaults.update({name: values[0] if on else values[1] for name, values in switch.pairs})
         return cls(arch=arch, **{**defaults, **overrides})
 
     def with_(self, **changes) -> "ModelConfig":

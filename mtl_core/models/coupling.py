@@ -13,7 +13,7 @@ import torch
 def l2_between_columns(model) -> torch.Tensor:
     """The MMoE paper's L2-Constrained baseline (after Duong et al., ACL 2015): alpha * sum over task
     pairs i < j of ||theta_i - theta_j||^2, over every layer (weights and biases) of the task columns,
-    i.e. the experts of each level. With K > 2 tasks the pairwise sum is our choice (papers.md §8).
+    i.e. the experts of each level. With K > 2 tasks the pairwise sum is our choice (the MMoE paper, Ma et al., KDD 2018, section 6, describes two tasks).
     Returns `[members]`, computed as K * sum_i ||theta_i||^2 - ||sum_i theta_i||^2."""
     total = 0.0
     for level in model.levels:

@@ -29,13 +29,13 @@ class GateBank(nn.Module):
 
     mask, own: `[gates, experts]`. A gate whose mask allows one expert always gives it weight 1;
     when every gate is like that (Shared-Bottom, single-task) the bank has no parameters.
-    Options against gate polarisation (papers.md §5): softmax `temperature`, gate `dropout`
+    Practitioners' options against gate polarisation: softmax `temperature`, gate `dropout`
     (during training each allowed expert is dropped with probability q and the rest renormalised;
     a gate never loses all its experts), `init_scale` times nn.Linear's default initialisation
     (0 = uniform gates at the start), `layer_norm`: each gate's logits are standardised over the experts it
     may see (zero mean, unit variance, no learned gain) before the temperature, so their scale cannot run
-    away and no gate puts more than about e^√(n−1) times the weight on one expert as on the others (papers.md §5
-    allows the gate input or the logits; the logits are chosen because that bounds the polarisation
+    away and no gate puts more than about e^√(n−1) times the weight on one expert as on the others (practitioners
+    apply it to the gate input or to the logits; the logits are chosen because that bounds the polarisation
     itself). Gates have no bias, as in the MMoE paper. The temperature divides the logits: above 1 it
     narrows the gaps between the weights, below 1 it widens them.
 
@@ -45,7 +45,7 @@ class GateBank(nn.Module):
 
     With `self_gate`, a second gate weighs only the experts the gate's module owns (sigmoid when it
     owns one, softmax over them otherwise); its weights are added to the gated mix as a residual
-    (papers.md §3.5, the additive variant; [U]).
+    (HoME, Wang et al., KDD 2025; the additive variant is our choice: the abstract does not say).
     """
 
     def __init__(self, members: int, in_features: int, mask: np.ndarray, own: np.ndarray, temperature: float = 1.0,

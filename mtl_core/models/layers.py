@@ -135,7 +135,7 @@ class FeatureGate(nn.Module):
 
     v_e = v * 2·sigmoid(v B_e C_e), B `[members, units, in, rank]`, C `[members, units, rank, in]`.
     The factor 2 keeps the gate's mean at 1; C starts at zero so the gate starts as the identity
-    (LoRA-style). [U] papers.md §3.4: rank and placement are unconfirmed; here every expert of a
+    (LoRA-style). HoME's abstract gives neither the rank nor the placement; here every expert of a
     HoME model has a feature gate on its own input.
     x `[members, units or 1, batch, in]` -> `[members, units, batch, in]`.
     """

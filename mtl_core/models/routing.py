@@ -1,4 +1,4 @@
-"""Every architecture as a routing of experts to gates, level by level (DESIGN.md).
+"""Every architecture as a routing of experts to gates, level by level.
 
 A `RoutingPlan` is plain data: which experts a level has, which input stream each expert and
 each gate reads, which experts each gate may weigh (the mask), and which experts a gate's module
@@ -146,7 +146,7 @@ def with_imputation_tower(plan):
 def ple_plan(config, tasks, groups):
     """CGC is PLE with one level. At level j, task k's experts and gate read task k's level j-1
     output; shared experts and the shared gate read the shared output (stream K). Non-last levels
-    have a shared gate over all experts of the level; the last level has none (papers.md §2.2)."""
+    have a shared gate over all experts of the level; the last level has none (Tang et al., RecSys 2020, eqs. 6-7)."""
     n_levels = 1 if config.arch == "cgc" else config.levels
     K, levels = len(tasks), []
     for j in range(n_levels):
@@ -164,7 +164,7 @@ def ple_plan(config, tasks, groups):
 
 
 def home_plan(config, tasks, groups):
-    """HoME (papers.md §3; wiring beyond the abstract is [U], these are our choices):
+    """HoME (Wang et al., KDD 2025; its wiring beyond the abstract is unconfirmed, these are our choices):
 
     meta level: global experts + `group_experts` per task group; a gate per group over the global
       experts and its own group's, and a global gate over all meta experts. Output streams:
