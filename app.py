@@ -7,15 +7,16 @@ import streamlit as st
 
 st.set_page_config(page_title="MTL Playground", page_icon=":material/hub:", layout="wide")
 starting = st.empty()
-if "pages.common" not in sys.modules:   # the first visit to a fresh server imports torch and the library: seconds, not a blank page
+if "pages.panel" not in sys.modules:   # the first visit to a fresh server imports torch and the library: seconds, not a blank page
     starting.info("Starting the class server: the first page takes a few seconds, the next ones are quick.",
                   icon=":material/hourglass_top:")
 
 from mtl_core.config import ConfigError  # noqa: E402 - after the message above
-from mtl_core.knobs import PRESENT, read_link  # noqa: E402
+from mtl_core.settings.knobs import PRESENT  # noqa: E402
+from mtl_core.settings.links import read_link  # noqa: E402
 from mtl_core.live import shared_backend  # noqa: E402
 from pages import SHELL, menu, routes  # noqa: E402
-from pages.common import remember_browser  # noqa: E402
+from pages.kept import remember_browser  # noqa: E402
 
 if read_link({PRESENT: st.query_params.get_all(PRESENT)}, [PRESENT]).values.get(PRESENT):   # a projector's link: fold the sidebar
     st.set_page_config(initial_sidebar_state="collapsed")

@@ -27,9 +27,12 @@ def warm() -> float:
     import altair  # noqa: F401 - what the pages draw with
     import torch  # noqa: F401
 
-    import pages.common  # noqa: F401 - and through it the knob table, the store and the live races
-    from mtl_core import builders, charts, experiments, funnel, lessons, network  # noqa: F401
-    from mtl_core.claims import CLAIMS
+    import pages.lesson, pages.panel, pages.studies  # noqa: F401 - and through them the knob table, the store and the live races
+    from mtl_core.data import funnel  # noqa: F401
+    from mtl_core.settings import builders  # noqa: F401
+    from mtl_core.studies import experiments, lessons  # noqa: F401
+    from mtl_core.view import charts, network  # noqa: F401
+    from mtl_core.studies.claims import CLAIMS
     from mtl_core.config import ConfigError
     from mtl_core.live import shared_backend
 

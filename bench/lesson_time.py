@@ -22,7 +22,7 @@ import pandas as pd
 from playwright.sync_api import sync_playwright
 
 from bench.load import CHROMIUM_ARGS, start_server
-from mtl_core.lessons import LESSONS
+from mtl_core.studies.lessons import LESSONS
 
 PROGRESS = re.compile(r"step (\d+)/(\d+)")
 

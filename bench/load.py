@@ -27,7 +27,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from urllib.parse import urlencode
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
+
+from mtl_core.serve.classroom import Classroom, answers, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = open(os.environ.get("MTL_BENCH_LOG", os.devnull), "w")  # the server's output, when asked
@@ -228,42 +229,27 @@ def start_server(root: Path = ROOT, idle: int = IDLE, plain: bool = False, store
     """The app of the checkout at `root` on a free port, started as a class gets it (`python serve_app.py`,
     warmed up before it listens) or, `plain` or in a checkout without it, with `streamlit run app.py`;
     (process, url) once it answers. A race untouched for `idle` seconds is let go. `store`: its MTL_STORE."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "MTL_RACE_IDLE_SECONDS": str(idle), **({"MTL_STORE": store} if store else {})}
     start = ["serve_app.py"] if (root / "serve_app.py").exists() and not plain else ["-m", "streamlit", "run", "app.py"]
     server = subprocess.Popen([sys.executable, *start, "--server.port", str(port),
                                "--server.address", "127.0.0.1", "--server.disconnectedSessionTTL", "5"],
                               cwd=root, stdout=LOG, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            return server, url
-        except OSError:
-            time.sleep(0.5)
+    if answers(url):
+        return server, url
     server.kill()
     raise SystemExit("the server did not start")
 
 
 def start_class(processes: int):
     """`python -m mtl_core serve --processes N` on free ports: (classroom, url, app pids) once every process answers."""
-    from mtl_core.classroom import Classroom
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     os.environ["MTL_RACE_IDLE_SECONDS"] = str(IDLE)
     room = Classroom(processes, port, "127.0.0.1")
     room.start()
     for app_port in room.app_ports:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{app_port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+        answers(f"http://127.0.0.1:{app_port}")
     return room, f"http://127.0.0.1:{port}", [app.pid for app in room.apps.values()]
 
 

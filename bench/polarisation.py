@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from mtl_core.data import DataConfig
+from mtl_core.data.synthetic import DataConfig
 from mtl_core.models import ModelConfig
-from mtl_core.runs import train_grid
-from mtl_core.training import TrainConfig
+from mtl_core.train.runs import train_grid
+from mtl_core.train.training import TrainConfig
 
 DATA = DataConfig(samples=20_000, holdout=2_000)
 TRAIN = TrainConfig(lr=1e-3, batch_size=256, epochs=15, log_every=10_000, eval_every=0)

@@ -21,10 +21,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from mtl_core.data import DataConfig
-from mtl_core.experiments import final_loss
-from mtl_core.runs import sweep
-from mtl_core.training import TrainConfig
+from mtl_core.data.synthetic import DataConfig
+from mtl_core.studies.experiments import final_loss
+from mtl_core.train.runs import sweep
+from mtl_core.train.training import TrainConfig
 
 ARCHS = ("shared_bottom", "omoe", "mmoe")
 CORRELATIONS = (1.0, 0.5, 0.0)

@@ -24,10 +24,10 @@ CHILD = r'''
 import gc, json, os, sys, tempfile
 sys.path.insert(0, sys.argv[1])
 uploads = int(sys.argv[2])
-from mtl_core import knobs
+from mtl_core.settings import knobs
 from mtl_core.live import InProcess, Race
-from mtl_core.records import dumps, read_records
-import mtl_core.shelf as shelf_module
+from mtl_core.serve.records import dumps, read_records
+import mtl_core.serve.shelf as shelf_module
 
 def rss():
     with open("/proc/self/status") as f:
@@ -44,7 +44,7 @@ record["history"] = [{"arch": "mmoe", "task": f"task {t}", "split": "train", "st
                      for s in range(1, 60_001) for t in range(2)]
 text = dumps([record])
 try:
-    from mtl_core.store import Store
+    from mtl_core.serve.store import Store
     shelf = shelf_module.Shelf(Store(os.path.join(tempfile.mkdtemp(), "s.sqlite")))
 except ImportError:
     shelf = shelf_module.Shelf()

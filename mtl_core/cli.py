@@ -13,18 +13,18 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import classroom
-from .census import CensusConfig
+from .serve import classroom
+from .data.census import CensusConfig
 from .config import ConfigError, to_dict
-from .data import DataConfig
-from .device import DEVICES
-from .experiments import EXPERIMENTS
-from .knobs import PRESETS
+from .data.synthetic import DataConfig
+from .train.device import DEVICES
+from .studies.experiments import EXPERIMENTS
+from .settings.knobs import PRESETS
 from .models import ARCHITECTURES, SWITCHES, ModelConfig
-from .runs import GridResult, sized_model_config, sweep, train_grid
-from .training import TrainConfig
-from .funnel import FunnelConfig
-from .weighting import GRADNORM_ALPHA, WEIGHTINGS
+from .train.runs import GridResult, sized_model_config, sweep, train_grid
+from .train.training import TrainConfig
+from .data.funnel import FunnelConfig
+from .train.weighting import GRADNORM_ALPHA, WEIGHTINGS
 
 EXPERIMENT_NAMES = tuple(EXPERIMENTS)
 DATA_SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
@@ -51,7 +51,7 @@ def _matrix(text: str) -> tuple[tuple[float, ...], ...]:
     return tuple(_floats(row) for row in text.split(";"))
 
 
-# How a preset's knobs (mtl_core.knobs.PRESETS) set this CLI's options: knob -> (option dest, conversion)
+# How a preset's knobs (mtl_core.settings.knobs.PRESETS) set this CLI's options: knob -> (option dest, conversion)
 PRESET_OPTIONS = {"samples": ("samples", int), "noise": ("noise", float), "scale": ("scale", float), "sinusoids": ("sinusoids", int),
                   "experts": ("experts", int), "hidden": ("expert_hidden", lambda v: (v,)), "tower": ("tower_hidden", lambda v: (v,)),
                   "epochs": ("epochs", int), "lr": ("lr", float), "batch": ("batch_size", int), "corr": ("correlation", float)}
@@ -389,8 +389,8 @@ def run_experiment(a: argparse.Namespace) -> int:
 
 def lesson_table() -> str:
     """The README's lesson table (markdown), from the bundled lesson checks and lesson timings."""
-    from . import lessons
-    from .claims import DATA
+    from .studies import lessons
+    from .studies.claims import DATA
 
     first, later = (pd.read_csv(DATA / name).set_index("lesson") for name in ("lesson_check.csv", "lesson_check_500.csv"))
     timed = pd.read_csv(DATA / "lesson_time.csv").set_index("lesson")
@@ -409,7 +409,7 @@ def run_lessons(a: argparse.Namespace) -> int:
     """Play every lesson and say whether its prediction held; exit 1 if a lesson would not ship."""
     from joblib import Parallel, delayed
 
-    from . import claims, evidence, lessons
+    from .studies import claims, evidence, lessons
 
     if a.table:
         print(lesson_table())
@@ -438,8 +438,8 @@ def run_lessons(a: argparse.Namespace) -> int:
         print(f"{'':<14} margin over the default and other seeds: {r.effect}")
     verdicts = {c.key: c.verdict() for c in claims.CLAIMS}
     print(f"\nA lesson ships if it held on the default seed, on {lessons.SHIP_SHARE:.0%} of the other seeds, and its margins "
-          f"are beyond chance (one-sided Wilcoxon signed-rank, p < {evidence.ALPHA}; mtl_core/evidence.py).")
-    print(f"\n{'claim':<22} {'on its study':<13} evidence (mtl_core/claims.py: the bundled studies against their controls)")
+          f"are beyond chance (one-sided Wilcoxon signed-rank, p < {evidence.ALPHA}; mtl_core/studies/evidence.py).")
+    print(f"\n{'claim':<22} {'on its study':<13} evidence (mtl_core/studies/claims.py: the bundled studies against their controls)")
     for key, v in verdicts.items():
         print(f"{key:<22} {'held' if v.held else 'NOT held':<13} {v.evidence}")
     return 0 if all(r.ships for r in results) and all(v.held for v in verdicts.values()) else 1
@@ -460,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse(argv)
         if args.command == "bench":
-            from .bench import run_bench
+            from .studies.bench import run_bench
             run_bench(args.device, args.quick)
             return 0
         return {"train": run_train, "sweep": run_sweep, "experiment": run_experiment, "lessons": run_lessons,

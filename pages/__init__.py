@@ -14,9 +14,10 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from mtl_core import environment
+from mtl_core.serve import environment
 
 HERE = Path(__file__).resolve().parent
+DATA = HERE.parent / "data"   # the bundled studies and lesson checks
 SHELL = "app_shell"   # set by app.py at the start of every run
 
 

@@ -2,22 +2,22 @@
 
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import charts
-from mtl_core.claims import beat_full_home, claim, home_ablation
-from mtl_core.diagnostics import TAKEN_OVER
-from mtl_core.knobs import PAGE_KNOBS
-from mtl_core.experiments import HOME_DATA, HOME_SWITCHES, HOME_TRAIN, ablation_summary
-from pages.common import expected_seconds, knob_panel, run_study, study_took
+from mtl_core.view import charts
+from mtl_core.studies.claims import beat_full_home, claim, home_ablation
+from mtl_core.diagnostics.recorder import TAKEN_OVER
+from mtl_core.settings.knobs import PAGE_KNOBS
+from mtl_core.studies.experiments import HOME_DATA, HOME_SWITCHES, HOME_TRAIN, ablation_summary
+from pages import DATA
+from pages.panel import knob_panel
+from pages.studies import expected_seconds, run_study, study_took
 
 pages.start_page()
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 MODEL = {"experts": 4, "group_experts": 2, "task_experts": 1}
 COLUMNS = {"arm": "arm", "dense auc": "dense AUC", "sparse auc": "sparse AUC", "sparse gauc": "sparse GAUC",
            "model zero_fraction": "zeros", "model output_std_max_over_min": "scale spread",

@@ -4,12 +4,15 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import builders, charts, knobs, network
+from mtl_core.settings import builders, knobs
+from mtl_core.view import charts, network
 from mtl_core.config import ConfigError
-from mtl_core.diagnostics import TAKEN_OVER
+from mtl_core.diagnostics.recorder import TAKEN_OVER
 from mtl_core.models import build_plan
-from mtl_core.weighting import STATE_TITLES
-from pages.common import WEIGHTING_NOTES, knob_panel, load_runs, locker, shelf
+from mtl_core.train.weighting import STATE_TITLES
+from mtl_core.train.weighting import WEIGHTING_NOTES
+from pages.kept import load_runs, locker, shelf
+from pages.panel import knob_panel
 
 pages.start_page()
 knob_panel("inside", {})  # no settings here: a link that sets any gets a notice

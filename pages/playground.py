@@ -8,15 +8,20 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import builders, charts, knobs, network
-from mtl_core.claims import claim
+from mtl_core.settings import builders, knobs, rules
+from mtl_core.view import charts, network
+from mtl_core.studies.claims import claim
 from mtl_core.config import ConfigError
-from mtl_core.device import available_devices
+from mtl_core.train.device import available_devices
 from mtl_core.live import CADENCE, Race, shared_backend
 from mtl_core.models import build_plan
 from mtl_core.models.registry import label
-from mtl_core.weighting import STATE_TITLES
-from pages.common import DATA, WEIGHTING_NOTES, keep, knob_panel, lesson_banner, lesson_verdict, locker, settings_file
+from mtl_core.train.weighting import STATE_TITLES
+from mtl_core.train.weighting import WEIGHTING_NOTES
+from pages import DATA
+from pages.kept import keep, locker
+from pages.lesson import lesson_banner, lesson_verdict
+from pages.panel import knob_panel, settings_file
 
 STEP = 50    # steps per press of "Step"
 TRICK_COLUMNS = {"test_mse": "test MSE", "samples_polarised": "polarised", "top_weight": "top weight", "late_drift": "late drift",
@@ -87,7 +92,7 @@ def new_race() -> Race | None:
 
 
 race: Race | None = locker().race
-if race is not None and knobs.restart_key(race.settings) != knobs.restart_key(race_settings):
+if race is not None and rules.restart_key(race.settings) != rules.restart_key(race_settings):
     race.pause()
     archive(race)
     race.close()

@@ -5,12 +5,13 @@ from urllib.parse import urlencode
 import streamlit as st
 
 import pages
-from mtl_core import charts, network
+from mtl_core.view import charts, network
 from mtl_core.models import ARCHITECTURES, REGISTRY, ModelConfig, build_plan
 from mtl_core.models.registry import label
-from mtl_core.claims import claim
-from mtl_core.lessons import LESSONS
-from pages.common import knob_panel, lesson_check, open_link
+from mtl_core.studies.claims import claim
+from mtl_core.studies.lessons import LESSONS
+from pages.lesson import lesson_check
+from pages.panel import knob_panel, open_link
 
 pages.start_page()
 knob_panel("start", {})  # no settings here: a link that sets any gets a notice

@@ -1,20 +1,22 @@
 """Correlation sweep: the MMoE paper's study, bundled (two settings) and rerunnable with your own grid."""
 
 import time
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import builders, charts, knobs
-from mtl_core.claims import claim
-from mtl_core.lessons import lesson
-from mtl_core.experiments import correlation_summary, final_loss, rise_by_seed, seed_by_seed, trainability_summary
+from mtl_core.settings import builders, rules
+from mtl_core.view import charts
+from mtl_core.studies.claims import claim
+from mtl_core.studies.lessons import lesson
+from mtl_core.studies.experiments import correlation_summary, final_loss, rise_by_seed, seed_by_seed, trainability_summary
 from mtl_core.models.registry import label
-from pages.common import expected_seconds, knob_panel, lesson_banner, lesson_check, lesson_verdict, run_study, study_took
+from pages.lesson import lesson_banner, lesson_check, lesson_verdict
+from pages import DATA
+from pages.panel import knob_panel
+from pages.studies import expected_seconds, run_study, study_took
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = {
     "Lesson setting": ("lesson_sweep.csv", "lesson_sweep.csv",
                        "`python -m mtl_core sweep --preset lesson --correlations 1,0.5,0.2 --seeds 60 --first-seed 1000 "
@@ -43,13 +45,13 @@ def runs_of(file: str) -> pd.DataFrame:
     return frame[["arch", "correlation", "seed", "loss"]] if "loss" in frame else final_loss(frame.assign(split="test"))
 
 
-def readable(table: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """A study's table in the page's words: architecture labels, the columns named (and only those)."""
-    table = table.copy()
+def show_table(table: pd.DataFrame, columns: dict[str, str]) -> None:
+    """A study's table in the page's words: architecture labels, the columns named (and only those), 4 decimals."""
+    table = table.round(4)
     for column in ("arch", "better", "worse"):
         if column in table:
             table[column] = table[column].map(label)
-    return table[list(columns)].rename(columns=columns)
+    st.dataframe(table[list(columns)].rename(columns=columns), hide_index=True)
 
 
 def chance(p: float) -> str:
@@ -61,22 +63,27 @@ def needed(seeds: float) -> str:
     return "no gain" if seeds == float("inf") else "over 1,000" if seeds > 1000 else f"{seeds:.0f}"
 
 
+def chart_and_table(title: str, about: str, chart, table: pd.DataFrame, columns: dict[str, str]) -> None:
+    st.markdown(f"**{title}**")
+    st.caption(about)
+    st.altair_chart(chart)
+    show_table(table, columns)
+
+
 def show(runs: pd.DataFrame, histogram_runs: pd.DataFrame) -> None:
-    st.markdown("**Final loss against correlation**")
-    st.caption("Line = median over seeds, band = middle half, dots = single runs. A model whose band is wide and high "
-               "trains unreliably; one whose line is flat does not care how related the tasks are.")
-    st.altair_chart(charts.sweep_chart(runs))
-    st.dataframe(readable(correlation_summary(runs).summary.round(4),
-                          {"arch": "model", "correlation": "p", "median": "median loss", "mean": "mean loss", "std": "spread (sd)",
-                           "mean_rank": "mean rank", "count": "seeds"}), hide_index=True)
+    chart_and_table("Final loss against correlation",
+                    "Line = median over seeds, band = middle half, dots = single runs. A model whose band is wide and high "
+                    "trains unreliably; one whose line is flat does not care how related the tasks are.",
+                    charts.sweep_chart(runs), correlation_summary(runs).summary,
+                    {"arch": "model", "correlation": "p", "median": "median loss", "mean": "mean loss", "std": "spread (sd)",
+                     "mean_rank": "mean rank", "count": "seeds"})
     st.caption("Loss: test MSE, mean over the two tasks. Mean rank: the model's rank among those shown on the same data "
                "(same p and seed), 1 = best.")
     if runs.seed.nunique() > 1 and runs.arch.nunique() > 1:
         st.markdown("**Seed by seed**")
-        pairs = seed_by_seed(runs).assign(seeds_needed=lambda t: t.seeds_needed.map(needed), p=lambda t: t.p.map(chance)).round(4)
-        st.dataframe(readable(pairs, {"correlation": "p", "better": "model", "worse": "against", "won": "won on", "seeds": "of seeds",
-                                      "mean_gain": "mean gain", "spread": "spread (sd)", "p": "Wilcoxon p",
-                                      "seeds_needed": "seeds needed"}), hide_index=True)
+        pairs = seed_by_seed(runs).assign(seeds_needed=lambda t: t.seeds_needed.map(needed), p=lambda t: t.p.map(chance))
+        show_table(pairs, {"correlation": "p", "better": "model", "worse": "against", "won": "won on", "seeds": "of seeds",
+                           "mean_gain": "mean gain", "spread": "spread (sd)", "p": "Wilcoxon p", "seeds_needed": "seeds needed"})
         st.caption("Each pair on the same data (same p and seed). Mean gain: the other model's loss minus this one's; "
                    "spread: its standard deviation over seeds. Wilcoxon p: how often chance alone would give gains this "
                    "one-sided (one-sided signed-rank test; under 0.05 counts as beyond chance). Seeds needed: how many "
@@ -84,23 +91,22 @@ def show(runs: pd.DataFrame, histogram_runs: pd.DataFrame) -> None:
     if runs.seed.nunique() > 1 and runs.correlation.nunique() > 1:
         low, high = runs.correlation.min(), runs.correlation.max()
         st.markdown(f"**Each model at p = {low:g} against p = {high:g}, seed by seed**")
-        st.dataframe(readable(rise_by_seed(runs).assign(p=lambda t: t.p.map(chance)).round(4), {"arch": "model", "rose": "rose on", "seeds": "of seeds",
-                                                            "median_rise": "median rise", "p": "Wilcoxon p"}), hide_index=True)
+        show_table(rise_by_seed(runs).assign(p=lambda t: t.p.map(chance)),
+                   {"arch": "model", "rose": "rose on", "seeds": "of seeds", "median_rise": "median rise", "p": "Wilcoxon p"})
         st.caption(f"A seed draws the same task directions, waves and inputs at every p, so the same seed at p = {low:g} "
                    f"and p = {high:g} differs only in how related the tasks are. Rose on: seeds where the loss was higher "
                    f"at p = {low:g}; median rise: of the loss at p = {low:g} over the loss at p = {high:g}, minus 1. The MMoE "
                    "paper finds that every model's loss rises as the tasks grow less related.")
-    st.markdown("**Trainability: final loss over seeds**")
-    st.caption("The MMoE paper's Fig. 5. A long right tail means many runs stuck in poor solutions. Poor runs: the share of "
-               "runs more than twice the best loss any model reached on the same data.")
-    st.altair_chart(charts.trainability_chart(histogram_runs))
-    st.dataframe(readable(trainability_summary(histogram_runs).summary.round(4),
-                          {"arch": "model", "correlation": "p", "min": "best", "q25": "quarter", "median": "median",
-                           "q75": "three quarters", "max": "worst", "poor": "poor runs", "count": "seeds"}), hide_index=True)
+    chart_and_table("Trainability: final loss over seeds",
+                    "The MMoE paper's Fig. 5. A long right tail means many runs stuck in poor solutions. Poor runs: the "
+                    "share of runs more than twice the best loss any model reached on the same data.",
+                    charts.trainability_chart(histogram_runs), trainability_summary(histogram_runs).summary,
+                    {"arch": "model", "correlation": "p", "min": "best", "q25": "quarter", "median": "median",
+                     "q75": "three quarters", "max": "worst", "poor": "poor runs", "count": "seeds"})
 
 
 st.header("Bundled studies")
-FINDINGS = {"Lesson setting": ("chosen-seeds", "lesson-preset", "sharing-gap", "mixtures-gap", "poor-runs", "how-many-seeds")}   # claims (mtl_core/claims.py) about a study
+FINDINGS = {"Lesson setting": ("chosen-seeds", "lesson-preset", "sharing-gap", "mixtures-gap", "poor-runs", "how-many-seeds")}   # claims (mtl_core/studies/claims.py) about a study
 
 
 for tab, (name, (sweep_file, histogram_file, note)) in zip(st.tabs(list(BUNDLED)), BUNDLED.items()):
@@ -140,10 +146,10 @@ if st.button("Run the sweep", type="primary", disabled=not s["sweep_arch"] or no
         frames.append(final_loss(run_study("sweep", text, **{**args, "archs": [arch]})))   # in a worker
     study_took(kind, work, started)
     bar.progress(1.0, text="done")
-    st.session_state.sweep_runs = (knobs.restart_key(s), pd.concat(frames, ignore_index=True))
+    st.session_state.sweep_runs = (rules.restart_key(s), pd.concat(frames, ignore_index=True))
 mine = st.session_state.get("sweep_runs")
 if mine is not None:
-    if mine[0] != knobs.restart_key(s):
+    if mine[0] != rules.restart_key(s):
         st.caption("These results are from earlier settings; press *Run the sweep* for the sidebar's.")
     show(mine[1], mine[1])
-    lesson_verdict("sweep", mine[1] if mine[0] == knobs.restart_key(s) else None)
+    lesson_verdict("sweep", mine[1] if mine[0] == rules.restart_key(s) else None)

@@ -7,10 +7,14 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core import builders, charts, knobs
-from mtl_core.experiments import transfer_summary
+from mtl_core.settings import builders, knobs, rules
+from mtl_core.view import charts
+from mtl_core.studies.experiments import transfer_summary
 from mtl_core.models.registry import label
-from pages.common import DATA, expected_seconds, knob_panel, lesson_banner, lesson_verdict, run_study, study_took
+from pages import DATA
+from pages.lesson import lesson_banner, lesson_verdict
+from pages.panel import knob_panel
+from pages.studies import expected_seconds, run_study, study_took
 
 pages.start_page()
 st.title("Does sharing help each task?")
@@ -94,12 +98,12 @@ if st.button("Run the study", type="primary", disabled=s["tasks"] < 2):
     started = time.perf_counter()
     study = run_study("transfer", f"training {runs_each} settings x {s['seeds']} seed(s) in a worker", **args)
     study_took(kind, work, started)
-    st.session_state.transfer_runs = (knobs.restart_key(s), study.runs)
+    st.session_state.transfer_runs = (rules.restart_key(s), study.runs)
 if s["tasks"] < 2:
     st.info("Negative transfer needs at least two tasks: raise the number of tasks in the sidebar.")
 mine = st.session_state.get("transfer_runs")
 if mine is not None:
-    if mine[0] != knobs.restart_key(s):
+    if mine[0] != rules.restart_key(s):
         st.caption("These results are from earlier settings; press *Run the study* for the sidebar's.")
     show(mine[1])
-    lesson_verdict("transfer", mine[1] if mine[0] == knobs.restart_key(s) else None)
+    lesson_verdict("transfer", mine[1] if mine[0] == rules.restart_key(s) else None)

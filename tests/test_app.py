@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mtl_core import knobs
-from mtl_core.lessons import LESSONS
-from pages.common import shelf
+from mtl_core.settings import knobs
+from mtl_core.studies.lessons import LESSONS
+from pages.kept import shelf
 
 from conftest import PAGES, open_page
 
@@ -163,7 +163,7 @@ def test_the_funnel_on_the_data_page_and_raced_on_the_playground():
     quality = find(chart_data(at), "arch", "step", "space", "metric", "value")
     assert set(quality.arch) == {"cvr_on_clicks", "esmm", "esmm_mmoe"} and set(quality.space) == {"all", "clicked"}
     assert set(quality.step) == {50, 100} and quality.value.notna().all()
-    from mtl_core.records import dumps, read_records
+    from mtl_core.serve.records import dumps, read_records
     kept = read_records(dumps(locker(at).race.records()))   # a funnel run survives download and upload
     assert {"funnel", "gates", "weighting"} <= set(kept[1]["diagnostics"])
 
@@ -302,13 +302,13 @@ def test_the_sweep_page_runs_a_sweep_of_several_architectures_in_its_worker():
 
 def test_a_store_that_cannot_be_reached_is_said_on_the_page(monkeypatch):
     """A PostgreSQL store that is down: the page says so (no traceback) and opens once it is back."""
-    from pages import common
-    kept = list(common._SHELF)
-    common._SHELF.clear()
+    from pages import kept as browsers
+    kept = list(browsers._SHELF)
+    browsers._SHELF.clear()
     monkeypatch.setenv("MTL_STORE", "postgresql://mtl@localhost:1/none")
     try:
         at = open_page("pages/inside.py")
         assert not at.exception
         assert any("Could not reach the PostgreSQL store" in e.value for e in at.error), [e.value for e in at.error]
     finally:
-        common._SHELF[:] = kept
+        browsers._SHELF[:] = kept

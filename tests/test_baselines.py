@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
-from mtl_core.data import DataConfig
+from mtl_core.data.synthetic import DataConfig
 from mtl_core.models import ModelConfig, build_model
 from mtl_core.models.reference import LoopedModel
-from mtl_core.runs import train_grid
-from mtl_core.training import TrainConfig, TrainingRun
+from mtl_core.train.runs import train_grid
+from mtl_core.train.training import TrainConfig, TrainingRun
 
 from conftest import small_model
 

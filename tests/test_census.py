@@ -4,8 +4,8 @@ clear message when the data file is missing or damaged."""
 import numpy as np
 import pytest
 
-from mtl_core import census
-from mtl_core.census import CensusConfig
+from mtl_core.data import census
+from mtl_core.data.census import CensusConfig
 from mtl_core.config import ConfigError
 
 
@@ -69,10 +69,10 @@ def test_fewer_samples_take_the_same_rows_every_time():
 
 def test_a_missing_or_damaged_file_says_how_to_rebuild_it(tmp_path, monkeypatch):
     monkeypatch.setattr(census, "FILE", tmp_path / "census_income.parquet")
-    with pytest.raises(ConfigError, match="python -m mtl_core.census build"):
+    with pytest.raises(ConfigError, match="python -m mtl_core.data.census build"):
         census.read()
     (tmp_path / "census_income.parquet").write_bytes(b"not parquet at all")
-    with pytest.raises(ConfigError, match="cannot be read.*python -m mtl_core.census build"):
+    with pytest.raises(ConfigError, match="cannot be read.*python -m mtl_core.data.census build"):
         census.read()
 
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from mtl_core import charts
+from mtl_core.view import charts
 
 
 def history(losses):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mtl_core.claims import CLAIMS, claim
-from mtl_core.lessons import lesson
+from mtl_core.studies.claims import CLAIMS, claim
+from mtl_core.studies.lessons import lesson
 
 
 @pytest.mark.parametrize("key", [c.key for c in CLAIMS])

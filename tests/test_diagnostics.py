@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mtl_core.data import DataConfig, make_dataset
-from mtl_core.diagnostics import (DiagnosticsRecorder, expert_occupancy, expert_reliance, expert_scale_spread,
-                                  expert_statistics, gate_drift, gate_polarisation, gate_utilisation, gradient_conflict)
+from mtl_core.data.synthetic import DataConfig, make_dataset
+from mtl_core.diagnostics.recorder import DiagnosticsRecorder, expert_occupancy, expert_reliance, expert_scale_spread, expert_statistics, gate_drift, gate_polarisation, gate_utilisation, gradient_conflict
 from mtl_core.models import LevelTrace, ModelConfig, build_model, build_plan
-from mtl_core.training import TrainConfig, TrainingRun
+from mtl_core.train.training import TrainConfig, TrainingRun
 
 TASKS = ("a", "b")
 
@@ -113,12 +112,19 @@ def test_drift_is_zero_for_the_same_gates_and_bounded_by_ln2():
     assert drift.tolist() == pytest.approx([math.log(2)] * 2)
 
 
-def test_identical_task_gradients_give_conflict_one():
+def twin_towers():
+    """A Shared-Bottom on two tasks whose towers are the same: any difference between the tasks' gradients
+    comes from their targets."""
     model = build_model(ModelConfig("shared_bottom"), TASKS, (0, 0), features=8, seed=0)
     with torch.no_grad():
         for linear in model.towers.linears:
             linear.weight[:, 1] = linear.weight[:, 0]
             linear.bias[:, 1] = linear.bias[:, 0]
+    return model
+
+
+def test_identical_task_gradients_give_conflict_one():
+    model = twin_towers()
     x, y = torch.randn(1, 64, 8), torch.randn(1, 64, 1).expand(1, 64, 2)
     cos, norms = gradient_conflict(model, x, y, (False, False))
     assert cos.shape == (1, 2, 2) and cos[0, 0, 1] == pytest.approx(1, abs=1e-6)
@@ -127,11 +133,8 @@ def test_identical_task_gradients_give_conflict_one():
 
 def test_opposite_targets_give_conflict_near_minus_one():
     """Same towers, predictions near 0, targets y and -y: the tasks pull the shared bottom in opposite directions."""
-    model = build_model(ModelConfig("shared_bottom"), TASKS, (0, 0), features=8, seed=0)
+    model = twin_towers()
     with torch.no_grad():
-        for linear in model.towers.linears:
-            linear.weight[:, 1] = linear.weight[:, 0]
-            linear.bias[:, 1] = linear.bias[:, 0]
         model.towers.linears[-1].weight.mul_(1e-3)
         model.towers.linears[-1].bias.zero_()
     x = torch.randn(1, 256, 8)

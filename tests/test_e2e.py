@@ -11,11 +11,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from mtl_core.serve.classroom import answers, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium")
@@ -32,19 +33,13 @@ def start_server(log: Path) -> tuple[subprocess.Popen, str]:
     """`streamlit run app.py` on a free port, its output in `log` (a file, not a pipe nobody reads: a full pipe
     blocks the server); (process, url) once it answers. Its store is the test session's (MTL_STORE, conftest.py)."""
     LOGS.append(log)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                                 "--server.address", "127.0.0.1", "--server.headless", "true"],
                                cwd=ROOT, stdout=log.open("a"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            return process, url
-        except OSError:
-            time.sleep(0.5)
+    if answers(url):
+        return process, url
     process.kill()
     pytest.fail("streamlit did not start: " + log.read_text()[-2000:])
 
@@ -232,7 +227,7 @@ def test_a_class_over_two_processes_loses_nothing_when_the_students_process_dies
     browser's next page comes from the other process with the run it kept; the dead process is started again."""
     import threading
 
-    from mtl_core.classroom import Classroom
+    from mtl_core.serve.classroom import Classroom
 
     port = free_ports(3)
     room = Classroom(2, port, "127.0.0.1", log_dir=tmp_path)

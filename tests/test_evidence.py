@@ -5,10 +5,10 @@ import math
 import pandas as pd
 import pytest
 
-from mtl_core.claims import Claim
-from mtl_core.evidence import ALPHA, Effect, seeds_needed
-from mtl_core.experiments import rise_by_seed, seed_by_seed
-from mtl_core.lessons import rises_on_most_seeds, wins_most_not_all
+from mtl_core.studies.claims import Claim
+from mtl_core.studies.evidence import ALPHA, Effect, seeds_needed
+from mtl_core.studies.experiments import rise_by_seed, seed_by_seed
+from mtl_core.studies.lessons import rises_on_most_seeds, wins_most_not_all
 
 
 def test_margins_all_one_way_are_beyond_chance_and_symmetric_ones_are_not():

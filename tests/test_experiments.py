@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mtl_core import experiments
+from mtl_core.studies import experiments
 from mtl_core.cli import main
-from mtl_core.data import DataConfig
+from mtl_core.data.synthetic import DataConfig
 
 TINY = DataConfig(features=16, samples=512, holdout=256)
 TRAIN = replace(experiments.PAPER_TRAIN, epochs=2, device="cpu")
@@ -57,7 +57,7 @@ def test_experiment_cli_csv(tmp_path, capsys):
 
 
 def test_keep_tasks_keeps_rows_names_and_the_chosen_label_columns():
-    from mtl_core.data import keep_tasks
+    from mtl_core.data.synthetic import keep_tasks
     data = replace(TINY, tasks=3, groups=(0, 0, 1)).dataset()
     kept = keep_tasks(data, (0, 2))
     assert kept.config.task_names == ("task 0", "task 2") and kept.config.task_groups == (0, 1)
@@ -81,7 +81,7 @@ def test_transfer_trains_every_leave_one_out_and_the_gains_add_up():
 
 
 def test_the_negative_transfer_lesson_counts_the_seeds_a_task_was_hurt_on():
-    from mtl_core.lessons import hurt_on_most
+    from mtl_core.studies.lessons import hurt_on_most
     runs = pd.DataFrame([dict(arch="shared_bottom", setting=setting, seed=seed, task=task, loss=loss)
                          for seed, (with_1, alone) in enumerate([(2.0, 1.0), (2.0, 1.0), (1.0, 2.0)])
                          for setting, task, loss in (("all tasks", "task 0", with_1), ("all tasks", "task 1", 1.0),

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from mtl_core import builders, knobs
+from mtl_core.settings import builders, knobs, links
 from mtl_core.config import ConfigError
 from mtl_core.live import InProcess, JobFailed, LocalProcesses, Race, run_job
 from mtl_core.live import worker as worker_module
 from mtl_core.live.backends import Backend, Link
-from mtl_core.records import RecordError, read_records
+from mtl_core.serve.records import RecordError, read_records
 
 
 def settings(**changes):
@@ -161,7 +161,7 @@ def test_a_five_thousand_digit_number_gets_our_message_not_pythons():
     with pytest.raises(ValueError, match="a whole number of 5,000 digits; run files have numbers of at most 30 digits"):
         read_records('[{"id": "x", "step": ' + "9" * 5000 + "}]")
     with pytest.raises(ValueError, match="digits; settings files"):
-        knobs.read_file('{"seed": ' + "9" * 5000 + "}")
+        links.read_file('{"seed": ' + "9" * 5000 + "}")
 
 
 def test_config_builders_check_sizes_before_they_allocate():

@@ -9,10 +9,12 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mtl_core import knobs
-from mtl_core.knobs import KNOBS
-from mtl_core.records import dumps
-from pages.common import shelf
+from mtl_core.settings import knobs, links
+
+from mtl_core.settings.knob import SHOWN, shorten
+from mtl_core.settings.knobs import KNOBS
+from mtl_core.serve.records import dumps
+from pages.kept import shelf
 
 from conftest import PAGES, link_texts, open_page
 
@@ -36,7 +38,7 @@ def assert_sane(at):
         for name, value in at.session_state["settings"].items():
             assert KNOBS[name].check(value) == value, name
     for n in notices(at):
-        assert all(len(text) <= knobs.SHOWN for text in echoed(n)), n
+        assert all(len(text) <= SHOWN for text in echoed(n)), n
         assert "](" not in CODE.sub("", n) and "<" not in CODE.sub("", n), n  # no link, image or HTML outside code
 
 
@@ -59,7 +61,7 @@ def test_a_link_cannot_inject_markdown_links_or_images():
     assert_sane(at)
     assert len(notices(at)) == 3
     assert any("`[log in](http://evil.example/x)`" in n for n in notices(at))
-    assert any(echoed(n)[1].endswith("…") and len(echoed(n)[1]) == knobs.SHOWN for n in notices(at) if "noise" in n)
+    assert any(echoed(n)[1].endswith("…") and len(echoed(n)[1]) == SHOWN for n in notices(at) if "noise" in n)
 
 
 def test_silent_fallbacks_now_speak():
@@ -133,7 +135,7 @@ def test_any_link_renders_any_page_with_notices(page, query):
             used = KNOBS[key].check(KNOBS[key].parse(texts)) == at.session_state["settings"][key] if _parses(key, texts) else False
             assert used or f"`{key}`" in said, (key, texts, said)
         elif key != "hide":
-            assert f"`{knobs.shorten(key)}`" in said, (key, said)
+            assert f"`{shorten(key)}`" in said, (key, said)
 
 
 PAGE_KNOBS = {page: knobs.PAGE_KNOBS.get(page.removeprefix("pages/").removesuffix(".py"), ()) for page in PAGES}
@@ -174,4 +176,4 @@ def test_a_run_file_with_any_embedded_settings_is_refused_or_drawn_on_inside(rec
         assert "its settings are not this app's" in at.sidebar.error[0].value and len(kept(at).index()) == before
     else:
         loaded = json.loads(kept(at).dump())[-1]
-        assert all(KNOBS[name].check(value) == value for name, value in knobs.check_values(loaded["settings"]).items())
+        assert all(KNOBS[name].check(value) == value for name, value in links.check_values(loaded["settings"]).items())

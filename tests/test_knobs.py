@@ -6,9 +6,11 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mtl_core import builders, knobs
+from mtl_core.settings import builders, knobs, links, rules
+
+from mtl_core.settings.knob import SHOWN, shorten
 from mtl_core.config import ConfigError
-from mtl_core.knobs import KNOBS
+from mtl_core.settings.knobs import KNOBS
 
 from conftest import link_texts
 
@@ -18,7 +20,7 @@ EXAMPLES = int(__import__("os").environ.get("MTL_FUZZ_EXAMPLES", "300"))
 
 
 def read(query, allowed=PLAYGROUND):
-    merged, _, notices = knobs.follow_link(knobs.defaults(), {k: v if isinstance(v, list) else [v] for k, v in query.items()}, allowed)
+    merged, _, notices = links.follow_link(knobs.defaults(), {k: v if isinstance(v, list) else [v] for k, v in query.items()}, allowed)
     return merged, notices
 
 
@@ -27,7 +29,7 @@ def read(query, allowed=PLAYGROUND):
 def test_numbers_that_crashed_widgets_get_a_notice_and_keep_the_default(knob, raw):
     merged, notices = read({knob: raw})
     assert merged[knob] == KNOBS[knob].default
-    assert [n.knob for n in notices] == [knob] and len(notices[0].value) <= knobs.SHOWN
+    assert [n.knob for n in notices] == [knob] and len(notices[0].value) <= SHOWN
 
 
 @pytest.mark.parametrize("raw", ["0", "1", "yes", "", "TRUE ", "on"])
@@ -68,33 +70,33 @@ def test_a_repeated_single_value_knob_is_refused():
 def test_unknown_keys_and_other_pages_knobs_are_noticed():
     _, notices = read({"colour": "red", "arch": "MMoE"}, DATA_PAGE)
     assert {n.knob for n in notices} == {"colour", "arch"}
-    reading = knobs.read_link({"hide": ["corr,nope"]}, DATA_PAGE)
+    reading = links.read_link({"hide": ["corr,nope"]}, DATA_PAGE)
     assert reading.hidden == ("corr",) and reading.notices[0].value == "nope"
 
 
 def test_settings_files_must_have_the_types():
-    assert knobs.read_file('{"corr": 0.2, "arch": ["MMoE", "OMoE"], "groups": true, "tasks": 3}') == {
+    assert links.read_file('{"corr": 0.2, "arch": ["MMoE", "OMoE"], "groups": true, "tasks": 3}') == {
         "corr": 0.2, "arch": ("MMoE", "OMoE"), "groups": True, "tasks": 3}
     for bad in ('{"corr": "0.5"}', '{"samples": "10000"}', '{"lr": "0.1"}', '{"groups": "yes"}', '{"tasks": true}',
                 '{"tasks": 2.0}', '{"arch": "MMoE"}', '{"corr": NaN}', '{"colour": 1}', '[1]', '{"arch": ["MMoE", "MMoE"]}'):
         with pytest.raises(ValueError):
-            knobs.read_file(bad)
+            links.read_file(bad)
     with pytest.raises(ValueError, match="nests 5000 levels"):
-        knobs.read_file("[" * 5_000 + "]" * 5_000)
+        links.read_file("[" * 5_000 + "]" * 5_000)
     with pytest.raises(ValueError, match="at most"):
-        knobs.read_file(json.dumps({"x": "y" * 20_000}))
+        links.read_file(json.dumps({"x": "y" * 20_000}))
 
 
 def test_every_problem_of_a_file_is_named():
     with pytest.raises(ValueError) as error:
-        knobs.read_file('{"corr": "0.5", "tasks": true}')
+        links.read_file('{"corr": "0.5", "tasks": true}')
     assert "'corr'" in str(error.value) and "'tasks'" in str(error.value)
 
 
 def test_link_round_trip_and_configs():
     s = {**knobs.defaults(), "tasks": 4, "corr": 0.25, "groups": True, "between": -0.1, "sparse": (3,), "dense": (0,),
          "rate": 0.1, "arch": ("HoME", "PLE"), "norm": False, "lr": 0.01}
-    link = knobs.to_link(s, PLAYGROUND)
+    link = links.to_link(s, PLAYGROUND)
     merged, notices = read(link)
     assert not notices and merged == s
     data = builders.data_config(s)
@@ -112,8 +114,8 @@ link_values = st.dictionaries(st.sampled_from([*KNOBS, "hide", "colour"]),
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(query=link_values, allowed=st.sampled_from([PLAYGROUND, DATA_PAGE]))
 def test_any_link_gives_valid_settings_and_a_notice_for_every_value_not_used(query, allowed):
-    reading = knobs.read_link(query, allowed)
-    merged, dropped = knobs.apply(knobs.defaults(), reading.values)
+    reading = links.read_link(query, allowed)
+    merged, dropped = rules.apply(knobs.defaults(), reading.values)
     for name, value in merged.items():
         assert KNOBS[name].check(value) == value  # every setting has its type and range
     noticed = {n.knob for n in reading.notices + dropped}
@@ -121,9 +123,9 @@ def test_any_link_gives_valid_settings_and_a_notice_for_every_value_not_used(que
         if key == "hide":
             continue
         used = key in reading.values and merged[key] == reading.values[key]
-        assert used or key in noticed or key not in KNOBS and knobs.shorten(key) in noticed, (key, texts)
+        assert used or key in noticed or key not in KNOBS and shorten(key) in noticed, (key, texts)
     for n in reading.notices + dropped:
-        assert len(n.value) <= knobs.SHOWN and "\n" not in n.value
+        assert len(n.value) <= SHOWN and "\n" not in n.value
     try:
         builders.data_config(merged)
     except ConfigError:
@@ -140,7 +142,7 @@ json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-10**
 @given(values=st.dictionaries(st.sampled_from([*KNOBS, "colour"]), json_values, max_size=6))
 def test_any_settings_file_is_taken_whole_with_types_or_refused_whole(values):
     try:
-        read_values = knobs.read_file(json.dumps(values))
+        read_values = links.read_file(json.dumps(values))
     except ValueError:
         return
     for name, value in read_values.items():
@@ -154,7 +156,7 @@ def test_a_preset_sets_its_knobs_and_a_link_names_only_what_differs():
     assert (lesson["experts"], lesson["hidden"], lesson["samples"], lesson["epochs"]) == (16, 8, 20_000, 20)
     merged, notices = read({"preset": "lesson", "corr": "0.2"})
     assert not notices and merged == {**lesson, "corr": 0.2}
-    assert knobs.to_link(merged, PLAYGROUND) == {"preset": ["lesson"], "corr": ["0.2"]}
+    assert links.to_link(merged, PLAYGROUND) == {"preset": ["lesson"], "corr": ["0.2"]}
     switched = knobs.with_preset({**merged, "tasks": 3}, "paper")
     assert switched["experts"] == 8 and switched["tasks"] == 3 and switched["corr"] == 0.2  # only the preset's knobs move
     _, notices = read({"preset": "fancy"})
@@ -163,11 +165,11 @@ def test_a_preset_sets_its_knobs_and_a_link_names_only_what_differs():
 
 def test_a_page_without_knobs_keeps_the_students_settings():
     mine = {**knobs.defaults("lesson"), "samples": 50_000, "corr": 0.3}
-    assert knobs.link_base(mine, {}, ()) == mine
+    assert links.link_base(mine, {}, ()) == mine
 
 
 def test_a_sweep_is_synthetic_whatever_data_the_student_chose_elsewhere():
-    from mtl_core.data import DataConfig
+    from mtl_core.data.synthetic import DataConfig
     settings = {**knobs.defaults(), "source": "census-income:1"}
     assert isinstance(builders.data_config(settings), knobs.CensusConfig)
     assert isinstance(builders.sweep_args(settings)["base"], DataConfig)
@@ -176,7 +178,7 @@ def test_a_sweep_is_synthetic_whatever_data_the_student_chose_elsewhere():
 def test_gate_tricks_and_weightings_reach_the_configs_and_the_link():
     s = {**knobs.defaults(), "tasks": 3, "arch": ("MMoE",), "temp": 4.0, "gdrop": 0.1, "ginit": 0.0, "gln": True,
          "freeze": 300, "shared_in": 32, "weighting": "fixed", "tw": 10.0}
-    merged, notices = read(knobs.to_link(s, PLAYGROUND))
+    merged, notices = read(links.to_link(s, PLAYGROUND))
     assert not notices and merged == s
     model = builders.model_config("mmoe", s)
     assert (model.gate_temperature, model.gate_dropout, model.gate_init_scale, model.gate_layer_norm, model.shared_input) == \

@@ -3,8 +3,8 @@
 
 import pytest
 
-from mtl_core import knobs
-from mtl_core.lessons import LESSONS, check
+from mtl_core.settings import knobs, links
+from mtl_core.studies.lessons import LESSONS, check
 from mtl_core.live import InProcess
 
 
@@ -23,14 +23,14 @@ def test_the_lesson_holds_on_its_default_seed(lesson, backend):
 def test_the_lesson_link_opens_its_settings_without_a_notice(lesson):
     query = lesson.link()
     page = knobs.PAGE_KNOBS[lesson.page]
-    merged, hidden, notices = knobs.follow_link(knobs.defaults(), query, page)
+    merged, hidden, notices = links.follow_link(knobs.defaults(), query, page)
     assert not notices
     assert merged == lesson.full_settings() and hidden == lesson.hide
 
 
 def test_the_degradation_check_counts_each_shared_expert_once():
     import pandas as pd
-    from mtl_core.lessons import taken_over_at_most
+    from mtl_core.studies.lessons import taken_over_at_most
 
     class Run:   # the latest occupancy table of a race's run: one row per (expert, consumer)
         def __init__(self, rows):

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mtl_core import knobs
+from mtl_core.settings import knobs
 from mtl_core.config import ConfigError
 from mtl_core.live import InProcess, LocalProcesses, Race, Worker
 from mtl_core.live.trainer import Released
-from mtl_core.records import DIAGNOSTICS, read_records, dumps
+from mtl_core.serve.records import DIAGNOSTICS, read_records, dumps
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,7 +127,7 @@ def test_the_learning_rate_applies_live(backend):
 
 
 def test_a_diverging_model_stops_with_its_message_and_the_race_goes_on(backend, monkeypatch):
-    from mtl_core.data import DataConfig, make_dataset
+    from mtl_core.data.synthetic import DataConfig, make_dataset
 
     def poisoned(config):
         dataset = make_dataset(config)
@@ -175,9 +175,9 @@ def test_a_killed_worker_process_leaves_a_message_the_runs_and_a_fresh_worker():
 
 RAY_RACE = """
 import time, ray
-from mtl_core import knobs
+from mtl_core.settings import knobs
 from mtl_core.live import RayCluster, Race
-from mtl_core.records import dumps, read_records
+from mtl_core.serve.records import dumps, read_records
 try:
     race = Race(RayCluster(None, workers=1), {**knobs.defaults(), "samples": 2_000, "epochs": 20})
     race.step(50)
@@ -203,9 +203,9 @@ def test_a_race_trains_on_ray_actors():
 
 
 def test_a_study_runs_as_a_job_on_its_own_worker(backend):
-    from mtl_core.data import DataConfig
+    from mtl_core.data.synthetic import DataConfig
     from mtl_core.live import run_job
-    from mtl_core.training import TrainConfig
+    from mtl_core.train.training import TrainConfig
 
     rows = run_job(backend, "sweep", archs=["mmoe"], correlations=[0.5, 1.0], seeds=range(2),
                    base=DataConfig(samples=500, holdout=100), train_config=TrainConfig(steps=5, eval_every=0))

@@ -4,7 +4,7 @@ import platform
 
 import torch
 
-from mtl_core.memory import keep_freed_memory
+from mtl_core.train.memory import keep_freed_memory
 from mtl_core.models import ModelConfig, build_model
 
 

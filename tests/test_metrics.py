@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mtl_core.metrics import HIGHER_IS_BETTER, auc, gauc, mtl_gain, regression_metrics, task_metrics
+from mtl_core.train.metrics import HIGHER_IS_BETTER, auc, gauc, mtl_gain, regression_metrics, task_metrics
 
 
 def test_auc_hand_computed():

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from mtl_core import network
-from mtl_core.diagnostics import expert_statistics, gate_utilisation
+from mtl_core.view import network
+from mtl_core.diagnostics.recorder import expert_statistics, gate_utilisation
 from mtl_core.models import ARCHITECTURES, ModelConfig, build_model, build_plan
 
 TASKS, GROUPS = ("a", "b", "c", "d"), (0, 0, 1, 1)

@@ -7,11 +7,11 @@ import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mtl_core.data import DataConfig, make_dataset
-from mtl_core.diagnostics import DiagnosticsRecorder
+from mtl_core.data.synthetic import DataConfig, make_dataset
+from mtl_core.diagnostics.recorder import DiagnosticsRecorder
 from mtl_core.models import ModelConfig, build_model
-from mtl_core.records import DIAGNOSTICS, RecordError, dumps, read_records, run_record
-from mtl_core.training import Evaluation, Finished, TrainConfig, TrainingRun
+from mtl_core.serve.records import DIAGNOSTICS, RecordError, dumps, read_records, run_record
+from mtl_core.train.training import Evaluation, Finished, TrainConfig, TrainingRun
 
 EXAMPLES = int(os.environ.get("MTL_FUZZ_EXAMPLES", "300"))
 

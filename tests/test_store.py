@@ -13,9 +13,9 @@ import threading
 
 import pytest
 
-from mtl_core.records import dumps, free_id
-from mtl_core.shelf import Shelf
-from mtl_core.store import Store, StoreFull, StoreUnavailable
+from mtl_core.serve.records import dumps, free_id
+from mtl_core.serve.shelf import Shelf
+from mtl_core.serve.store import Store, StoreFull, StoreUnavailable
 
 SERVER = os.environ.get("MTL_TEST_POSTGRES", "")
 
@@ -74,7 +74,7 @@ def test_a_restarted_server_finds_every_browsers_runs_and_settings(where):
     shelf.keep(A, [run(1), run(2)])
     shelf.locker(A).settings = {"corr": 0.2}
     assert shelf.locker(A).next_race() == 1
-    code = ("import sys; from mtl_core.store import Store; s = Store(sys.argv[1]); "
+    code = ("import sys; from mtl_core.serve.store import Store; s = Store(sys.argv[1]); "
             "print([e.id for e in s.index('" + A + "')], s.settings('" + A + "'), s.next_race('" + A + "'))")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['r1', 'r2'] {'corr': 0.2} 2"
@@ -85,7 +85,7 @@ def test_many_students_writing_at_once_lose_and_duplicate_nothing(where):
     path = where
     store = Store(path, max_runs=100)
     tokens = [f"student{i:02d}".ljust(20, "x") for i in range(25)]
-    other = subprocess.Popen([sys.executable, "-c", "import sys; from mtl_core.store import Store; s = Store(sys.argv[1]); "
+    other = subprocess.Popen([sys.executable, "-c", "import sys; from mtl_core.serve.store import Store; s = Store(sys.argv[1]); "
                               "[s.keep('other'.ljust(20, 'x'), [{'id': f'o{i}', 'arch': 'mmoe', 'status': 'finished', 'step': i}]) "
                               "for i in range(100)]", str(path)])
     errors = []

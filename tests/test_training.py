@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from mtl_core.config import ConfigError
-from mtl_core.data import DataConfig, make_dataset
-from mtl_core.device import resolve_device
+from mtl_core.data.synthetic import DataConfig, make_dataset
+from mtl_core.train.device import resolve_device
 from mtl_core.models import ModelConfig, build_model, stack_members
-from mtl_core.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainConfig, TrainingRun
+from mtl_core.train.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainConfig, TrainingRun
 
 DATA = DataConfig(tasks=2, correlation=0.8, features=16, samples=1024, holdout=256, seed=0)
 

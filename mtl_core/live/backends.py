@@ -23,7 +23,7 @@ import time
 from multiprocessing.connection import Connection, Listener, Pipe
 from typing import Any, Callable
 
-from .. import environment
+from ..serve import environment
 from .trainer import Released
 from .worker import Worker, serve
 

@@ -36,7 +36,7 @@ import threading
 import time
 from collections import deque
 
-from .. import environment
+from ..serve import environment
 
 LEVELS = (0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 1.6)   # seconds between redraws
 BUSY = 0.8                           # share of one core the class's redraws may take (the workers train on the rest)

@@ -18,7 +18,7 @@ import time
 import uuid
 from typing import Callable
 
-from .. import environment
+from ..serve import environment
 from ..config import ConfigError
 from .backends import Backend
 from .trainer import JobDone, Released

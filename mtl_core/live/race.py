@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .. import knobs
+from ..settings.knob import Settings
 from ..config import ConfigError
-from ..records import run_record
+from ..serve.records import run_record
 from .backends import Backend
 from .trainer import Done, Released, Update, run_names
 
@@ -82,7 +82,7 @@ class RunView:
         frames = self.tables.get(table)
         return frames[-1] if frames else None
 
-    def record(self, settings: knobs.Settings) -> dict:
+    def record(self, settings: Settings) -> dict:
         tables = {name: pd.concat(frames, ignore_index=True) for name, frames in self.tables.items()}
         return run_record(self.name, self.arch, self.status, self.step, settings, self.history, self.metrics,
                           self.positive_rate, tables)
@@ -94,7 +94,7 @@ class Race:
     WAIT = 120.0         # seconds a button waits for the worker (a Step of a large race takes a while)
     ALIVE_EVERY = 1.0    # seconds between "alive" messages
 
-    def __init__(self, backend: Backend, settings: knobs.Settings, number: int = 1):
+    def __init__(self, backend: Backend, settings: Settings, number: int = 1):
         self.id, self.settings, self.number = uuid.uuid4().hex, dict(settings), number
         self.backend = backend.describe()
         steps = math.ceil(settings["samples"] / settings["batch"]) * settings["epochs"]

@@ -1,7 +1,7 @@
 """The worker's side of a live race: the models of one settings dict, trained in lockstep, and the
 messages that tell the page what happened.
 
-A `RaceTrainer` is built from knob settings (mtl_core.knobs), the same code path as the lesson check.
+A `RaceTrainer` is built from knob settings (mtl_core.settings.knobs), the same code path as the lesson check.
 It never talks to a page: `advance(steps)` trains every unfinished model to the same step and returns
 one `Update` per model with what is new (loss rows, the latest test metrics, a snapshot's diagnostics
 tables). Updates are plain data (pickled between processes).
@@ -15,13 +15,15 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from .. import builders, knobs
-from ..diagnostics import DiagnosticsRecorder
-from ..funnel import quality_rows
+from ..settings import builders
+
+from ..settings.knob import Settings
+from ..diagnostics.recorder import DiagnosticsRecorder
+from ..data.funnel import quality_rows
 from ..models import build_model
 from ..models.registry import REGISTRY, label
-from ..runs import sized_model_config
-from ..training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainingRun
+from ..train.runs import sized_model_config
+from ..train.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainingRun
 
 LOG_EVERY, EVAL_EVERY, SNAPSHOT_EVERY, SNAPSHOT_SAMPLES = 10, 50, 50, 512
 
@@ -137,7 +139,7 @@ class LiveModel:
 class RaceTrainer:
     """Several architectures on the same data and seed (the knob `settings`), trained in lockstep."""
 
-    def __init__(self, race: str, settings: knobs.Settings):
+    def __init__(self, race: str, settings: Settings):
         self.race = race
         data = builders.data_config(settings)
         train = builders.train_config(settings, log_every=LOG_EVERY, eval_every=EVAL_EVERY, snapshot_every=SNAPSHOT_EVERY,
@@ -186,6 +188,6 @@ class RaceTrainer:
             m.stop()
 
 
-def run_names(settings: knobs.Settings, number: int) -> dict[str, str]:
+def run_names(settings: Settings, number: int) -> dict[str, str]:
     """The names a race's runs are kept under, e.g. "MMoE · seed 0 · race 3"."""
     return {arch: f"{label(arch)} · seed {settings['seed']} · race {number}" for arch in builders.archs(settings)}

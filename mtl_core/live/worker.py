@@ -19,7 +19,9 @@ import logging
 import time
 from typing import Any
 
-from .. import environment, experiments, runs
+from ..serve import environment
+from ..studies import experiments
+from ..train import runs
 from ..config import ConfigError
 from .trainer import Done, JobDone, RaceTrainer, Released
 

@@ -5,7 +5,7 @@ A lesson's check runs on a finished race's `RunView`s (mtl_core.live), so the sa
 the lesson check (`python -m mtl_core lessons`, which plays every lesson's race through the same
 code as the Playground, on the default seed and on other seeds) and a student's own run on the page.
 A lesson ships only if its prediction holds on the default seed and on at least 70% of other seeds, and
-its margins over all those seeds are larger than chance would make them (mtl_core.evidence says which test).
+its margins over all those seeds are larger than chance would make them (mtl_core.studies.evidence says which test).
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import builders, knobs
+from ..settings import builders, knobs, links
+
+from ..settings.knob import Settings
 from .claims import claim, gate_trick_summary, gate_tricks
-from .diagnostics import COLLAPSED, TAKEN_OVER
+from ..diagnostics.recorder import COLLAPSED, TAKEN_OVER
 from .evidence import Effect, Verdict
-from .models.registry import label
+from ..models.registry import label
 
 SHIP_SHARE = 0.7   # a lesson's prediction must hold on at least this share of other seeds
 
@@ -47,14 +49,14 @@ class Lesson:
     live: tuple[int, str, object] | None = None
     page: str = "playground"
 
-    def full_settings(self, seed: int | None = None) -> knobs.Settings:
+    def full_settings(self, seed: int | None = None) -> Settings:
         s = {**knobs.defaults(self.settings.get("preset", "paper")), **self.settings}
         return s if seed is None else {**s, "seed": seed}
 
     def link(self) -> dict[str, list[str]]:
         """The lesson as link parameters (what its button opens and a teacher can share)."""
-        query = knobs.to_link(self.full_settings(), knobs.PAGE_KNOBS[self.page])
-        return query | ({knobs.HIDE: [",".join(self.hide)]} if self.hide else {})
+        query = links.to_link(self.full_settings(), knobs.PAGE_KNOBS[self.page])
+        return query | ({links.HIDE: [",".join(self.hide)]} if self.hide else {})
 
 
 # ------------------------------------------------------------------ what a check can look at
@@ -136,25 +138,20 @@ def auc_gap_below(a: str, b: str, task: str, gap: float) -> Check:
     return check
 
 
-def polarised_samples_at_least(arch: str, share: float) -> Check:
-    """In the last snapshot, `arch`'s gates give more than 0.9 of a sample's weight to one expert on at least
-    `share` of the samples (mean over gates)."""
-    def check(runs):
-        polarisation = runs[arch].latest("polarisation")
-        got = float(polarisation.sample_polarised.mean())
-        return Verdict(got >= share, f"{label(arch)}'s gates send {got:.0%} of the samples to a single expert (over 0.9 of the weight)",
-                       got - share, f"(share of samples - {share})")
-    return check
+# a polarisation measure (diagnostics.gate_polarisation's columns) -> how a check's evidence says it, and its unit
+POLARISATION = {"sample_polarised": ("send {:.0%} of the samples to a single expert (over 0.9 of the weight)", "share of samples"),
+                "top_weight": ("give their favourite expert {:.0%} of their weight on average", "weight")}
 
 
-def top_weight_at_least(arch: str, share: float) -> Check:
-    """In the last snapshot, `arch`'s gates give on average (over samples, then gates) at least `share` of their
-    weight to their favourite expert."""
+def polarisation_at_least(arch: str, measure: str, share: float) -> Check:
+    """In the last snapshot, `arch`'s gates reach at least `share` of a POLARISATION measure (mean over samples,
+    then gates): `sample_polarised`, the share of samples that get over 0.9 of a gate's weight from one expert,
+    or `top_weight`, the weight a gate gives its favourite expert."""
+    words, unit = POLARISATION[measure]
+
     def check(runs):
-        polarisation = runs[arch].latest("polarisation")
-        got = float(polarisation.top_weight.mean())
-        return Verdict(got >= share, f"{label(arch)}'s gates give their favourite expert {got:.0%} of their weight on average",
-                       got - share, f"(weight - {share})")
+        got = float(runs[arch].latest("polarisation")[measure].mean())
+        return Verdict(got >= share, f"{label(arch)}'s gates " + words.format(got), got - share, f"({unit} - {share})")
     return check
 
 
@@ -362,7 +359,7 @@ LESSONS: tuple[Lesson, ...] = (
                        f"of the samples to one expert; over {len(gate_tricks())} seeds, "
                        f"{TRICKS.samples_polarised['temperature 0.25']:.0%} at temperature 0.25 and "
                        f"{TRICKS.samples_polarised['temperature 4']:.0%} at 4 (the bundled gate-trick study, docs/EXPERIMENTS.md, section 7).",
-           check=polarised_samples_at_least("mmoe", 0.5)),
+           check=polarisation_at_least("mmoe", "sample_polarised", 0.5)),
     Lesson("shared-input", "One shared layer in front of MMoE's experts: what do the gates do?",
            dict(arch=("MMoE",), lr=0.03, samples=20_000, epochs=15, shared_in=32), hide=("arch",),
            predicts="MMoE's gates end up giving more than 40% of their weight, averaged over samples, to one expert "
@@ -377,7 +374,7 @@ LESSONS: tuple[Lesson, ...] = (
                        "views of the input, so a gate has little reason to mix them: this is gate polarisation, which gate "
                        "dropout and the temperature are meant to fight. " + claim("shared-input").text() + " Try the "
                        "temperature at 4 with the layer on, and compare.",
-           check=top_weight_at_least("mmoe", 0.4)),
+           check=polarisation_at_least("mmoe", "top_weight", 0.4)),
     Lesson("few-clicks", "Few clicks (1% of 20,000 impressions, no hidden intent): does training on every impression help CVR?",
            dict(source="funnel", arch=("CVR on clicks", "ESMM", "ESCM2-IPS"), samples=20_000, ctr=0.01, bias=0.0),
            hide=("arch", "source"),
@@ -435,7 +432,7 @@ def play(lesson: Lesson, seed: int | None = None, backend=None):
     """Run a lesson as its page does: a race played to the end (the live change included; its RunViews), a
     sweep (its final losses) or a transfer study (its runs); for the studies `seed` is the first seed of the block."""
     from .experiments import final_loss as sweep_losses
-    from .live import InProcess, Race, run_job
+    from ..live import InProcess, Race, run_job
 
     if lesson.page == "sweep":
         return sweep_losses(run_job(backend or InProcess(), "sweep", **builders.sweep_args(lesson.full_settings(seed))))
@@ -462,7 +459,7 @@ def check(lesson: Lesson, seeds: int = 0, backend=None, first_seed: int = 1) -> 
     """The lesson's prediction on its own seed, and on `seeds` other seeds (first_seed, first_seed + 1, ...; a
     sweep lesson's are blocks of its seeds)."""
     if backend is None:
-        from .live import InProcess
+        from ..live import InProcess
 
         backend = InProcess()
         try:

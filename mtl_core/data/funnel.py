@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from .config import check
-from .data import Dataset, Split, pearson
-from .metrics import PROBABILITY_CLIP, auc
+from ..config import check
+from .synthetic import Dataset, Split, pearson
+from ..train.metrics import PROBABILITY_CLIP, auc
 
 CONVERSION_SCALE = 2.0
 # funnel_metrics' names -> (metric, space) in the study's rows and the live chart

@@ -24,16 +24,18 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
-from .config import ConfigError
+from ..config import ConfigError
 from .store import Store, default_location
 
-SERVE_APP = Path(__file__).resolve().parent.parent / "serve_app.py"   # `streamlit run app.py`, warmed up first
+SERVE_APP = Path(__file__).resolve().parents[2] / "serve_app.py"   # `streamlit run app.py`, warmed up first
 RESTART_PAUSE = 3.0   # seconds before a dead app process is started again (nginx meanwhile sends its browsers elsewhere)
 
 NGINX_CONF = """\
@@ -77,6 +79,24 @@ http {{
 def nginx_conf(run: Path, address: str, port: int, app_ports: list[int]) -> str:
     servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in app_ports)
     return NGINX_CONF.format(run=run, address=address, port=port, servers=servers)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(url: str, tries: int = 120) -> bool:
+    """Whether the app at `url` answers its health check, trying every half second (`tries` times)."""
+    for _ in range(tries):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+            return True
+        except OSError:
+            time.sleep(0.5)
+    return False
 
 
 def app_command(port: int) -> list[str]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .config import ConfigError
+from ..config import ConfigError
 from .records import dumps, free_id
 
 log = logging.getLogger(__name__)
@@ -314,4 +314,4 @@ def is_server(location: str) -> bool:
 def default_location() -> str:
     """Where the server keeps its store: MTL_STORE (a file, or a postgresql:// URL), else
     `store/mtl-playground.sqlite` beside the app."""
-    return os.environ.get("MTL_STORE") or str(Path(__file__).resolve().parent.parent / "store" / "mtl-playground.sqlite")
+    return os.environ.get("MTL_STORE") or str(Path(__file__).resolve().parents[2] / "store" / "mtl-playground.sqlite")

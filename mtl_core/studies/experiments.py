@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from .census import CensusConfig
-from .config import check
-from .data import DataConfig, keep_tasks
-from .funnel import FunnelConfig, quality_rows
-from .diagnostics import expert_occupancy, expert_reliance, expert_statistics
+from ..data.census import CensusConfig
+from ..config import check
+from ..data.synthetic import DataConfig, keep_tasks
+from ..data.funnel import FunnelConfig, quality_rows
+from ..diagnostics.recorder import expert_occupancy, expert_reliance, expert_statistics
 from .evidence import Effect, seeds_needed
-from .models import REGISTRY, ModelConfig
-from .runs import sized_model_config, sweep, train_datasets, train_grid
-from .training import TrainConfig
+from ..models import REGISTRY, ModelConfig
+from ..train.runs import sized_model_config, sweep, train_datasets, train_grid
+from ..train.training import TrainConfig
 
 PAPER_DATA = DataConfig(samples=50_000, holdout=5_000)   # d=100, c=1, m=10, noise 0.1
 PAPER_TRAIN = TrainConfig(lr=1e-3, batch_size=256, epochs=15, log_every=10_000, eval_every=0)  # ~2,900 Adam steps
@@ -93,7 +93,7 @@ def seed_by_seed(runs: pd.DataFrame) -> pd.DataFrame:
     """Every pair of architectures at every correlation, compared seed by seed on the same data: on how many
     seeds the better one (lower median loss) won, the mean and spread (sd) of its gain (the other's loss minus
     its own), the one-sided Wilcoxon p of that gain, and how many seeds a gain this size needs to be found
-    4 times in 5 (mtl_core.evidence)."""
+    4 times in 5 (mtl_core.studies.evidence)."""
     losses = runs.pivot_table(index=["correlation", "seed"], columns="arch", values="loss")
     rows = []
     for correlation, table in losses.groupby(level="correlation", sort=False):
@@ -480,7 +480,7 @@ HOME_LESSON_ARMS = {"collapse": ("collapse", {}), "collapse, switch on": ("colla
 def home_lesson_arm(arm: str, seeds: Sequence[int]) -> pd.DataFrame:
     """One arm of `home_lessons`: its lesson's settings (with the arm's changes) built as the Playground builds
     them, one stacked model per seed; rows (arm, seed, metric, value)."""
-    from . import builders
+    from ..settings import builders
     from .lessons import lesson
 
     key, changes = HOME_LESSON_ARMS[arm]

@@ -15,10 +15,10 @@ from typing import Callable, Sequence
 import pandas as pd
 from joblib import Parallel, delayed
 
-from .config import check
-from .data import DataConfig, Dataset
-from .diagnostics import DiagnosticsRecorder
-from .models import REGISTRY, ModelConfig, build_model, match_bottom_to, stack_members
+from ..config import check
+from ..data.synthetic import DataConfig, Dataset
+from ..diagnostics.recorder import DiagnosticsRecorder
+from ..models import REGISTRY, ModelConfig, build_model, match_bottom_to, stack_members
 from .training import Diverged, Event, Finished, TrainConfig, TrainingRun
 
 

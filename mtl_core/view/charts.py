@@ -13,8 +13,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .diagnostics import COLLAPSED, TAKEN_OVER
-from .models import ARCHITECTURES, REGISTRY, RoutingPlan
+from ..diagnostics.recorder import COLLAPSED, TAKEN_OVER
+from ..models import ARCHITECTURES, REGISTRY, RoutingPlan
 TASK_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 KIND_COLORS = {"shared": "#4c78a8", "group": "#f58518", "task": "#54a24b"}
 

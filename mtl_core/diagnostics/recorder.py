@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .models import LevelTrace, MultiTaskModel
-from .training import Snapshot, TrainingRun, task_losses
-from .weighting import task_gradients
+from ..models import LevelTrace, MultiTaskModel
+from ..train.training import Snapshot, TrainingRun, task_losses
+from ..train.weighting import task_gradients
 
 NEAR_ZERO = 0.01   # |output| below this counts as near zero (Swish is never exactly 0, ReLU often is)
 POLARISED = 0.9    # a gate is polarised when its top expert takes more than this share

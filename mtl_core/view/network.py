@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .models.routing import RoutingPlan
+from ..models.routing import RoutingPlan
 
 
 def layout(plan: RoutingPlan, task_names: tuple[str, ...], gates: pd.DataFrame | None = None,

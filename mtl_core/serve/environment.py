@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from .config import ConfigError
+from ..config import ConfigError
 
 BACKENDS = ("inprocess", "processes", "ray")
 

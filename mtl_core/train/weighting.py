@@ -31,13 +31,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import check
+from ..config import check
 
 WEIGHTINGS = ("equal", "fixed", "uncertainty", "gradnorm", "dwa", "pcgrad")
 STATE_TITLES = {"weight": "weight on the task's loss", "log_variance": "learned log variance s = log σ²",
                 "weighted_grad_norm": "weighted gradient norm G", "conflict_share": "share of comparisons in conflict",
                 "removed_share": "share of the gradient projected away"}   # what `state()` reports, in words
 GRADNORM_ALPHA = 1.5   # the paper's value for its NYUv2 experiments; --gradnorm-alpha / ?gn_alpha change it
+# What each weighting does, in a student's words (the Playground and Inside the experts show it under the knob).
+WEIGHTING_NOTES = {
+    "equal": "Every task's loss counts once: the weights stay at 1. Compare with a weighting that moves them.",
+    "fixed": "The weights you set; they do not move.",
+    "uncertainty": "Kendall et al.: each task learns a variance σ²; its loss is weighted by 1/σ² (regression: 1/(2σ²)). "
+                   "A noisier task learns a larger σ² and gets less weight.",
+    "gradnorm": "Chen et al.: the weights move so that each task's weighted gradient norm on the shared experts tracks "
+                "how far behind the task is. Watch a large-loss task's weight fall and the weighted norms come together.",
+    "dwa": "Liu et al.: after two epochs, a task whose loss fell less in the last epoch gets more weight (the weights sum "
+           "to the number of tasks).",
+    "pcgrad": "Yu et al.: the weights stay at 1, but a task's gradient loses its part that points against another task's. "
+              "The right panels show how often that happened and how much of the gradient was removed.",
+}
 
 
 def task_gradients(task_losses: torch.Tensor, shared: Sequence[tuple[nn.Parameter, list[int]]]) -> torch.Tensor:

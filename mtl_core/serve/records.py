@@ -14,10 +14,11 @@ import json
 import math
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .jsonfile import load_json
-from .knobs import check_values, shorten
-from .models.registry import ARCHITECTURES
-from .weighting import STATE_TITLES
+from ..settings.jsonfile import load_json
+from ..settings.knob import shorten
+from ..settings.links import check_values
+from ..models.registry import ARCHITECTURES
+from ..train.weighting import STATE_TITLES
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from .evidence import ALPHA, Effect, Verdict
-from .funnel import FunnelConfig
-from .models.registry import LABELS as LABEL
+from ..data.funnel import FunnelConfig
+from ..models.registry import LABELS as LABEL
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def sharing_evidence() -> dict:
 
 
 def poor_evidence() -> dict:
-    from .experiments import final_loss, trainability_summary   # a poor run: over twice the best loss on the same data
+    from .experiments import final_loss, trainability_summary  # a poor run: over twice the best loss on the same data
 
     poor = trainability_summary(final_loss(lesson_sweep_rows().assign(split="test"))).summary.set_index(["arch", "correlation"]).poor
     return dict(seeds=int(lesson_sweep().index.get_level_values("seed").nunique()),
@@ -142,9 +142,9 @@ def small_sweep() -> pd.DataFrame:
 
 
 def small_evidence() -> dict:
-    from .data import DataConfig
-    from .models import ModelConfig
-    from .runs import sized_model_config
+    from ..data.synthetic import DataConfig
+    from ..models import ModelConfig
+    from ..train.runs import sized_model_config
 
     median, large = small_sweep().groupby(level="correlation").median(), lesson_sweep().groupby(level="correlation").median()
     bottom = sized_model_config(ModelConfig.for_arch("shared_bottom", **SMALL), DataConfig(), "mmoe").bottom_hidden[0]
@@ -157,7 +157,7 @@ def small_evidence() -> dict:
 
 def small_effect() -> Effect:
     """Shared-Bottom's rise seed by seed: a seed draws the same directions, sinusoids, inputs and noise at every p
-    (mtl_core/data.py), so the comparison is paired."""
+    (mtl_core/data/synthetic.py), so the comparison is paired."""
     loss = small_sweep().shared_bottom.unstack("correlation")
     return Effect.of(loss[0.0] / loss[1.0] - 1, "(Shared-Bottom's loss at p = 0 / at p = 1, - 1)")
 

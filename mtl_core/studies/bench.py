@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .data import DataConfig
-from .device import resolve_device
-from .memory import keep_freed_memory
-from .models import ModelConfig, build_model
-from .models.reference import LoopedModel
-from .runs import sized_model_config, sweep, train_grid
-from .training import FUSED_ADAM_DEVICES, TrainConfig
+from ..data.synthetic import DataConfig
+from ..train.device import resolve_device
+from ..train.memory import keep_freed_memory
+from ..models import ModelConfig, build_model
+from ..models.reference import LoopedModel
+from ..train.runs import sized_model_config, sweep, train_grid
+from ..train.training import FUSED_ADAM_DEVICES, TrainConfig
 
 BENCH_ARCHS = ("single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "home")
 SWEEP_ARCHS = ("shared_bottom", "omoe", "mmoe", "ple", "home")

@@ -1,0 +1,1 @@
+"""Training: the loop and its events (training), loss weightings (weighting), metrics, grids of runs (runs), the device and memory."""

@@ -1,0 +1,1 @@
+"""Charts (Altair) and the network picture's data, from tidy tables; no Streamlit."""

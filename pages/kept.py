@@ -1,0 +1,75 @@
+"""Each browser's kept runs: its locker in the server's durable store, found again by a random token the
+browser keeps in a cookie; run files loaded into it."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+
+import streamlit as st
+
+from mtl_core.serve.records import MAX_FILE, read_records
+from mtl_core.serve.shelf import Locker, Shelf
+from mtl_core.serve.store import Store, StoreFull, default_location
+from pages.echo import code
+
+_SHELF: list[Shelf] = []
+_SHELF_LOCK = threading.Lock()
+
+
+def shelf() -> Shelf:
+    """Every browser's locker, over the server's store, opened on first use. A store that cannot be opened
+    (a PostgreSQL server down) raises StoreUnavailable, which app.py shows on the page; the next page tries again."""
+    with _SHELF_LOCK:
+        if not _SHELF:
+            _SHELF.append(Shelf(Store(default_location())))
+        return _SHELF[0]
+
+
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def browser_token() -> str:
+    """A random token per browser, kept in a cookie (so a reload finds the runs again); a new browser gets
+    one for this session (`remember_browser` asks it to keep it)."""
+    token = st.context.cookies.get("mtl_browser")
+    if isinstance(token, str) and TOKEN.fullmatch(token):
+        return token
+    return st.session_state.setdefault("browser_token", secrets.token_urlsafe(18))
+
+
+def remember_browser() -> None:
+    """Ask the browser to keep its token, on every full run of a session that arrived without the cookie.
+    Sent once, the script could be replaced by a quick rerun before the browser ran it; a later reconnect
+    (a new session) would then open an empty locker: the end-to-end test saw 'No runs yet' once in nine runs."""
+    token = st.context.cookies.get("mtl_browser")
+    if not (isinstance(token, str) and TOKEN.fullmatch(token)):
+        st.html(f"<script>document.cookie='mtl_browser={browser_token()}; path=/; max-age=2592000; samesite=strict';</script>",
+                unsafe_allow_javascript=True)
+
+
+def locker() -> Locker:
+    """This browser's kept runs (and its live race)."""
+    return shelf().locker(browser_token())
+
+
+def keep(records: list[dict], update: bool = False) -> list[dict]:
+    """Keep records for this browser; a record whose id is taken gets a new id, or with `update` (a live
+    run archived again) replaces it. Returns them as kept."""
+    return shelf().keep(browser_token(), records, update)
+
+
+def load_runs(upload) -> None:
+    """Check an uploaded run file whole and keep its runs, or say why not (nothing changes then)."""
+    try:
+        if upload.size > MAX_FILE:
+            raise ValueError(f"The file is {upload.size:,} bytes; run files are at most {MAX_FILE:,} bytes.")
+        records = read_records(upload.getvalue())
+        added = keep(records)
+    except (ValueError, StoreFull) as error:
+        st.error(f"Could not load {code(upload.name)}: {code(error, 300)} Nothing in your session was changed.")
+        return
+    renamed = [r["id"] for r, a in zip(records, added) if r["id"] != a["id"]]
+    st.success(f"Loaded {len(added)} run(s) from {code(upload.name)}."
+               + (f" {len(renamed)} had the name of a run you already have and got a new one." if renamed else ""))
