@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import replace
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from .serve import classroom
@@ -19,15 +17,14 @@ from .config import ConfigError, to_dict
 from .data.synthetic import DataConfig
 from .train.device import DEVICES
 from .studies.experiments import EXPERIMENTS
-from .settings.knobs import PRESETS
+from .serve.records import clean
+from .settings.knobs import KNOBS, PRESETS
 from .models import ARCHITECTURES, SWITCHES, ModelConfig
 from .train.runs import GridResult, sized_model_config, sweep, train_grid
 from .train.training import TrainConfig
 from .data.funnel import FunnelConfig
-from .train.weighting import GRADNORM_ALPHA, WEIGHTINGS
 
 EXPERIMENT_NAMES = tuple(EXPERIMENTS)
-DATA_SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
 
 
 class UsageError(Exception):
@@ -51,46 +48,53 @@ def _matrix(text: str) -> tuple[tuple[float, ...], ...]:
     return tuple(_floats(row) for row in text.split(";"))
 
 
-# How a preset's knobs (mtl_core.settings.knobs.PRESETS) set this CLI's options: knob -> (option dest, conversion)
-PRESET_OPTIONS = {"samples": ("samples", int), "noise": ("noise", float), "scale": ("scale", float), "sinusoids": ("sinusoids", int),
-                  "experts": ("experts", int), "hidden": ("expert_hidden", lambda v: (v,)), "tower": ("tower_hidden", lambda v: (v,)),
-                  "epochs": ("epochs", int), "lr": ("lr", float), "batch": ("batch_size", int), "corr": ("correlation", float)}
+# How a preset's knobs without a flag of their own set this CLI's options: knob -> (option dest, conversion)
+PRESET_OPTIONS = {"samples": ("samples", int), "hidden": ("expert_hidden", lambda v: (v,)), "tower": ("tower_hidden", lambda v: (v,))}
+
+
+def dest(knob: str) -> str:
+    """The argparse name of a knob's option ("--batch-size" -> "batch_size")."""
+    return KNOBS[knob].flag.lstrip("-").replace("-", "_")
+
+
+def _knob_option(group, name: str) -> None:
+    """A knob's option (settings/knobs.py): its flag, type, default, choices and help come from the table."""
+    knob = KNOBS[name]
+    words = (knob.help or knob.label).replace("%", "%%")
+    if knob.kind is bool:
+        group.add_argument(knob.flag, action="store_true", default=knob.default, help=words)
+    else:
+        group.add_argument(knob.flag, type=knob.kind, default=knob.default, choices=knob.options if knob.kind is str else None,
+                           help=words)
 
 
 def _add_preset_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", choices=tuple(PRESETS), default="paper",
-                   help="set the task difficulty, sizes and training of a preset (other options still override it)")
+    _knob_option(p, "preset")
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="synthetic", choices=DATA_SOURCES,
-                   help="synthetic tasks (default), the census-income data of the MMoE paper (task group 1 or 2), "
-                        "or a click -> conversion funnel")
+    _knob_option(p, "source")
     g = p.add_argument_group("synthetic tasks")
-    g.add_argument("--tasks", type=int, default=2, help="number of tasks K (1-8)")
-    g.add_argument("--correlation", type=float, default=0.5, help="target cosine p of every task pair (within-group p with --groups)")
+    for name in ("tasks", "corr", "between"):
+        _knob_option(g, name)
     g.add_argument("--groups", type=_ints, help="group of each task, e.g. 0,0,1,1")
-    g.add_argument("--between-correlation", type=float, default=0.0, help="target cosine between groups")
     g.add_argument("--cosine", type=_matrix, help="full K x K target cosine matrix, rows separated by ';', e.g. '1,0.5;0.5,1'")
     g.add_argument("--binary", type=_ints, default=(), help="indices of binary tasks, e.g. 1,3 (others are regression)")
     g.add_argument("--positive-rates", type=_floats, help="positive rate of each binary task, in the order of --binary (default 0.5)")
     g.add_argument("--samples", type=int, help="training samples (default 10,000; census: all 199,523 training rows)")
     g.add_argument("--holdout", type=int, help="samples in each of validation and test (default 2,000; census: 49,881)")
-    g.add_argument("--features", type=int, default=100, help="input dimension d")
-    g.add_argument("--scale", type=float, default=1.0, help="weight scale c")
-    g.add_argument("--sinusoids", type=int, default=10, help="number of sinusoids m")
-    g.add_argument("--noise", type=float, default=0.1, help="label noise standard deviation")
-    g.add_argument("--users", type=int, default=100, help="pseudo-users (for GAUC)")
+    g.add_argument("--features", type=int, default=DataConfig.features, help="input dimension d")
+    for name in ("scale", "sinusoids", "noise"):
+        _knob_option(g, name)
+    g.add_argument("--users", type=int, default=DataConfig.users, help="pseudo-users (for GAUC)")
     f = p.add_argument_group("the funnel (--data funnel; --correlation is the click's and conversion's cosine)")
-    f.add_argument("--click-rate", type=float, default=0.05, help="share of impressions clicked")
-    f.add_argument("--cvr-rate", type=float, default=0.1, help="share of clicked impressions that convert")
-    f.add_argument("--selection", type=float, default=2.0, help="how strongly clicks follow the features (0 = random)")
-    f.add_argument("--bias", type=float, default=1.0, help="hidden intent behind both click and conversion (0 = no selection bias)")
+    for name in ("ctr", "cvr", "selection", "bias"):
+        _knob_option(f, name)
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--experts", type=int, default=8, help="shared experts (global experts in HoME)")
+    _knob_option(g, "experts")
     g.add_argument("--task-experts", type=int, default=1, help="experts per task (CGC, PLE, HoME)")
     g.add_argument("--group-experts", type=int, default=2, help="experts per task group (HoME)")
     g.add_argument("--levels", type=int, default=2, help="PLE levels (1-3)")
@@ -101,27 +105,21 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--{switch.field.replace('_', '-')}", dest=switch.field, action=argparse.BooleanOptionalAction,
                        help=f"{switch.label} (default on where the architecture has it, off elsewhere)")
     g.add_argument("--feature-gate-rank", type=int, default=8)
-    g.add_argument("--gate-temperature", type=float, default=1.0,
-                   help="gate logits are divided by it: above 1 the weights move closer together, below 1 apart")
-    g.add_argument("--gate-dropout", type=float, default=0.0, help="probability of dropping an expert from a gate while training")
-    g.add_argument("--gate-init-scale", type=float, default=1.0, help="gate init scale (0 = uniform gates at start)")
-    g.add_argument("--gate-layer-norm", action="store_true", help="standardise each gate's logits before the softmax")
-    g.add_argument("--shared-input", type=int, default=0, help="width of a shared ReLU layer before the experts (0 = none)")
-    g.add_argument("--l2-alpha", type=float, default=0.01, help="l2_constrained: weight of the penalty between task columns")
-    g.add_argument("--tucker-ranks", type=_ints, default=(32, 8, 2), help="tensor_factorization: ranks over inputs, outputs, tasks")
+    for name in ("temp", "gdrop", "ginit", "gln", "shared_in", "alpha"):
+        _knob_option(g, name)
+    g.add_argument("--tucker-ranks", type=_ints, default=(KNOBS["rank"].default,) * 2 + (2,),
+                   help="tensor_factorization: ranks over inputs, outputs, tasks (the app's rank knob sets the first two)")
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=10)
+    _knob_option(g, "epochs")
     g.add_argument("--steps", type=int, help="optimiser steps (overrides --epochs)")
-    g.add_argument("--batch-size", type=int, default=256)
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--weighting", choices=WEIGHTINGS, default="equal", help="loss weighting")
+    for name in ("batch", "lr", "weighting"):
+        _knob_option(g, name)
     g.add_argument("--task-weights", type=_floats, help="per-task weights for --weighting fixed")
-    g.add_argument("--freeze-gates-after", type=int, help="stop training the gates after this many steps")
-    g.add_argument("--gradnorm-alpha", type=float, default=GRADNORM_ALPHA, help="GradNorm's alpha (--weighting gradnorm)")
-    g.add_argument("--device", choices=DEVICES, default="auto")
+    for name in ("freeze", "gn_alpha", "device"):
+        _knob_option(g, name)
 
 
 def build_parser() -> Parser:
@@ -129,7 +127,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     train = sub.add_parser("train", help="train one architecture and print test metrics")
     train.add_argument("--arch", choices=ARCHITECTURES, default="mmoe")
-    train.add_argument("--seed", type=int, default=0, help="seed of data, initial weights and batch order")
+    _knob_option(train, "seed")
     train.add_argument("--match-params", choices=ARCHITECTURES, help="size the bottoms of shared_bottom or single_task to this architecture's parameter count")
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.add_argument("--diagnostics", action="store_true",
@@ -225,21 +223,8 @@ def model_config(a: argparse.Namespace, arch: str) -> ModelConfig:
 
 def train_config(a: argparse.Namespace, seed: int = 0) -> TrainConfig:
     return TrainConfig(lr=a.lr, batch_size=a.batch_size, epochs=a.epochs, steps=a.steps, weighting=a.weighting,
-                       task_weights=a.task_weights, freeze_gates_after=a.freeze_gates_after, gradnorm_alpha=a.gradnorm_alpha,
+                       task_weights=a.task_weights, freeze_gates_after=a.freeze_gates_after or None, gradnorm_alpha=a.gradnorm_alpha,
                        device=a.device, seed=seed)
-
-
-def _clean(value):
-    """JSON-safe: NaN -> null, numpy -> Python."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else round(float(value), 6)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def diagnostics_report(recorder) -> dict:
@@ -268,7 +253,7 @@ def train_report(result: GridResult) -> dict:
         tasks.append({"name": name, "type": "binary" if binary else "regression",
                       "test": dict(zip(rows["metric"], rows["value"]))})
     extra = {"diagnostics": diagnostics_report(result.diagnostics)} if result.diagnostics is not None else {}
-    return _clean({
+    return clean({
         **extra,
         "arch": result.model_config.arch, "params": result.params, "seconds": result.seconds, "device": result.device,
         "label_correlation": dataset.label_correlation, "target_cosine": dataset.target_cosine, "tasks": tasks,
@@ -336,7 +321,7 @@ def run_sweep(a: argparse.Namespace) -> int:
                  on_result=lambda arch, r: print(f"{arch}: {len(r.datasets)} runs in {r.seconds:.1f} s", file=sys.stderr))
     rows = rows[rows["split"] == "test"].drop(columns="split")
     if a.json:
-        print(json.dumps(_clean(rows.to_dict(orient="records"))))
+        print(json.dumps(clean(rows.to_dict(orient="records"))))
     elif a.csv:
         rows.to_csv(a.csv, index=False)
         print(f"wrote {len(rows)} rows to {a.csv}")
@@ -374,10 +359,10 @@ def run_experiment(a: argparse.Namespace) -> int:
         kwargs["train"] = replace(defaults["train"].default, **changes)
     study = function(**kwargs)
     if a.json and a.name.startswith("funnel"):   # the funnel's rows as one list (model, bias, seed, space, metric, value)
-        print(json.dumps(_clean(study.runs.to_dict(orient="records"))))
+        print(json.dumps(clean(study.runs.to_dict(orient="records"))))
     elif a.json:
-        print(json.dumps({"runs": _clean(study.runs.to_dict(orient="records")),
-                          "summary": _clean(study.summary.to_dict(orient="records"))}))
+        print(json.dumps({"runs": clean(study.runs.to_dict(orient="records")),
+                          "summary": clean(study.summary.to_dict(orient="records"))}))
     elif a.csv:
         study.runs.to_csv(a.csv, index=False)
         study.summary.to_csv(a.csv.removesuffix(".csv") + ".summary.csv", index=False)
@@ -451,7 +436,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     preset = PRESETS.get(getattr(args, "preset", "paper"), {})
     if preset:
-        parser.commands[args.command].set_defaults(**{PRESET_OPTIONS[name][0]: PRESET_OPTIONS[name][1](value) for name, value in preset.items()})
+        parser.commands[args.command].set_defaults(**{dest(name) if KNOBS[name].flag else PRESET_OPTIONS[name][0]:
+                                                      value if KNOBS[name].flag else PRESET_OPTIONS[name][1](value)
+                                                      for name, value in preset.items()})
         args = parser.parse_args(argv)
     return args
 
@@ -468,3 +455,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError) as error:
         print(f"mtl_core: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # the reader went away (`... | head`): what it wanted was printed
+        sys.stdout = None
+        return 0

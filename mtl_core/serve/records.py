@@ -91,17 +91,20 @@ REQUIRED_DIAGNOSTICS = ("gates", "experts")   # every snapshot has them; the oth
 EVALUATIONS = ("funnel",)                     # tables of evaluations (every 50 steps and the last), not of snapshots
 
 
-def clean(value: Any) -> Any:
-    """JSON-ready: NaN and infinities become null, numpy scalars and tuples plain Python."""
+def clean(value: Any, digits: int | None = None) -> Any:
+    """JSON-ready: NaN and infinities become null, numpy arrays, scalars and tuples plain Python; with `digits`,
+    floats rounded to that many decimals (the command line's output)."""
     if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
+        return {str(k): clean(v, digits) for k, v in value.items()}
+    if getattr(value, "ndim", 0) > 0 and hasattr(value, "tolist"):   # a numpy array
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
+        return [clean(v, digits) for v in value]
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    return value
+    return round(value, digits) if digits is not None and isinstance(value, float) else value
 
 
 def run_record(name: str, arch: str, status: str, step: int, settings: dict, history: list[dict],

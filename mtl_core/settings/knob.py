@@ -34,7 +34,9 @@ class Knob:
     """One setting. `kind` is the type of a value (of each item when `multi`); a knob has either a
     range (`low`..`high`) or a list of `options`. `when` says when the knob has an effect (it is hidden
     otherwise, and a value given for it by a link or file gets a notice); `live` knobs apply while
-    training, the others restart the race."""
+    training, the others restart the race. A knob with a `flag` is also that option of the command line,
+    with this default and help; there the configs' own limits apply instead of the range, which is the
+    classroom's (a link reaches a shared server, the command line runs on the user's own machine)."""
 
     name: str
     label: str
@@ -50,6 +52,7 @@ class Knob:
     help: str = ""
     when: Callable[[Settings], bool] | None = None
     when_text: str = ""
+    flag: str = ""   # its option on the command line (`python -m mtl_core train`), where the CLI shares it
 
     @property
     def widget(self) -> str:

@@ -84,31 +84,32 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("preset", "preset", "tasks", str, "paper", options=tuple(PRESETS),
          help="Sets the task difficulty, sizes and training together: 'paper' is the MMoE paper's setting, 'lesson' one where "
               "MMoE's lead over the other models shows on a single run (see the lessons); not every finding of the paper "
-              "shows there (the Correlation sweep page says which)."),
+              "shows there (the Correlation sweep page says which).", flag="--preset"),
     Knob("source", "data", "tasks", str, "synthetic", options=SOURCES,
          help="Synthetic tasks from the MMoE paper's generator, the paper's real benchmark: census income, task group 1 "
               "(income > $50K; never married) or group 2 (college degree; never married), or a click -> conversion funnel "
-              "(impressions, clicks, conversions only after a click: ESMM's setting)."),
+              "(impressions, clicks, conversions only after a click: ESMM's setting).", flag="--data"),
     Knob("tasks", "tasks", "tasks", int, 2, 1, MAX_TASKS, help="How many tasks the network learns at once.",
-         when=synthetic, when_text=SYNTHETIC_ONLY),
+         when=synthetic, when_text=SYNTHETIC_ONLY, flag="--tasks"),
     Knob("corr", "task correlation p", "tasks", float, 0.5, -1.0, 1.0, 0.05, when=lambda s: synthetic(s) or funnel(s),
          when_text="applies only to synthetic data and the funnel",
          help="Cosine between the tasks' weight vectors (within a group when groups are on); in the funnel, between the "
-              "click's and the conversion's."),
-    *(Knob(name, label, "tasks", float, default, options=options, when=funnel, when_text="applies only to the funnel", help=text)
-      for name, label, default, options, text in (
-          ("ctr", "click rate", 0.05, (0.01, 0.02, 0.05, 0.1, 0.2), "Share of impressions that are clicked."),
-          ("cvr", "conversion rate of clicks", 0.1, (0.02, 0.05, 0.1, 0.2, 0.3), "Share of clicked impressions that convert."),
-          ("selection", "how strongly clicks follow the features", 2.0, (0.0, 0.5, 1.0, 2.0, 3.0),
+              "click's and the conversion's.", flag="--correlation"),
+    *(Knob(name, label, "tasks", float, default, options=options, when=funnel, when_text="applies only to the funnel", help=text,
+           flag=flag)
+      for name, flag, label, default, options, text in (
+          ("ctr", "--click-rate", "click rate", 0.05, (0.01, 0.02, 0.05, 0.1, 0.2), "Share of impressions that are clicked."),
+          ("cvr", "--cvr-rate", "conversion rate of clicks", 0.1, (0.02, 0.05, 0.1, 0.2, 0.3), "Share of clicked impressions that convert."),
+          ("selection", "--selection", "how strongly clicks follow the features", 2.0, (0.0, 0.5, 1.0, 2.0, 3.0),
            "0 = random clicks; larger = the clicked impressions sit further along the click's direction in feature space."),
-          ("bias", "hidden intent (selection bias)", 1.0, (0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
+          ("bias", "--bias", "hidden intent (selection bias)", 1.0, (0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
            "An intent no model sees raises both the click and the conversion: clicked impressions then convert more than "
            "their features say. 0 = no sample selection bias."))),
     Knob("groups", "two task groups", "tasks", bool, False, when=lambda s: synthetic(s) and s["tasks"] >= 2,
          when_text="needs at least two synthetic tasks",
          help="Split the tasks into two halves: p within a group, the value below between groups."),
     Knob("between", "correlation between groups", "tasks", float, 0.0, -1.0, 1.0, 0.05,
-         when=lambda s: synthetic(s) and s["groups"] and s["tasks"] >= 2, when_text="applies only with two synthetic task groups"),
+         when=lambda s: synthetic(s) and s["groups"] and s["tasks"] >= 2, when_text="applies only with two synthetic task groups", flag="--between-correlation"),
     Knob("dense", "binary tasks, dense (50% positive)", "tasks", int, (), 0, MAX_TASKS - 1, multi=True,
          when=synthetic, when_text=SYNTHETIC_ONLY, help="Task numbers that become binary tasks with half positives."),
     Knob("sparse", "binary tasks, sparse", "tasks", int, (), 0, MAX_TASKS - 1, multi=True,
@@ -117,57 +118,57 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          when=lambda s: synthetic(s) and bool(s["sparse"]), when_text="applies only when some synthetic task is sparse"),
     Knob("samples", "training samples", "tasks", int, 10_000, options=SAMPLES,
          help="Training rows. For census income: the first rows of a fixed shuffle of its 199,523 training rows."),
-    Knob("noise", "label noise (std)", "tasks", float, 0.1, 0.0, 1.0, 0.05, when=synthetic, when_text=SYNTHETIC_ONLY),
+    Knob("noise", "label noise (std)", "tasks", float, 0.1, 0.0, 1.0, 0.05, when=synthetic, when_text=SYNTHETIC_ONLY, flag="--noise"),
     Knob("scale", "weight scale c (task difficulty)", "tasks", float, 1.0, 0.5, 5.0, 0.5, when=synthetic, when_text=SYNTHETIC_ONLY,
-         help="Length c of the tasks' weight vectors: larger c bends the labels more (the sinusoids turn faster)."),
+         help="Length c of the tasks' weight vectors: larger c bends the labels more (the sinusoids turn faster).", flag="--scale"),
     Knob("sinusoids", "sinusoids m", "tasks", int, 10, 0, 50, when=synthetic, when_text=SYNTHETIC_ONLY,
-         help="How many sinusoids bend every label; 0 makes the tasks linear."),
-    Knob("seed", "seed", "tasks", int, 0, 0, 1_000_000, help="Seeds the synthetic data, the initial weights and the batch order (census rows never change)."),
+         help="How many sinusoids bend every label; 0 makes the tasks linear.", flag="--sinusoids"),
+    Knob("seed", "seed", "tasks", int, 0, 0, 1_000_000, help="Seeds the synthetic data, the initial weights and the batch order (census rows never change).", flag="--seed"),
     # models (models/)
     Knob("arch", "architectures", "models", str, ("Shared-Bottom", "MMoE"), options=tuple(BY_LABEL), multi=True),
-    Knob("experts", "shared experts", "models", int, 8, 1, 32),
+    Knob("experts", "shared experts", "models", int, 8, 1, 32, flag="--experts"),
     Knob("hidden", "units per expert", "models", int, 16, options=HIDDEN),
     Knob("tower", "units per tower", "models", int, 8, options=TOWERS),
     *(Knob(switch.knob, switch.label, "models", bool, True, **_for_owners(switch.knob)) for switch in SWITCHES),
     Knob("alpha", "L2 pull alpha", "models", float, 0.01, options=(1e-4, 1e-3, 1e-2, 1e-1, 1.0), **_for_owners("alpha"),
-         help="How strongly L2-Constrained pulls the task columns' weights together (0 would be single-task models)."),
+         help="How strongly L2-Constrained pulls the task columns' weights together (0 would be single-task models).", flag="--l2-alpha"),
     Knob("rank", "Tucker rank", "models", int, 8, options=(2, 4, 8, 16, 32, 64), **_for_owners("rank"),
          help="Tensor-Factorization's rank over the inputs and over the outputs of each layer (its rank over tasks is 2; "
               "the CLI's --tucker-ranks sets all three)."),
     # gate tricks and loss weighting (models/gates.py, weighting.py): the practitioner's toolbox
-    *(Knob(name, label, "tricks", kind, default, options=options, when=_gated, when_text=GATED_ONLY, help=text)
-      for name, label, kind, default, options, text in (
-          ("temp", "gate softmax temperature", float, 1.0, (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0),
+    *(Knob(name, label, "tricks", kind, default, options=options, when=_gated, when_text=GATED_ONLY, help=text, flag=flag)
+      for name, flag, label, kind, default, options, text in (
+          ("temp", "--gate-temperature", "gate softmax temperature", float, 1.0, (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0),
            "The gates' logits are divided by it before the softmax: above 1 the weights move closer together, below 1 "
            "further apart (towards one expert per gate)."),
-          ("gdrop", "gate dropout", float, 0.0, (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
+          ("gdrop", "--gate-dropout", "gate dropout", float, 0.0, (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
            "While training, each expert a gate sees is dropped with this probability and the gate renormalised over the "
            "rest: " + claim("gate-dropout").text()),
-          ("gln", "LayerNorm in the gates", bool, False, (),
+          ("gln", "--gate-layer-norm", "LayerNorm in the gates", bool, False, (),
            "Standardise each gate's logits over its experts before the softmax, so their scale cannot run away."))),
     Knob("ginit", "gate init scale", "tricks", float, 1.0, options=(0.0, 0.01, 0.1, 1.0, 3.0, 10.0), when=_input_gated,
          when_text=f"only matters for gates computed from the input ({', '.join(INPUT_GATED)}; Cross-Stitch's gates "
                    "always start near the identity)",
-         help="The gates' initial weights times this (0 = every gate starts uniform over its experts)."),
+         help="The gates' initial weights times this (0 = every gate starts uniform over its experts).", flag="--gate-init-scale"),
     Knob("freeze", "freeze gates after step", "tricks", int, 0, 0, 100_000, when=_gated, when_text=GATED_ONLY,
-         help="From this step on the gates stop learning and the experts train under fixed routing (0 = never)."),
+         help="From this step on the gates stop learning and the experts train under fixed routing (0 = never).", flag="--freeze-gates-after"),
     Knob("shared_in", "shared input layer (units)", "tricks", int, 0, options=(0, 8, 16, 32, 64, 128),
-         help="A shared ReLU layer between the input and the experts, this wide (0 = none): every task trains it."),
+         help="A shared ReLU layer between the input and the experts, this wide (0 = none): every task trains it.", flag="--shared-input"),
     Knob("weighting", "loss weighting", "tricks", str, "equal", options=WEIGHTINGS, when=lambda s: task_count(s) >= 2,
          when_text="needs at least two tasks (one task's loss has nothing to be weighed against)",
          help="How the tasks' losses become one update: equal, fixed (task 0's weight below), uncertainty (Kendall et al.), "
-              "gradnorm (Chen et al.), dwa (Liu et al.) or pcgrad (Yu et al.). Inside the experts charts the weights."),
+              "gradnorm (Chen et al.), dwa (Liu et al.) or pcgrad (Yu et al.). Inside the experts charts the weights.", flag="--weighting"),
     Knob("tw", "weight on task 0's loss", "tricks", float, 1.0, options=(0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0),
          when=lambda s: s["weighting"] == "fixed", when_text="applies only with the fixed weighting",
          help="With the fixed weighting: task 0's loss is multiplied by this, every other task's by 1."),
     Knob("gn_alpha", "GradNorm alpha", "tricks", float, GRADNORM_ALPHA, options=(0.12, 0.5, 1.0, 1.5, 3.0),
          when=lambda s: s["weighting"] == "gradnorm", when_text="applies only with the gradnorm weighting",
-         help="How strongly GradNorm favours the tasks that learn slower (0 = equal gradient norms)."),
+         help="How strongly GradNorm favours the tasks that learn slower (0 = equal gradient norms).", flag="--gradnorm-alpha"),
     # training (training.py)
-    Knob("lr", "learning rate", "training", float, 1e-3, options=LEARNING_RATES, live=True),
-    Knob("epochs", "epochs", "training", int, 10, 1, 200),
-    Knob("batch", "batch size", "training", int, 256, options=BATCHES),
-    Knob("device", "device", "training", str, "auto", options=DEVICES),
+    Knob("lr", "learning rate", "training", float, 1e-3, options=LEARNING_RATES, live=True, flag="--lr"),
+    Knob("epochs", "epochs", "training", int, 10, 1, 200, flag="--epochs"),
+    Knob("batch", "batch size", "training", int, 256, options=BATCHES, flag="--batch-size"),
+    Knob("device", "device", "training", str, "auto", options=DEVICES, flag="--device"),
     # how the Playground is laid out (pages/playground.py)
     Knob(PRESENT, "presentation layout", "view", bool, False, live=True,
          help="For a projector (1280 x 720 and up): the loss curves and the gates side by side on the first screen, the "
