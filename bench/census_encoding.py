@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from mtl_core.data import census
+from mtl_core.models import build_model, ModelConfig
 from mtl_core.train.metrics import auc
-from mtl_core.models import ModelConfig, build_model
 from mtl_core.train.training import task_losses
 
 EPOCHS, BATCH, DIM = 3, 1024, 4

@@ -42,7 +42,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
 
-from mtl_core.serve.classroom import Classroom, answers, free_port
+from mtl_core.serve.classroom import answers, Classroom, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = open(os.environ.get("MTL_BENCH_LOG", os.devnull), "w")  # the server's output, when asked

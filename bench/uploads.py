@@ -24,9 +24,9 @@ CHILD = r'''
 import gc, json, os, sys, tempfile
 sys.path.insert(0, sys.argv[1])
 uploads = int(sys.argv[2])
-from mtl_core.settings import knobs
 from mtl_core.live import InProcess, Race
 from mtl_core.serve.records import dumps, read_records
+from mtl_core.settings import knobs
 import mtl_core.serve.shelf as shelf_module
 
 def rss():

@@ -11,18 +11,18 @@ from typing import Sequence
 
 import pandas as pd
 
-from .serve import classroom
-from .data.census import CensusConfig
 from .config import ConfigError, to_dict
+from .data.census import CensusConfig
+from .data.funnel import FunnelConfig
 from .data.synthetic import DataConfig
-from .train.device import DEVICES
-from .studies.experiments import EXPERIMENTS
+from .models import ARCHITECTURES, SWITCHES, ModelConfig
+from .serve import classroom
 from .serve.records import clean
 from .settings.knobs import KNOBS, PRESETS
-from .models import ARCHITECTURES, SWITCHES, ModelConfig
+from .studies.experiments import EXPERIMENTS
+from .train.device import DEVICES
 from .train.runs import GridResult, sized_model_config, sweep, train_grid
 from .train.training import TrainConfig
-from .data.funnel import FunnelConfig
 
 EXPERIMENT_NAMES = tuple(EXPERIMENTS)
 

@@ -7,11 +7,11 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core.view import charts
-from mtl_core.studies.claims import beat_full_home, claim, home_ablation
 from mtl_core.diagnostics.recorder import TAKEN_OVER
 from mtl_core.settings.knobs import PAGE_KNOBS
+from mtl_core.studies.claims import beat_full_home, claim, home_ablation
 from mtl_core.studies.experiments import HOME_DATA, HOME_SWITCHES, HOME_TRAIN, ablation_summary
+from mtl_core.view import charts
 from pages import DATA
 from pages.panel import knob_panel
 from pages.studies import expected_seconds, run_study, study_took

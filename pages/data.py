@@ -5,14 +5,14 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core.settings import builders, knobs
-from mtl_core.data import census
-from mtl_core.view import charts
 from mtl_core.config import ConfigError
+from mtl_core.data import census
+from mtl_core.data.funnel import funnel_summary, FunnelConfig
 from mtl_core.data.synthetic import DataConfig, label_correlation_curve, make_dataset
-from mtl_core.studies.claims import claim
-from mtl_core.data.funnel import FunnelConfig, funnel_summary
 from mtl_core.models.registry import label
+from mtl_core.settings import builders, knobs
+from mtl_core.studies.claims import claim
+from mtl_core.view import charts
 from pages import DATA
 from pages.panel import knob_panel
 

@@ -4,13 +4,12 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core.settings import builders, knobs
-from mtl_core.view import charts, network
 from mtl_core.config import ConfigError
 from mtl_core.diagnostics.recorder import TAKEN_OVER
 from mtl_core.models import build_plan
-from mtl_core.train.weighting import STATE_TITLES
-from mtl_core.train.weighting import WEIGHTING_NOTES
+from mtl_core.settings import builders, knobs
+from mtl_core.train.weighting import STATE_TITLES, WEIGHTING_NOTES
+from mtl_core.view import charts, network
 from pages.kept import load_runs, locker, shelf
 from pages.panel import knob_panel
 

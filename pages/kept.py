@@ -11,7 +11,7 @@ import streamlit as st
 
 from mtl_core.serve.records import MAX_FILE, read_records
 from mtl_core.serve.shelf import Locker, Shelf
-from mtl_core.serve.store import Store, StoreFull, default_location
+from mtl_core.serve.store import default_location, Store, StoreFull
 from pages.echo import code
 
 _SHELF: list[Shelf] = []

@@ -8,16 +8,15 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core.settings import builders, knobs, rules
-from mtl_core.view import charts, network
-from mtl_core.studies.claims import claim
 from mtl_core.config import ConfigError
-from mtl_core.train.device import available_devices
 from mtl_core.live import CADENCE, Race, shared_backend
 from mtl_core.models import build_plan
 from mtl_core.models.registry import label
-from mtl_core.train.weighting import STATE_TITLES
-from mtl_core.train.weighting import WEIGHTING_NOTES
+from mtl_core.settings import builders, knobs, rules
+from mtl_core.studies.claims import claim
+from mtl_core.train.device import available_devices
+from mtl_core.train.weighting import STATE_TITLES, WEIGHTING_NOTES
+from mtl_core.view import charts, network
 from pages import DATA
 from pages.kept import keep, locker
 from pages.lesson import lesson_banner, lesson_verdict

@@ -5,11 +5,11 @@ from urllib.parse import urlencode
 import streamlit as st
 
 import pages
-from mtl_core.view import charts, network
-from mtl_core.models import ARCHITECTURES, REGISTRY, ModelConfig, build_plan
+from mtl_core.models import ARCHITECTURES, REGISTRY, build_plan, ModelConfig
 from mtl_core.models.registry import label
 from mtl_core.studies.claims import claim
 from mtl_core.studies.lessons import LESSONS
+from mtl_core.view import charts, network
 from pages.lesson import lesson_check
 from pages.panel import knob_panel, open_link
 

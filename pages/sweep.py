@@ -6,14 +6,14 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core.settings import builders, rules
-from mtl_core.view import charts
-from mtl_core.studies.claims import claim
-from mtl_core.studies.lessons import lesson
-from mtl_core.studies.experiments import correlation_summary, final_loss, rise_by_seed, seed_by_seed, trainability_summary
 from mtl_core.models.registry import label
-from pages.lesson import lesson_banner, lesson_check, lesson_verdict
+from mtl_core.settings import builders, rules
+from mtl_core.studies.claims import claim
+from mtl_core.studies.experiments import correlation_summary, final_loss, rise_by_seed, seed_by_seed, trainability_summary
+from mtl_core.studies.lessons import lesson
+from mtl_core.view import charts
 from pages import DATA
+from pages.lesson import lesson_banner, lesson_check, lesson_verdict
 from pages.panel import knob_panel
 from pages.studies import expected_seconds, run_study, study_took
 

@@ -7,10 +7,10 @@ import pandas as pd
 import streamlit as st
 
 import pages
-from mtl_core.settings import builders, knobs, rules
-from mtl_core.view import charts
-from mtl_core.studies.experiments import transfer_summary
 from mtl_core.models.registry import label
+from mtl_core.settings import builders, knobs, rules
+from mtl_core.studies.experiments import transfer_summary
+from mtl_core.view import charts
 from pages import DATA
 from pages.lesson import lesson_banner, lesson_verdict
 from pages.panel import knob_panel

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mtl_core.data.synthetic import DataConfig
-from mtl_core.models import ModelConfig, build_model
+from mtl_core.models import build_model, ModelConfig
 from mtl_core.models.reference import LoopedModel
 from mtl_core.train.runs import train_grid
 from mtl_core.train.training import TrainConfig, TrainingRun

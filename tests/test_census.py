@@ -4,9 +4,9 @@ clear message when the data file is missing or damaged."""
 import numpy as np
 import pytest
 
+from mtl_core.config import ConfigError
 from mtl_core.data import census
 from mtl_core.data.census import CensusConfig
-from mtl_core.config import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mtl_core.config import ConfigError, from_dict, to_dict
-from mtl_core.data.synthetic import DataConfig, pearson, label_correlation_curve, make_dataset
+from mtl_core.data.synthetic import DataConfig, label_correlation_curve, make_dataset, pearson
 
 SMALL = dict(features=20, samples=2000, holdout=100)
 

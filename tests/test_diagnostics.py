@@ -8,7 +8,7 @@ import torch
 
 from mtl_core.data.synthetic import DataConfig, make_dataset
 from mtl_core.diagnostics.recorder import DiagnosticsRecorder, expert_occupancy, expert_reliance, expert_scale_spread, expert_statistics, gate_drift, gate_polarisation, gate_utilisation, gradient_conflict
-from mtl_core.models import LevelTrace, ModelConfig, build_model, build_plan
+from mtl_core.models import build_model, build_plan, LevelTrace, ModelConfig
 from mtl_core.train.training import TrainConfig, TrainingRun
 
 TASKS = ("a", "b")

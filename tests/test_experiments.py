@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mtl_core.studies import experiments
 from mtl_core.cli import main
 from mtl_core.data.synthetic import DataConfig
+from mtl_core.studies import experiments
 
 TINY = DataConfig(features=16, samples=512, holdout=256)
 TRAIN = replace(experiments.PAPER_TRAIN, epochs=2, device="cpu")

@@ -10,12 +10,11 @@ import time
 
 import pytest
 
-from mtl_core.settings import builders, knobs, links
 from mtl_core.config import ConfigError
-from mtl_core.live import InProcess, JobFailed, LocalProcesses, Race, run_job
-from mtl_core.live import worker as worker_module
+from mtl_core.live import InProcess, JobFailed, LocalProcesses, Race, run_job, worker as worker_module
 from mtl_core.live.backends import Backend, Link
-from mtl_core.serve.records import RecordError, read_records
+from mtl_core.serve.records import read_records, RecordError
+from mtl_core.settings import builders, knobs, links
 
 
 def settings(**changes):

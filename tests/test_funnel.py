@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from mtl_core.studies import experiments
 from mtl_core.cli import main
 from mtl_core.config import ConfigError
+from mtl_core.data.funnel import funnel_summary, FunnelConfig
 from mtl_core.data.synthetic import DataConfig
-from mtl_core.data.funnel import FunnelConfig, funnel_summary
-from mtl_core.models import ModelConfig, build_model
-from mtl_core.train.training import COUNTERFACTUAL_WEIGHT, GLOBAL_WEIGHT, TrainConfig, TrainingRun, funnel_losses
+from mtl_core.models import build_model, ModelConfig
+from mtl_core.studies import experiments
+from mtl_core.train.training import COUNTERFACTUAL_WEIGHT, GLOBAL_WEIGHT, funnel_losses, TrainConfig, TrainingRun
 
 SMALL = FunnelConfig(features=16, samples=4000, holdout=2000)
 

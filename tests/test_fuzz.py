@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mtl_core.settings import knobs, links
 
+from mtl_core.serve.records import dumps
 from mtl_core.settings.knob import SHOWN, shorten
 from mtl_core.settings.knobs import KNOBS
-from mtl_core.serve.records import dumps
 from pages.kept import shelf
 
 from conftest import PAGES, link_texts, open_page

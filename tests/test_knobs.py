@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from mtl_core.settings import builders, knobs, links, rules
 
-from mtl_core.settings.knob import SHOWN, shorten
 from mtl_core.config import ConfigError
+from mtl_core.settings.knob import SHOWN, shorten
 from mtl_core.settings.knobs import KNOBS
 
 from conftest import link_texts

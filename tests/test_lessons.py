@@ -3,9 +3,9 @@
 
 import pytest
 
+from mtl_core.live import InProcess
 from mtl_core.settings import knobs, links
 from mtl_core.studies.lessons import LESSONS, check
-from mtl_core.live import InProcess
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mtl_core.settings import knobs
 from mtl_core.config import ConfigError
 from mtl_core.live import InProcess, LocalProcesses, Race, Worker
 from mtl_core.live.trainer import Released
-from mtl_core.serve.records import DIAGNOSTICS, read_records, dumps
+from mtl_core.serve.records import DIAGNOSTICS, dumps, read_records
+from mtl_core.settings import knobs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -175,9 +175,9 @@ def test_a_killed_worker_process_leaves_a_message_the_runs_and_a_fresh_worker():
 
 RAY_RACE = """
 import time, ray
-from mtl_core.settings import knobs
-from mtl_core.live import RayCluster, Race
+from mtl_core.live import Race, RayCluster
 from mtl_core.serve.records import dumps, read_records
+from mtl_core.settings import knobs
 try:
     race = Race(RayCluster(None, workers=1), {**knobs.defaults(), "samples": 2_000, "epochs": 20})
     race.step(50)

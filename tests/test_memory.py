@@ -4,8 +4,8 @@ import platform
 
 import torch
 
+from mtl_core.models import build_model, ModelConfig
 from mtl_core.train.memory import keep_freed_memory
-from mtl_core.models import ModelConfig, build_model
 
 
 def test_keep_freed_memory_applies_on_glibc_and_does_not_change_results():

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mtl_core.view import network
 from mtl_core.diagnostics.recorder import expert_statistics, gate_utilisation
-from mtl_core.models import ARCHITECTURES, ModelConfig, build_model, build_plan
+from mtl_core.models import ARCHITECTURES, build_model, build_plan, ModelConfig
+from mtl_core.view import network
 
 TASKS, GROUPS = ("a", "b", "c", "d"), (0, 0, 1, 1)
 

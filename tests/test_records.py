@@ -9,8 +9,8 @@ from hypothesis import given, settings, strategies as st
 
 from mtl_core.data.synthetic import DataConfig, make_dataset
 from mtl_core.diagnostics.recorder import DiagnosticsRecorder
-from mtl_core.models import ModelConfig, build_model
-from mtl_core.serve.records import DIAGNOSTICS, RecordError, dumps, read_records, run_record
+from mtl_core.models import build_model, ModelConfig
+from mtl_core.serve.records import DIAGNOSTICS, dumps, read_records, RecordError, run_record
 from mtl_core.train.training import Evaluation, Finished, TrainConfig, TrainingRun
 
 EXAMPLES = int(os.environ.get("MTL_FUZZ_EXAMPLES", "300"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mtl_core.models import ModelConfig, build_plan
+from mtl_core.models import build_plan, ModelConfig
 
 TASKS = ("click", "like", "watch", "comment")
 GROUPS = (0, 0, 1, 1)

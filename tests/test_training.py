@@ -6,8 +6,8 @@ import torch
 
 from mtl_core.config import ConfigError
 from mtl_core.data.synthetic import DataConfig, make_dataset
+from mtl_core.models import build_model, ModelConfig, stack_members
 from mtl_core.train.device import resolve_device
-from mtl_core.models import ModelConfig, build_model, stack_members
 from mtl_core.train.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainConfig, TrainingRun
 
 DATA = DataConfig(tasks=2, correlation=0.8, features=16, samples=1024, holdout=256, seed=0)

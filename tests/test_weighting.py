@@ -9,7 +9,7 @@ from torch import nn
 
 from mtl_core.data.synthetic import DataConfig
 from mtl_core.diagnostics.recorder import gradient_conflict
-from mtl_core.models import ModelConfig, build_model, stack_members
+from mtl_core.models import build_model, ModelConfig, stack_members
 from mtl_core.train.training import TrainConfig, TrainingRun
 from mtl_core.train.weighting import WEIGHTINGS, make_weighting, project_conflicting
 

@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError, check
-from .synthetic import Dataset, Split, pearson
+from ..config import check, ConfigError
+from .synthetic import Dataset, pearson, Split
 
 FILE = Path(__file__).resolve().parents[2] / "data" / "census_income.parquet"
 REBUILD = "python -m mtl_core.data.census build"

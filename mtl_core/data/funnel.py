@@ -31,8 +31,8 @@ import numpy as np
 from scipy.special import expit
 
 from ..config import check
-from .synthetic import Dataset, Split, pearson
 from ..train.metrics import PROBABILITY_CLIP, auc
+from .synthetic import Dataset, pearson, Split
 
 CONVERSION_SCALE = 2.0
 # funnel_metrics' names -> (metric, space) in the study's rows and the live chart

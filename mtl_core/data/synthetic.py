@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError, check
+from ..config import check, ConfigError
 
 TASK_TYPES = ("regression", "binary")
 SPLITS = ("train", "validation", "test")

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from ..models import LevelTrace, MultiTaskModel
-from ..train.training import Snapshot, TrainingRun, task_losses
+from ..train.training import Snapshot, task_losses, TrainingRun
 from ..train.weighting import task_gradients
 
 NEAR_ZERO = 0.01   # |output| below this counts as near zero (Swish is never exactly 0, ReLU often is)

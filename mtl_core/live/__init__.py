@@ -1,7 +1,7 @@
 """The live race a student plays, as a library: no Streamlit here (see race.py to use it)."""
 
-from .cadence import CADENCE, Cadence
 from .backends import Backend, InProcess, LocalProcesses, RayCluster, shared_backend
+from .cadence import CADENCE, Cadence
 from .jobs import JobFailed, run_job
 from .race import Race, RunView
 from .worker import Worker

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from ..serve import environment
 from .trainer import Released
-from .worker import Worker, serve
+from .worker import serve, Worker
 
 log = logging.getLogger(__name__)
 

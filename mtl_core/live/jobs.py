@@ -18,8 +18,8 @@ import time
 import uuid
 from typing import Callable
 
-from ..serve import environment
 from ..config import ConfigError
+from ..serve import environment
 from .backends import Backend
 from .trainer import JobDone, Released
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..settings.knob import Settings
 from ..config import ConfigError
 from ..serve.records import run_record
+from ..settings.knob import Settings
 from .backends import Backend
-from .trainer import Done, Released, Update, run_names
+from .trainer import Done, Released, run_names, Update
 
 
 POINTS = 120   # points per loss curve kept for drawing (one per 1/POINTS of the run, the latest in each)

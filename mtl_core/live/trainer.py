@@ -17,11 +17,11 @@ import pandas as pd
 
 from ..settings import builders
 
-from ..settings.knob import Settings
-from ..diagnostics.recorder import DiagnosticsRecorder
 from ..data.funnel import quality_rows
+from ..diagnostics.recorder import DiagnosticsRecorder
 from ..models import build_model
 from ..models.registry import REGISTRY, label
+from ..settings.knob import Settings
 from ..train.runs import sized_model_config
 from ..train.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainingRun
 

@@ -19,10 +19,10 @@ import logging
 import time
 from typing import Any
 
+from ..config import ConfigError
 from ..serve import environment
 from ..studies import experiments
 from ..train import runs
-from ..config import ConfigError
 from .trainer import Done, JobDone, RaceTrainer, Released
 
 log = logging.getLogger(__name__)

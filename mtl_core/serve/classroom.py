@@ -33,7 +33,7 @@ import urllib.request
 from pathlib import Path
 
 from ..config import ConfigError
-from .store import Store, default_location
+from .store import default_location, Store
 
 SERVE_APP = Path(__file__).resolve().parents[2] / "serve_app.py"   # `streamlit run app.py`, warmed up first
 RESTART_PAUSE = 3.0   # seconds before a dead app process is started again (nginx meanwhile sends its browsers elsewhere)

@@ -14,10 +14,10 @@ import json
 import math
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from ..models.registry import ARCHITECTURES
 from ..settings.jsonfile import load_json
 from ..settings.knob import shorten
 from ..settings.links import check_values
-from ..models.registry import ARCHITECTURES
 from ..train.weighting import STATE_TITLES
 
 if TYPE_CHECKING:

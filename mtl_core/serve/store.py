@@ -165,7 +165,7 @@ TABLES = (   # {seq}, {blob}, {real}: each database's words for them
 
 
 class Store:
-    """Each browser's runs and settings, keyed by the browser's random token (see pages/common.py).
+    """Each browser's runs and settings, keyed by the browser's random token (see pages/kept.py).
 
     `location` is a file path (SQLite) or a `postgresql://` URL."""
 

@@ -12,15 +12,15 @@ anywhere (a run record, a notebook) never size an allocation the table would ref
 
 from __future__ import annotations
 
-from ..data.census import CensusConfig
 from ..config import ConfigError
-from ..data.synthetic import DataConfig
+from ..data.census import CensusConfig
 from ..data.funnel import FunnelConfig
-from .knob import KnobError, Settings
-from .knobs import KNOBS, funnel, names, synthetic, task_count
+from ..data.synthetic import DataConfig
 from ..models import ModelConfig
 from ..models.registry import BY_LABEL, REGISTRY
 from ..train.training import TrainConfig
+from .knob import KnobError, Settings
+from .knobs import KNOBS, funnel, names, synthetic, task_count
 
 FUNNEL_HOLDOUT = 10_000   # funnel impressions in each of validation and test in the app
 CENSUS_HOLDOUT = 10_000   # census rows in each of validation and test in the app (the experiment uses all 49,881)

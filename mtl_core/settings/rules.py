@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from ..models.registry import BY_LABEL, FUNNEL_ARCHS
-from .knob import Notice, Settings, link_text
+from .knob import link_text, Notice, Settings
 from .knobs import KNOBS, defaults, funnel
 
 def apply(settings: Settings, given: Settings, explicit: bool = True, implied: Settings | None = None

@@ -15,10 +15,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..data.synthetic import DataConfig
+from ..models import build_model, ModelConfig
+from ..models.reference import LoopedModel
 from ..train.device import resolve_device
 from ..train.memory import keep_freed_memory
-from ..models import ModelConfig, build_model
-from ..models.reference import LoopedModel
 from ..train.runs import sized_model_config, sweep, train_grid
 from ..train.training import FUSED_ADAM_DEVICES, TrainConfig
 

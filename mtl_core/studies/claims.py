@@ -20,9 +20,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .evidence import ALPHA, Effect, Verdict
 from ..data.funnel import FunnelConfig
 from ..models.registry import LABELS as LABEL
+from .evidence import ALPHA, Effect, Verdict
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from ..data.census import CensusConfig
 from ..config import check
-from ..data.synthetic import DataConfig, keep_tasks
+from ..data.census import CensusConfig
 from ..data.funnel import FunnelConfig, quality_rows
+from ..data.synthetic import DataConfig, keep_tasks
 from ..diagnostics.recorder import expert_occupancy, expert_reliance, expert_statistics
-from .evidence import Effect, seeds_needed
 from ..models import REGISTRY, ModelConfig
 from ..train.runs import sized_model_config, sweep, train_datasets, train_grid
 from ..train.training import TrainConfig
+from .evidence import Effect, seeds_needed
 
 PAPER_DATA = DataConfig(samples=50_000, holdout=5_000)   # d=100, c=1, m=10, noise 0.1
 PAPER_TRAIN = TrainConfig(lr=1e-3, batch_size=256, epochs=15, log_every=10_000, eval_every=0)  # ~2,900 Adam steps

@@ -19,11 +19,11 @@ import pandas as pd
 
 from ..settings import builders, knobs, links
 
+from ..diagnostics.recorder import COLLAPSED, TAKEN_OVER
+from ..models.registry import label
 from ..settings.knob import Settings
 from .claims import claim, gate_trick_summary, gate_tricks
-from ..diagnostics.recorder import COLLAPSED, TAKEN_OVER
 from .evidence import Effect, Verdict
-from ..models.registry import label
 
 SHIP_SHARE = 0.7   # a lesson's prediction must hold on at least this share of other seeds
 

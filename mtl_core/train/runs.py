@@ -18,7 +18,7 @@ from joblib import Parallel, delayed
 from ..config import check
 from ..data.synthetic import DataConfig, Dataset
 from ..diagnostics.recorder import DiagnosticsRecorder
-from ..models import REGISTRY, ModelConfig, build_model, match_bottom_to, stack_members
+from ..models import REGISTRY, build_model, match_bottom_to, ModelConfig, stack_members
 from .training import Diverged, Event, Finished, TrainConfig, TrainingRun
 
 

@@ -23,13 +23,13 @@ import torch
 from torch.nn import functional as F
 
 from ..config import check
+from ..data.funnel import funnel_metrics
 from ..data.synthetic import Dataset
+from ..models import LevelTrace, MultiTaskModel
+from ..models.registry import REGISTRY
 from .device import DEVICES, resolve_device
 from .memory import keep_freed_memory
 from .metrics import task_metrics
-from ..data.funnel import funnel_metrics
-from ..models import LevelTrace, MultiTaskModel
-from ..models.registry import REGISTRY
 from .weighting import GRADNORM_ALPHA, WEIGHTINGS, make_weighting
 
 EVAL_CHUNK = 8192
