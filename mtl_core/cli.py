@@ -375,7 +375,7 @@ def run_experiment(a: argparse.Namespace) -> int:
 def lesson_table() -> str:
     """The README's lesson table (markdown), from the bundled lesson checks and lesson timings."""
     from .studies import lessons
-    from .studies.claims import DATA
+    from .studies.bundled import DATA
 
     first, later = (pd.read_csv(DATA / name).set_index("lesson") for name in ("lesson_check.csv", "lesson_check_500.csv"))
     timed = pd.read_csv(DATA / "lesson_time.csv").set_index("lesson")

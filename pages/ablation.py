@@ -9,7 +9,8 @@ import streamlit as st
 import pages
 from mtl_core.diagnostics.recorder import TAKEN_OVER
 from mtl_core.settings.knobs import PAGE_KNOBS
-from mtl_core.studies.claims import beat_full_home, claim, home_ablation
+from mtl_core.studies.bundled import home_ablation
+from mtl_core.studies.claims import beat_full_home, claim
 from mtl_core.studies.experiments import HOME_DATA, HOME_SWITCHES, HOME_TRAIN, ablation_summary
 from mtl_core.view import charts
 from pages import DATA

@@ -109,7 +109,7 @@ def test_the_readme_lesson_table_comes_from_the_bundled_checks(capsys):
     table = capsys.readouterr().out
     rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
     assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == [lesson.key for lesson in LESSONS]
-    from mtl_core.studies.claims import DATA
+    from mtl_core.studies.bundled import DATA
 
     checked = pd.read_csv(DATA / "lesson_check.csv").set_index("lesson")
     assert all(f"{checked.held[key]}/{checked.seeds[key]}" in row for key, row in zip(checked.index, rows))

@@ -13,18 +13,16 @@ longer supports the words.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from ..data.funnel import FunnelConfig
 from ..models.registry import LABELS as LABEL
+from .bundled import (DATA, DENSE_CELL, RELATED, SPARSE_CELL, UNRELATED, census_auc, funnel_bias, funnel_sparsity,
+                      gate_trick_summary, gate_tricks, home_ablation, home_lessons, lesson_sweep, lesson_sweep_rows,
+                      negative_transfer, small_sweep, sparse_calibration, sparse_cell)
 from .evidence import ALPHA, Effect, Verdict
-
-DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 @dataclass(frozen=True)
@@ -50,19 +48,6 @@ class Claim:
         shown = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in numbers.items())
         return Verdict(bool(self.holds(numbers)) and effect.beyond_chance == self.finds,
                        f"{shown}; per seed {effect} (control: {self.control})", effect.quantile(0.5), effect.unit)
-
-
-@lru_cache(maxsize=1)
-def lesson_sweep_rows() -> pd.DataFrame:
-    """The bundled sweep of the `lesson` preset on seeds that played no part in choosing it (`python -m mtl_core sweep
-    --preset lesson --correlations 1,0.5,0.2 --seeds 60 --first-seed 1000 --holdout 5000 --csv data/lesson_sweep.csv`)."""
-    return pd.read_csv(DATA / "lesson_sweep.csv")
-
-
-def lesson_sweep() -> pd.DataFrame:
-    """Its test MSE (mean over tasks) per (correlation, seed), one column per architecture."""
-    runs = lesson_sweep_rows()
-    return runs[runs.metric == "mse"].groupby(["arch", "correlation", "seed"]).value.mean().unstack("arch")
 
 
 def tuning_evidence() -> dict:
@@ -132,15 +117,6 @@ def preset_effect() -> Effect:
 SMALL = dict(experts=2, expert_hidden=(2,))   # the small sweep's experts (data/small_sweep.csv)
 
 
-@lru_cache(maxsize=1)
-def small_sweep() -> pd.DataFrame:
-    """The bundled sweep with small experts (`python -m mtl_core sweep --preset lesson --experts 2 --expert-hidden 2
-    --correlations 1,0.5,0 --seeds 30 --holdout 5000 --csv data/small_sweep.csv`): test MSE (mean over tasks),
-    [(correlation, seed), arch]."""
-    runs = pd.read_csv(DATA / "small_sweep.csv")
-    return runs[runs.metric == "mse"].groupby(["arch", "correlation", "seed"]).value.mean().unstack("arch")
-
-
 def small_evidence() -> dict:
     from ..data.synthetic import DataConfig
     from ..models import ModelConfig
@@ -180,17 +156,6 @@ def seeds_effect() -> Effect:
     return Effect.of(gain, "(OMoE's test MSE minus MMoE's at p = 0.2)")
 
 
-@lru_cache(maxsize=1)
-def negative_transfer() -> pd.DataFrame:
-    """The bundled negative-transfer study (`python -m mtl_core experiment negative-transfer --csv
-    data/negative_transfer.csv`: a Shared-Bottom of 4 units on two tasks, seeds 1000-1059, at p = 0 and p = 1): per
-    (correlation, task, seed), how much the task's test loss rose because the other task trained beside it."""
-    runs = pd.read_csv(DATA / "negative_transfer.csv")
-    loss = runs.pivot_table(index=["correlation", "task", "seed"], columns="setting", values="loss")
-    other = {"task 0": "without task 1", "task 1": "without task 0"}
-    return pd.Series([row["all tasks"] - row[other[task]] for (_, task, _), row in loss.iterrows()], index=loss.index, name="rise")
-
-
 def negative_evidence() -> dict:
     rise = negative_transfer()
     hurt, mean = (rise > 0).groupby(level=["correlation", "task"]).sum(), rise.groupby(level=["correlation", "task"]).mean()
@@ -204,12 +169,6 @@ def negative_effect() -> Effect:
     same inputs and noise at both p, so the comparison is paired)."""
     rise = negative_transfer().xs("task 0", level="task").unstack("correlation")
     return Effect.of(rise[0.0] - rise[1.0], "(task 0's loss rise from task 1 at p = 0 minus at p = 1)")
-
-
-@lru_cache(maxsize=1)
-def home_ablation() -> pd.DataFrame:
-    """The bundled HoME ablation (`python -m mtl_core experiment home-ablation --csv data/home_ablation.csv`)."""
-    return pd.read_csv(DATA / "home_ablation.csv")
 
 
 def beat_full_home() -> pd.DataFrame:
@@ -269,26 +228,9 @@ def census_evidence() -> dict:
     return numbers | dict(seeds=int(auc.shape[0]), models=int(auc.shape[1]))
 
 
-def census_auc(group: int) -> pd.DataFrame:
-    """The bundled census study's main-task test AUC: [seed, arch]."""
-    return pd.read_csv(DATA / f"census_group{group}.csv").pivot_table(index="seed", columns="arch", values="main_auc")
-
-
 def census_effect() -> Effect:
     auc = census_auc(1)
     return Effect.of(auc.shared_bottom - auc.mmoe, "(Shared-Bottom's income AUC minus MMoE's, group 1)")
-
-
-def gate_tricks(metric: str = "test_mse") -> pd.DataFrame:
-    """The bundled gate-trick study (`python -m mtl_core experiment gate-tricks --seeds 5 --csv data/gate_tricks.csv`):
-    one of its measures, [seed, arm]."""
-    runs = pd.read_csv(DATA / "gate_tricks.csv")
-    return runs[runs.metric == metric].pivot_table(index="seed", columns="arm", values="value")
-
-
-def gate_trick_summary() -> pd.DataFrame:
-    """The bundled gate-trick study's means over seeds, one row per arm (data/gate_tricks.summary.csv)."""
-    return pd.read_csv(DATA / "gate_tricks.summary.csv").set_index("arm")
 
 
 def gate_dropout_evidence() -> dict:
@@ -316,21 +258,6 @@ def shared_input_evidence() -> dict:
                 seeds=len(gate_tricks()), p=shared_input_effect().p)
 
 
-RELATED, UNRELATED = FunnelConfig.correlation, 0.0   # the funnel's default; the control: click and conversion at right angles
-
-
-@lru_cache(maxsize=2)
-def funnel_sparsity(correlation: float = RELATED) -> pd.DataFrame:
-    """The bundled sparsity study (docs/EXPERIMENTS.md §9.1 gives its commands) at one CTR/CVR correlation: CVR AUC
-    on all test impressions, [(click_rate, samples, seed), model]."""
-    runs = pd.read_csv(DATA / "funnel_sparsity.csv")
-    auc = runs[(runs.metric == "cvr_auc") & (runs.space == "all") & (runs.correlation == correlation)]
-    return auc.pivot_table(index=["click_rate", "samples", "seed"], columns="model", values="value")
-
-
-SPARSE_CELL, DENSE_CELL = (0.01, 20_000), (0.05, 100_000)   # the study's fewest and most clicks
-
-
 def sparsity_evidence() -> dict:
     auc = funnel_sparsity()
     numbers = dict(seeds=int(auc.index.get_level_values("seed").nunique()))
@@ -341,11 +268,6 @@ def sparsity_evidence() -> dict:
         numbers[f"won_{name}"] = int((here.esmm > here.cvr_on_clicks).sum())
         numbers[f"ips_won_{name}"] = int((here.escm2_ips > here.cvr_on_clicks).sum())
     return numbers
-
-
-def sparse_cell(correlation: float = RELATED) -> pd.DataFrame:
-    """The study's fewest-clicks cell (1% of 20,000 impressions) at one correlation: CVR AUC, [seed, model]."""
-    return funnel_sparsity(correlation).xs(SPARSE_CELL, level=["click_rate", "samples"])
 
 
 def relatedness_evidence() -> dict:
@@ -368,23 +290,6 @@ def sparsity_effect() -> Effect:
 
 
 HIDDEN_MODELS = ("cvr_on_clicks", "esmm", "escm2_ips", "escm2_dr")
-
-
-@lru_cache(maxsize=2)
-def funnel_bias(space: str = "all") -> pd.DataFrame:
-    """The bundled bias study (`python -m mtl_core experiment funnel --archs cvr_on_clicks,esmm,esmm_mmoe,escm2_ips,
-    escm2_dr --biases 0,1,2 --seeds 5 --csv data/funnel.csv`): CVR calibration (mean pCVR over the true mean) on all
-    test impressions or on the clicked ones, [(bias, seed), model]."""
-    runs = pd.read_csv(DATA / "funnel.csv")
-    calibration = runs[(runs.metric == "cvr_calibration") & (runs.space == space)]
-    return calibration.pivot_table(index=["bias", "seed"], columns="model", values="value")
-
-
-def sparse_calibration() -> pd.Series:
-    """CVR on clicks' calibration on all impressions in the sparsity study's fewest-clicks cell, per seed."""
-    runs = pd.read_csv(DATA / "funnel_sparsity.csv").query("model == 'cvr_on_clicks' and metric == 'cvr_calibration' and space == 'all' "
-                                                            "and correlation == @RELATED")
-    return runs[(runs.click_rate == SPARSE_CELL[0]) & (runs.samples == SPARSE_CELL[1])].set_index("seed").value
 
 
 def shift_evidence() -> dict:
@@ -410,13 +315,6 @@ def hidden_effect() -> Effect:
     calibration = funnel_bias()[list(HIDDEN_MODELS)]
     return Effect.of((calibration.xs(2.0, level="bias") - calibration.xs(0.0, level="bias")).min(axis=1),
                      "(smallest rise over the models of mean pCVR / truth on all impressions, bias 0 to 2)")
-
-
-@lru_cache(maxsize=1)
-def home_lessons() -> pd.DataFrame:
-    """The collapse and sparse lessons' settings beside their controls on fresh seeds, one column per measure, rows
-    (arm, seed) (`python -m mtl_core experiment home-lessons --seeds 30 --jobs 2 --csv data/home_lessons.csv`)."""
-    return pd.read_csv(DATA / "home_lessons.csv").pivot_table(index=["arm", "seed"], columns="metric", values="value")
 
 
 def _seed_range() -> dict:

@@ -22,7 +22,8 @@ from ..settings import builders, knobs, links
 from ..diagnostics.recorder import COLLAPSED, TAKEN_OVER
 from ..models.registry import label
 from ..settings.knob import Settings
-from .claims import claim, gate_trick_summary, gate_tricks
+from .bundled import gate_trick_summary, gate_tricks
+from .claims import claim
 from .evidence import Effect, Verdict
 
 SHIP_SHARE = 0.7   # a lesson's prediction must hold on at least this share of other seeds
