@@ -62,7 +62,7 @@ def _knob_option(group, name: str) -> None:
     knob = KNOBS[name]
     words = (knob.help or knob.label).replace("%", "%%")
     if knob.kind is bool:
-        group.add_argument(knob.flag, action="store_true", default=knob.default, help=words)
+        group.add_argument(knob.flag, action=argparse.BooleanOptionalAction, default=knob.default, help=words)
     else:
         group.add_argument(knob.flag, type=knob.kind, default=knob.default, choices=knob.options if knob.kind is str else None,
                            help=words)
