@@ -12,17 +12,17 @@ from typing import Sequence
 import pandas as pd
 
 from .config import ConfigError, to_dict
-from .data.census import CensusConfig
-from .data.funnel import FunnelConfig
 from .data.synthetic import DataConfig
-from .models import ARCHITECTURES, SWITCHES, ModelConfig
+from .models import ARCHITECTURES
+from .models.registry import REGISTRY
 from .serve import classroom
 from .serve.records import clean
-from .settings.knobs import KNOBS, PRESETS
+from .settings import builders
+from .settings.knob import COMMAND_LINE, Settings
+from .settings.knobs import KNOBS, PRESETS, defaults, names
 from .studies.experiments import EXPERIMENTS
 from .train.device import DEVICES
 from .train.runs import GridResult, sized_model_config, sweep, train_grid
-from .train.training import TrainConfig
 
 EXPERIMENT_NAMES = tuple(EXPERIMENTS)
 
@@ -36,20 +36,17 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(",") if v.strip())
-
-
 def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.split(",") if v.strip())
 
 
-def _matrix(text: str) -> tuple[tuple[float, ...], ...]:
-    return tuple(_floats(row) for row in text.split(";"))
+def _items(kind: type):
+    """A list option's parser: items of `kind` separated by ',' (or ';', between a matrix's rows)."""
+    def items(text: str) -> tuple:
+        return tuple(kind(v) for v in text.replace(";", ",").split(",") if v.strip())
 
-
-# How a preset's knobs without a flag of their own set this CLI's options: knob -> (option dest, conversion)
-PRESET_OPTIONS = {"samples": ("samples", int), "hidden": ("expert_hidden", lambda v: (v,)), "tower": ("tower_hidden", lambda v: (v,))}
+    items.__name__ = f"comma-separated {kind.__name__}"   # argparse names it in a bad value's message
+    return items
 
 
 def dest(knob: str) -> str:
@@ -64,62 +61,25 @@ def _knob_option(group, name: str) -> None:
     if knob.kind is bool:
         group.add_argument(knob.flag, action=argparse.BooleanOptionalAction, default=knob.default, help=words)
     else:
-        group.add_argument(knob.flag, type=knob.kind, default=knob.default, choices=knob.options if knob.kind is str else None,
-                           help=words)
+        group.add_argument(knob.flag, type=_items(knob.kind) if knob.sequence else knob.kind, default=knob.default,
+                           choices=knob.options if knob.kind is str else None, help=words)
 
 
-def _add_preset_arg(p: argparse.ArgumentParser) -> None:
+def _knob_options(p: argparse.ArgumentParser, title: str, names) -> None:
+    group = p.add_argument_group(title)
+    for name in names:
+        _knob_option(group, name)
+
+
+def _add_setting_args(p: argparse.ArgumentParser) -> None:
+    """Every knob with a flag, in the table's sections: what trains (how a command runs or prints is its own)."""
     _knob_option(p, "preset")
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
     _knob_option(p, "source")
-    g = p.add_argument_group("synthetic tasks")
-    for name in ("tasks", "corr", "between"):
-        _knob_option(g, name)
-    g.add_argument("--groups", type=_ints, help="group of each task, e.g. 0,0,1,1")
-    g.add_argument("--cosine", type=_matrix, help="full K x K target cosine matrix, rows separated by ';', e.g. '1,0.5;0.5,1'")
-    g.add_argument("--binary", type=_ints, default=(), help="indices of binary tasks, e.g. 1,3 (others are regression)")
-    g.add_argument("--positive-rates", type=_floats, help="positive rate of each binary task, in the order of --binary (default 0.5)")
-    g.add_argument("--samples", type=int, help="training samples (default 10,000; census: all 199,523 training rows)")
-    g.add_argument("--holdout", type=int, help="samples in each of validation and test (default 2,000; census: 49,881)")
-    g.add_argument("--features", type=int, default=DataConfig.features, help="input dimension d")
-    for name in ("scale", "sinusoids", "noise"):
-        _knob_option(g, name)
-    g.add_argument("--users", type=int, default=DataConfig.users, help="pseudo-users (for GAUC)")
-    f = p.add_argument_group("the funnel (--data funnel; --correlation is the click's and conversion's cosine)")
-    for name in ("ctr", "cvr", "selection", "bias"):
-        _knob_option(f, name)
-
-
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model")
-    _knob_option(g, "experts")
-    g.add_argument("--task-experts", type=int, default=1, help="experts per task (CGC, PLE, HoME)")
-    g.add_argument("--group-experts", type=int, default=2, help="experts per task group (HoME)")
-    g.add_argument("--levels", type=int, default=2, help="PLE levels (1-3)")
-    g.add_argument("--expert-hidden", type=_ints, default=(16,), help="expert layer sizes, e.g. 16 or 64,32")
-    g.add_argument("--tower-hidden", type=_ints, default=(8,), help="tower hidden layer sizes")
-    g.add_argument("--activation", choices=("relu", "swish"), help="expert activation (default: relu; HoME: swish)")
-    for switch in SWITCHES:
-        g.add_argument(f"--{switch.field.replace('_', '-')}", dest=switch.field, action=argparse.BooleanOptionalAction,
-                       help=f"{switch.label} (default on where the architecture has it, off elsewhere)")
-    g.add_argument("--feature-gate-rank", type=int, default=8)
-    for name in ("temp", "gdrop", "ginit", "gln", "shared_in", "alpha"):
-        _knob_option(g, name)
-    g.add_argument("--tucker-ranks", type=_ints, default=(KNOBS["rank"].default,) * 2 + (2,),
-                   help="tensor_factorization: ranks over inputs, outputs, tasks (the app's rank knob sets the first two)")
-
-
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("training")
-    _knob_option(g, "epochs")
-    g.add_argument("--steps", type=int, help="optimiser steps (overrides --epochs)")
-    for name in ("batch", "lr", "weighting"):
-        _knob_option(g, name)
-    g.add_argument("--task-weights", type=_floats, help="per-task weights for --weighting fixed")
-    for name in ("freeze", "gn_alpha", "device"):
-        _knob_option(g, name)
+    _knob_options(p, "tasks (--data funnel: --correlation is the click's and conversion's cosine)",
+                  [n for n, k in KNOBS.items() if k.section == "tasks" and k.flag and n not in ("preset", "source", "seed")])
+    _knob_options(p, "model", [n for n, k in KNOBS.items() if k.section in ("models", "tricks") and k.flag])
+    _knob_options(p, "training", [n for n, k in KNOBS.items() if k.section == "training" and k.flag])
+    _knob_options(p, "the command line's own (the app has no widget for them)", names([COMMAND_LINE]))
 
 
 def build_parser() -> Parser:
@@ -133,8 +93,7 @@ def build_parser() -> Parser:
     train.add_argument("--diagnostics", action="store_true",
                        help="add what happens inside the experts (gates, sparsity, occupancy, reliance, conflict)")
     train.add_argument("--snapshot-every", type=int, help="with --diagnostics: also record them every N steps (default: at the end)")
-    for add in (_add_preset_arg, _add_data_args, _add_model_args, _add_train_args):
-        add(train)
+    _add_setting_args(train)
     sw = sub.add_parser("sweep", help="the MMoE paper's study: archs x correlations x seeds")
     sw.add_argument("--archs", type=lambda t: tuple(t.split(",")), default=("shared_bottom", "omoe", "mmoe"))
     sw.add_argument("--correlations", type=_floats, default=(0.5, 0.9, 1.0))
@@ -145,8 +104,7 @@ def build_parser() -> Parser:
     out = sw.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     out.add_argument("--csv", metavar="PATH", help="write the rows to a CSV file")
-    for add in (_add_preset_arg, _add_data_args, _add_model_args, _add_train_args):
-        add(sw)
+    _add_setting_args(sw)
     ex = sub.add_parser("experiment", help="rerun a paper's study: " + ", ".join(EXPERIMENT_NAMES))
     ex.add_argument("name", choices=EXPERIMENT_NAMES)
     ex.add_argument("--archs", type=lambda t: tuple(t.split(",")), help="architectures (correlation, trainability, seesaw, transfer, funnel)")
@@ -184,47 +142,12 @@ def build_parser() -> Parser:
     return parser
 
 
-def data_config(a: argparse.Namespace, seed: int = 0) -> DataConfig | CensusConfig | FunnelConfig:
-    if a.data == "funnel":
-        full = FunnelConfig()
-        return FunnelConfig(correlation=a.correlation, selection=a.selection, bias=a.bias, click_rate=a.click_rate,
-                            cvr_rate=a.cvr_rate, features=a.features, samples=full.samples if a.samples is None else a.samples,
-                            holdout=full.holdout if a.holdout is None else a.holdout, seed=seed)
-    if a.data != "synthetic":
-        full = CensusConfig()
-        return CensusConfig(group=int(a.data.split(":")[1]), samples=full.samples if a.samples is None else a.samples,
-                            holdout=full.holdout if a.holdout is None else a.holdout,
-                            seed=seed)
-    binary = set(a.binary)
-    bad = sorted(i for i in binary if not 0 <= i < a.tasks)
-    if bad:
-        raise ConfigError(f"--binary names task(s) {bad}, but tasks are numbered 0..{a.tasks - 1}.")
-    rates = None
-    if a.positive_rates is not None:
-        if len(a.positive_rates) != len(a.binary):
-            raise ConfigError(f"--positive-rates needs one rate per binary task ({len(a.binary)}), got {len(a.positive_rates)}.")
-        by_task = dict(zip(a.binary, a.positive_rates))
-        rates = tuple(by_task.get(k, 0.5) for k in range(a.tasks))
-    return DataConfig(tasks=a.tasks, correlation=a.correlation, groups=a.groups, between_correlation=a.between_correlation,
-                      cosine=a.cosine, task_types=tuple("binary" if k in binary else "regression" for k in range(a.tasks)),
-                      positive_rates=rates, features=a.features, samples=10_000 if a.samples is None else a.samples,
-                      holdout=2_000 if a.holdout is None else a.holdout, scale=a.scale,
-                      sinusoids=a.sinusoids, noise=a.noise, users=a.users, seed=seed)
-
-
-def model_config(a: argparse.Namespace, arch: str) -> ModelConfig:
-    overrides = dict(experts=a.experts, task_experts=a.task_experts, group_experts=a.group_experts, levels=a.levels,
-                     expert_hidden=a.expert_hidden, tower_hidden=a.tower_hidden, feature_gate_rank=a.feature_gate_rank,
-                     gate_temperature=a.gate_temperature, gate_dropout=a.gate_dropout, gate_init_scale=a.gate_init_scale,
-                     gate_layer_norm=a.gate_layer_norm, shared_input=a.shared_input, l2_alpha=a.l2_alpha, tucker_ranks=a.tucker_ranks)
-    overrides.update({k: getattr(a, k) for k in ("activation", *(switch.field for switch in SWITCHES)) if getattr(a, k) is not None})
-    return ModelConfig.for_arch(arch, **overrides)
-
-
-def train_config(a: argparse.Namespace, seed: int = 0) -> TrainConfig:
-    return TrainConfig(lr=a.lr, batch_size=a.batch_size, epochs=a.epochs, steps=a.steps, weighting=a.weighting,
-                       task_weights=a.task_weights, freeze_gates_after=a.freeze_gates_after or None, gradnorm_alpha=a.gradnorm_alpha,
-                       device=a.device, seed=seed)
+def settings(a: argparse.Namespace) -> Settings:
+    """The knob table's settings of a command line: the preset's values, every knob's option on top (its
+    default unless given), the one architecture of `train`."""
+    s = {**defaults(a.preset), **{name: getattr(a, dest(name)) for name, knob in KNOBS.items()
+                                  if knob.flag and hasattr(a, dest(name))}}
+    return {**s, "arch": (REGISTRY[a.arch].label,)} if "arch" in a else s
 
 
 def diagnostics_report(recorder) -> dict:
@@ -288,9 +211,10 @@ def _print_diagnostics(d: dict) -> None:
 
 
 def run_train(a: argparse.Namespace) -> int:
-    data = data_config(a, a.seed)
-    model = sized_model_config(model_config(a, a.arch), data, a.match_params)
-    train = replace(train_config(a, a.seed), snapshot_every=a.snapshot_every)
+    s = settings(a)
+    data = builders.data_config(s, limits=False)
+    model = sized_model_config(builders.model_config(a.arch, s, limits=False), data, a.match_params)
+    train = builders.train_config(s, limits=False, snapshot_every=a.snapshot_every)
     report = train_report(train_grid([data], model, train, diagnostics=a.diagnostics))
     if a.json:
         print(json.dumps(report))
@@ -307,17 +231,18 @@ def run_sweep(a: argparse.Namespace) -> int:
     bad = [arch for arch in a.archs if arch not in ARCHITECTURES]
     if bad:
         raise ConfigError(f"Unknown architecture(s): {', '.join(bad)}. Choose from: {', '.join(ARCHITECTURES)}.")
-    base = data_config(a)
+    s = settings(a)
+    base = builders.data_config(s, limits=False)
     if not isinstance(base, DataConfig):
         raise ConfigError("sweep varies the correlation of synthetic tasks; for census income use "
                           "`python -m mtl_core experiment census --group 1` (or `train --data census-income:1`), for the "
                           "funnel `python -m mtl_core experiment funnel`.")
-    model_overrides = {k: v for k, v in vars(model_config(a, "mmoe")).items() if k in (
+    model_overrides = {k: v for k, v in vars(builders.model_config("mmoe", s, limits=False)).items() if k in (
         "experts", "task_experts", "group_experts", "levels", "expert_hidden", "tower_hidden", "gate_temperature",
         "gate_dropout", "gate_init_scale", "gate_layer_norm", "shared_input", "feature_gate_rank")}
     if a.first_seed < 0:
         raise ConfigError(f"--first-seed is a seed, 0 or more, got {a.first_seed}.")
-    rows = sweep(a.archs, a.correlations, range(a.first_seed, a.first_seed + a.seeds), base, replace(train_config(a), eval_every=0), model_overrides, a.match_params,
+    rows = sweep(a.archs, a.correlations, range(a.first_seed, a.first_seed + a.seeds), base, builders.train_config(s, limits=False, eval_every=0), model_overrides, a.match_params,
                  on_result=lambda arch, r: print(f"{arch}: {len(r.datasets)} runs in {r.seconds:.1f} s", file=sys.stderr))
     rows = rows[rows["split"] == "test"].drop(columns="split")
     if a.json:
@@ -335,12 +260,12 @@ def run_experiment(a: argparse.Namespace) -> int:
     import inspect
 
     function = EXPERIMENTS[a.name]
-    defaults = inspect.signature(function).parameters
+    parameters = inspect.signature(function).parameters
     kwargs = {"n_jobs": a.jobs}
     for name in ("archs", "correlations", "seeds", "group", "biases", "click_rates", "sizes"):
         value = getattr(a, name)
         if value is not None:
-            if name not in defaults:
+            if name not in parameters:
                 raise ConfigError(f"--{name.replace('_', '-')} does not apply to the {a.name} experiment.")
             kwargs[name] = value
     bad = [arch for arch in kwargs.get("archs", ()) if arch not in ARCHITECTURES]
@@ -349,14 +274,14 @@ def run_experiment(a: argparse.Namespace) -> int:
     if kwargs.get("seeds", 1) < 1:
         raise ConfigError(f"--seeds is a number of seeds, at least 1, got {kwargs['seeds']}.")
     changes = {k: getattr(a, k) for k in ("epochs", "lr", "batch_size", "device") if getattr(a, k) is not None}
-    if "data" not in defaults:   # a study of lessons' settings: the lessons fix its data and training
+    if "data" not in parameters:   # a study of lessons' settings: the lessons fix its data and training
         given = [f"--{k.replace('_', '-')}" for k in ("samples", *changes) if getattr(a, k) is not None]
         if given:
             raise ConfigError(f"{', '.join(given)} do(es) not apply to the {a.name} experiment: its lessons set them.")
     else:
-        data = defaults["data"].default
+        data = parameters["data"].default
         kwargs["data"] = replace(data, samples=a.samples) if a.samples else data
-        kwargs["train"] = replace(defaults["train"].default, **changes)
+        kwargs["train"] = replace(parameters["train"].default, **changes)
     study = function(**kwargs)
     if a.json and a.name.startswith("funnel"):   # the funnel's rows as one list (model, bias, seed, space, metric, value)
         print(json.dumps(clean(study.runs.to_dict(orient="records"))))
@@ -435,10 +360,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     preset = PRESETS.get(getattr(args, "preset", "paper"), {})
-    if preset:
-        parser.commands[args.command].set_defaults(**{dest(name) if KNOBS[name].flag else PRESET_OPTIONS[name][0]:
-                                                      value if KNOBS[name].flag else PRESET_OPTIONS[name][1](value)
-                                                      for name, value in preset.items()})
+    if preset:   # the preset's knobs with a flag (the others come with the preset's defaults, `settings`)
+        parser.commands[args.command].set_defaults(**{dest(name): value for name, value in preset.items() if KNOBS[name].flag})
         args = parser.parse_args(argv)
     return args
 

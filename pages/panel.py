@@ -15,7 +15,7 @@ import streamlit as st
 from mtl_core.serve.records import dumps
 from mtl_core.settings import knobs, links, rules
 from mtl_core.settings.knob import Knob, Settings
-from mtl_core.settings.knobs import KNOBS
+from mtl_core.settings.knobs import APP_KNOBS, KNOBS
 from pages.echo import code, show_notices
 from pages.kept import locker
 
@@ -98,7 +98,7 @@ def knob_panel(page: str, groups: dict[str, Sequence[str]], where=st.sidebar, im
 def settings_file(where=st.sidebar) -> None:
     """Download the settings as JSON, and load such a file: checked whole, so a bad file changes nothing."""
     s = settings()
-    where.download_button("Download settings (JSON)", dumps({name: s[name] for name in KNOBS}), "mtl-playground-settings.json",
+    where.download_button("Download settings (JSON)", dumps({name: s[name] for name in APP_KNOBS}), "mtl-playground-settings.json",
                           mime="application/json")
     upload = where.file_uploader("Load settings (JSON)", type=["json"], key="settings_upload")
     if upload is None or st.session_state.get("loaded_settings") == upload.file_id:

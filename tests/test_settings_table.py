@@ -6,19 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from mtl_core.cli import build_parser
-from mtl_core.models.registry import SWITCHES
+from mtl_core.cli import build_parser, parse
+from mtl_core.cli import settings as cli_settings
+from mtl_core.config import ConfigError
+from mtl_core.models.registry import REGISTRY
+from mtl_core.settings import builders, knobs
 from mtl_core.settings.knobs import KNOBS
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 # Options that say how a command runs or prints, not what trains.
 RUN_OPTIONS = {"-h", "--json", "--csv", "--diagnostics", "--snapshot-every", "--arch", "--archs", "--match-params", "--correlations",
                "--seeds", "--first-seed"}
-# Settings of the command line that have no knob yet: richer than the app's (layer lists, explicit groups, per-task rates, a
-# cosine matrix, Tucker's three ranks) or not in the app at all. Moving one into the table removes it from here.
-WITHOUT_KNOB = {"--groups", "--cosine", "--binary", "--positive-rates", "--samples", "--holdout", "--features", "--users",
-                "--task-experts", "--group-experts", "--levels", "--expert-hidden", "--tower-hidden", "--activation",
-                "--feature-gate-rank", "--tucker-ranks", "--steps", "--task-weights"}
 # Widgets that choose what a page shows (a run, a snapshot, a model to look into), not a setting.
 VIEW_CHOICES = {("inside.py", "run"), ("inside.py", "timeline: snapshot at step"), ("playground.py", "look inside"),
                 ("playground.py", "Draw the network"), ("start.py", "architecture")}
@@ -47,8 +45,7 @@ def test_a_knob_with_a_flag_is_that_option_with_the_tables_default_and_help(comm
 @pytest.mark.parametrize("command", ["train", "sweep"])
 def test_the_command_line_grows_no_setting_the_table_lacks(command):
     flags = {knob.flag for knob in KNOBS.values() if knob.flag}
-    switches = {f"--{switch.field.replace('_', '-')}" for switch in SWITCHES}   # the registry's, one per switch
-    unexplained = set(options(command)) - flags - switches - RUN_OPTIONS - WITHOUT_KNOB
+    unexplained = set(options(command)) - flags - RUN_OPTIONS
     assert not unexplained, f"options with no knob: {sorted(unexplained)} (add them to the knob table)"
 
 
@@ -57,3 +54,31 @@ def test_no_page_draws_a_setting_outside_the_knob_panel():
              for _, label in WIDGET.findall(path.read_text())}
     assert drawn <= VIEW_CHOICES, f"widgets that are not knobs: {sorted(drawn - VIEW_CHOICES)}"
     assert drawn == VIEW_CHOICES   # the list names only widgets that still exist
+
+
+@pytest.mark.parametrize("argv, arch, app", [
+    ([], "mmoe", {}),
+    (["--preset", "lesson"], "mmoe", knobs.defaults("lesson")),
+    (["--data", "funnel"], "esmm", {"source": "funnel"}),
+    (["--data", "census-income:2", "--weighting", "fixed"], "home", {"source": "census-income:2", "weighting": "fixed"}),
+])
+def test_the_command_line_builds_the_apps_configs_from_the_same_settings(argv, arch, app):
+    """Left at their defaults, the command line's options build what the app builds: one path, defaults once."""
+    given = cli_settings(parse(["train", "--arch", arch, *argv]))
+    app = {**knobs.defaults(), **app, "arch": (REGISTRY[arch].label,)}
+    assert builders.data_config(given, limits=False) == builders.data_config(app)
+    assert builders.model_config(arch, given, limits=False) == builders.model_config(arch, app)
+    assert builders.train_config(given, limits=False) == builders.train_config(app)
+
+
+def test_the_command_lines_own_knobs_reach_the_configs():
+    given = cli_settings(parse(["train", "--arch", "home", "--tasks", "4", "--groups", "0,0,1,1", "--binary", "1,3",
+                                "--positive-rates", "0.05,0.2", "--expert-hidden", "64,32", "--activation", "relu",
+                                "--no-self-gate", "--samples", "100000", "--weighting", "fixed", "--task-weights", "1,2,3,4"]))
+    data = builders.data_config(given, limits=False)
+    assert data.groups == (0, 0, 1, 1) and data.positive_rates == (0.5, 0.05, 0.5, 0.2) and data.samples == 100_000
+    model = builders.model_config("home", given, limits=False)
+    assert model.expert_hidden == (64, 32) and model.activation == "relu" and not model.self_gate and model.expert_norm
+    assert builders.train_config(given, limits=False).task_weights == (1.0, 2.0, 3.0, 4.0)
+    with pytest.raises(ConfigError, match="training samples"):   # the classroom's range holds for the app's settings
+        builders.data_config(given)

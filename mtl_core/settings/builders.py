@@ -19,41 +19,68 @@ from ..data.synthetic import DataConfig
 from ..models import ModelConfig
 from ..models.registry import BY_LABEL, REGISTRY
 from ..train.training import TrainConfig
-from .knob import KnobError, Settings
-from .knobs import KNOBS, funnel, names, synthetic, task_count
-
-FUNNEL_HOLDOUT = 10_000   # funnel impressions in each of validation and test in the app
-CENSUS_HOLDOUT = 10_000   # census rows in each of validation and test in the app (the experiment uses all 49,881)
+from .knob import COMMAND_LINE, KnobError, Settings
+from .knobs import HOLDOUT, KNOBS, funnel, names, synthetic, task_count
 
 
-def checked(s: Settings) -> Settings:
-    """`s` if every knob value in it has its knob's type and range, else ConfigError."""
+def checked(s: Settings, limits: bool = True) -> Settings:
+    """`s` with the command line's own knobs at their defaults where it lacks them (the app's settings never
+    have them), if every knob value in it has its knob's type and, with `limits`, range; else ConfigError.
+    The command line builds without `limits`: it runs on the user's own machine, where the configs' limits apply."""
     for name, value in s.items():
         if name in KNOBS:
             try:
-                KNOBS[name].check(value)
+                KNOBS[name].check(value, limits)
             except KnobError as error:
                 raise ConfigError(f"{KNOBS[name].label} ({name}) {error}") from None
-    return s
+    return {**{name: knob.default for name, knob in KNOBS.items() if knob.section == COMMAND_LINE}, **s}
 
 
-def data_config(s: Settings) -> DataConfig | CensusConfig | FunnelConfig:
+def data_config(s: Settings, limits: bool = True) -> DataConfig | CensusConfig | FunnelConfig:
     """The task set of these settings (ConfigError when the combination is impossible)."""
-    checked(s)
+    s = checked(s, limits)
     if funnel(s):
         return FunnelConfig(correlation=s["corr"], selection=s["selection"], bias=s["bias"], click_rate=s["ctr"], cvr_rate=s["cvr"],
-                            samples=s["samples"], holdout=FUNNEL_HOLDOUT, seed=s["seed"])
+                            features=s["features"], samples=s["samples"], holdout=s["holdout"] or HOLDOUT["funnel"],
+                            seed=s["seed"])
     if not synthetic(s):
-        return CensusConfig(group=int(s["source"].split(":")[1]), samples=s["samples"], holdout=CENSUS_HOLDOUT, seed=s["seed"])
+        return CensusConfig(group=int(s["source"].split(":")[1]), samples=s["samples"], holdout=s["holdout"] or HOLDOUT["census"],
+                            seed=s["seed"])
     tasks = s["tasks"]
-    binary = set(s["dense"]) | set(s["sparse"])
-    return DataConfig(tasks=tasks, correlation=s["corr"],
-                      groups=tuple(k * 2 // tasks for k in range(tasks)) if s["groups"] and tasks > 1 else None,
-                      between_correlation=s["between"],
+    for name in ("dense", "sparse", "binary"):
+        missing = sorted(k for k in s[name] if not 0 <= k < tasks)
+        if missing:
+            raise ConfigError(f"{KNOBS[name].flag or name} names task(s) {missing}, but tasks are numbered 0..{tasks - 1}.")
+    rates = {k: s["rate"] for k in s["sparse"]}
+    if s["positive_rates"]:
+        if len(s["positive_rates"]) != len(s["binary"]):
+            raise ConfigError(f"--positive-rates needs one rate per binary task ({len(s['binary'])}), got {len(s['positive_rates'])}.")
+        rates.update(zip(s["binary"], s["positive_rates"]))
+    binary = set(s["dense"]) | set(s["sparse"]) | set(s["binary"])
+    return DataConfig(tasks=tasks, correlation=s["corr"], groups=_groups(s), between_correlation=s["between"], cosine=_cosine(s),
                       task_types=tuple("binary" if k in binary else "regression" for k in range(tasks)),
-                      positive_rates=tuple(s["rate"] if k in s["sparse"] else 0.5 for k in range(tasks)),
-                      samples=s["samples"], holdout=2_000, noise=s["noise"], scale=s["scale"], sinusoids=s["sinusoids"],
-                      seed=s["seed"])
+                      positive_rates=tuple(rates.get(k, 0.5) for k in range(tasks)), features=s["features"],
+                      samples=s["samples"], holdout=s["holdout"] or HOLDOUT["synthetic"], noise=s["noise"], scale=s["scale"],
+                      sinusoids=s["sinusoids"], users=s["users"], seed=s["seed"])
+
+
+def _groups(s: Settings) -> tuple[int, ...] | None:
+    """The group of each task: the command line's list, or the app's two halves, or None (one group)."""
+    if s["task_groups"]:
+        return s["task_groups"]
+    tasks = s["tasks"]
+    return tuple(k * 2 // tasks for k in range(tasks)) if s["groups"] and tasks > 1 else None
+
+
+def _cosine(s: Settings) -> tuple[tuple[float, ...], ...] | None:
+    """The command line's full K x K cosine matrix (given row after row), or None."""
+    values, tasks = s["cosine"], s["tasks"]
+    if not values:
+        return None
+    if len(values) != tasks * tasks:
+        raise ConfigError(f"--cosine needs the full {tasks} x {tasks} matrix ({tasks * tasks} numbers, rows separated by ';'), "
+                          f"got {len(values)} numbers.")
+    return tuple(values[row * tasks:(row + 1) * tasks] for row in range(tasks))
 
 
 def archs(s: Settings) -> list[str]:
@@ -61,12 +88,16 @@ def archs(s: Settings) -> list[str]:
     return [BY_LABEL[label] for label in s["arch"]]
 
 
-def model_config(arch: str, s: Settings) -> ModelConfig:
+def model_config(arch: str, s: Settings, limits: bool = True) -> ModelConfig:
     """The architecture with these sizes (and its switches, e.g. HoME's)."""
-    checked(s)
-    overrides = dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],), l2_alpha=s["alpha"],
-                     tucker_ranks=(s["rank"], s["rank"], 2), gate_temperature=s["temp"], gate_dropout=s["gdrop"],
-                     gate_init_scale=s["ginit"], gate_layer_norm=s["gln"], shared_input=s["shared_in"])
+    s = checked(s, limits)
+    overrides = dict(experts=s["experts"], task_experts=s["task_experts"], group_experts=s["group_experts"], levels=s["levels"],
+                     expert_hidden=s["expert_hidden"] or (s["hidden"],), tower_hidden=s["tower_hidden"] or (s["tower"],),
+                     feature_gate_rank=s["feature_gate_rank"], l2_alpha=s["alpha"],
+                     tucker_ranks=s["tucker_ranks"] or (s["rank"], s["rank"], 2), gate_temperature=s["temp"],
+                     gate_dropout=s["gdrop"], gate_init_scale=s["ginit"], gate_layer_norm=s["gln"], shared_input=s["shared_in"])
+    if s["activation"] != "auto":
+        overrides["activation"] = s["activation"]
     overrides.update({switch.field: s[switch.knob] for switch in REGISTRY[arch].switches})
     return ModelConfig.for_arch(arch, **overrides)
 
@@ -92,12 +123,12 @@ def transfer_args(s: Settings) -> dict:
                 model=dict(experts=s["experts"], expert_hidden=(s["hidden"],), tower_hidden=(s["tower"],)))
 
 
-def train_config(s: Settings, **changes) -> TrainConfig:
+def train_config(s: Settings, limits: bool = True, **changes) -> TrainConfig:
     """The training of these settings (a weighting that does not apply, e.g. on one task, trains as equal)."""
-    checked(s)
+    s = checked(s, limits)
     tasks = task_count(s)
     weighting = s["weighting"] if KNOBS["weighting"].applies(s) else "equal"
-    return TrainConfig(lr=s["lr"], batch_size=s["batch"], epochs=s["epochs"], device=s["device"], seed=s["seed"],
-                       weighting=weighting, task_weights=(s["tw"],) + (1.0,) * (tasks - 1) if weighting == "fixed" else None,
+    fixed = s["task_weights"] or (s["tw"],) + (1.0,) * (tasks - 1)
+    return TrainConfig(lr=s["lr"], batch_size=s["batch"], epochs=s["epochs"], steps=s["steps"] or None, device=s["device"],
+                       seed=s["seed"], weighting=weighting, task_weights=fixed if weighting == "fixed" else None,
                        freeze_gates_after=s["freeze"] or None, gradnorm_alpha=s["gn_alpha"], **changes)
-

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 Settings = dict[str, Any]
 MAX_TEXT = 40          # longest link value we parse (a 10,000-digit number is refused before any conversion)
 SHOWN = 40             # characters of a bad value echoed back in a notice
+COMMAND_LINE = "command line"   # the section of knobs without a widget: settings only the command line gives
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class Notice:
 @dataclass(frozen=True)
 class Knob:
     """One setting. `kind` is the type of a value (of each item when `multi`); a knob has either a
-    range (`low`..`high`) or a list of `options`. `when` says when the knob has an effect (it is hidden
+    range (`low`..`high`) or a list of `options` (a command-line knob may have neither). A `multi` knob's value
+    is a set of items (a multiselect), a `sequence` knob's an ordered list whose items may repeat (layer sizes,
+    ranks, per-task rates: command-line knobs only). `when` says when the knob has an effect (it is hidden
     otherwise, and a value given for it by a link or file gets a notice); `live` knobs apply while
     training, the others restart the race. A knob with a `flag` is also that option of the command line,
     with this default and help; there the configs' own limits apply instead of the range, which is the
@@ -48,6 +51,7 @@ class Knob:
     step: float | None = None
     options: tuple = ()
     multi: bool = False
+    sequence: bool = False
     live: bool = False
     help: str = ""
     when: Callable[[Settings], bool] | None = None
@@ -55,8 +59,11 @@ class Knob:
     flag: str = ""   # its option on the command line (`python -m mtl_core train`), where the CLI shares it
 
     @property
-    def widget(self) -> str:
-        """toggle, multiselect, select_slider (numeric options), selectbox, slider (float) or number (int)."""
+    def widget(self) -> str | None:
+        """toggle, multiselect, select_slider (numeric options), selectbox, slider (float) or number (int); None for
+        a knob of the command line alone."""
+        if self.section == COMMAND_LINE:
+            return None
         if self.kind is bool:
             return "toggle"
         if self.multi:
@@ -74,33 +81,39 @@ class Knob:
             return "true or false"
         if self.options:
             what = f"one of {', '.join(map(link_text, self.options))}"
+        elif self.low is None:
+            what = "a whole number" if self.kind is int else "a number"
         elif self.kind is int:
             what = f"a whole number from {int(self.low):,} to {int(self.high):,}"
         else:
             what = f"a number from {self.low:g} to {self.high:g}"
+        if self.sequence:
+            return f"a list, each item {what}"
         return f"a list, each item {what}, without repeats" if self.multi else what
 
-    def check(self, value: Any) -> Any:
-        """`value` if it has this knob's type and range, else KnobError. Lists become tuples."""
-        if self.multi:
+    def check(self, value: Any, limits: bool = True) -> Any:
+        """`value` if it has this knob's type and (with `limits`) its range or options, else KnobError. Lists
+        become tuples. Without `limits` (the command line, on the user's own machine) only a text's options
+        apply; the configs check the rest."""
+        if self.multi or self.sequence:
             if not isinstance(value, (list, tuple)):
                 raise KnobError(f"must be {self.allowed()}")
-            items = tuple(self._check_one(v) for v in value)
-            if len(set(items)) != len(items):
+            items = tuple(self._check_one(v, limits) for v in value)
+            if self.multi and len(set(items)) != len(items):
                 raise KnobError("repeats an item")
             return items
-        return self._check_one(value)
+        return self._check_one(value, limits)
 
-    def _check_one(self, value: Any) -> Any:
+    def _check_one(self, value: Any, limits: bool = True) -> Any:
         ok = {bool: lambda v: type(v) is bool,
               int: lambda v: type(v) is int,
               float: lambda v: type(v) in (int, float) and math.isfinite(v),
               str: lambda v: type(v) is str}[self.kind](value)
         if ok and self.kind is float:
             value = float(value)
-        if ok and self.options:
+        if ok and self.options and (limits or self.kind is str):
             ok = value in self.options
-        elif ok and self.low is not None:
+        elif ok and self.low is not None and limits:
             ok = self.low <= value <= self.high
         if not ok:
             raise KnobError(f"must be {self.allowed()}")
@@ -108,10 +121,11 @@ class Knob:
 
     def parse(self, texts: Sequence[str]) -> Any:
         """The value of link parameters (every occurrence of the key), or KnobError."""
-        if not self.multi and len(texts) != 1:
+        listed = self.multi or self.sequence
+        if not listed and len(texts) != 1:
             raise KnobError(f"is given {len(texts)} times; give it once")
         values = [self._parse_one(t) for t in texts]
-        return self.check(values if self.multi else values[0])
+        return self.check(values if listed else values[0])
 
     def _parse_one(self, text: str) -> Any:
         if len(text) > MAX_TEXT:
@@ -135,7 +149,7 @@ class Knob:
 
     def to_link(self, value: Any) -> list[str]:
         """Link texts for a value (one per item of a list)."""
-        return [link_text(v) for v in value] if self.multi else [link_text(value)]
+        return [link_text(v) for v in value] if self.multi or self.sequence else [link_text(value)]
 
 
 # Link numbers in ASCII digits only: Python's \d and int() also take other scripts' digits ("３" would be 3).

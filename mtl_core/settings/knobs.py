@@ -1,10 +1,11 @@
-"""Every setting a student can turn, as one typed table (TensorFlow Playground's one table of state): the
-widgets, the link check, settings files, the lesson presets and the configs are all derived from it.
+"""Every setting, as one typed table (TensorFlow Playground's one table of state): the widgets, the link
+check, settings files, the lesson presets, the command line's options and the configs are all derived from it.
 
-A setting arrives from three places, and each is checked the same way (knob.py): a link (links.py), a
-file (links.py) or a widget (the page writes what the student chose). Rules between knobs (rules.py) are
-applied to every source alike; builders.py turns the values into the library's configs. Nothing here
-imports Streamlit.
+A setting arrives from four places, and each is checked the same way (knob.py): a link (links.py), a
+file (links.py), a widget (the page writes what the student chose) or the command line (cli.py: a knob's
+`flag`). Rules between knobs (rules.py) are applied to the app's sources alike; builders.py turns the values
+into the library's configs for the pages and the command line alike. The last section's knobs have no widget:
+settings only the command line gives. Nothing here imports Streamlit.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import Any, Iterable
 
 from ..data.census import CensusConfig
 from ..data.funnel import FunnelConfig
+from ..data.synthetic import DataConfig
+from ..models import ModelConfig
 from ..models.registry import BY_LABEL, FUNNEL_ARCHS, REGISTRY, SWITCHES
 from ..studies.claims import claim
 from ..train.device import DEVICES
 from ..train.weighting import GRADNORM_ALPHA, WEIGHTINGS
-from .knob import Knob, Settings
+from .knob import COMMAND_LINE, Knob, Settings
 
 SAMPLES = (2_000, 5_000, 10_000, 20_000, 50_000)
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
@@ -28,6 +31,7 @@ BATCHES = (64, 128, 256, 512, 1024)
 MAX_TASKS = 8
 PRESENT = "present"   # the presentation layout's knob (app.py folds the sidebar when a link sets it)
 SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
+HOLDOUT = {"synthetic": 2_000, "census": 10_000, "funnel": 10_000}   # rows in each of validation and test (census: of 49,881)
 SYNTHETIC_ONLY = "applies only to synthetic data"
 GATED = tuple(a.label for a in REGISTRY.values() if a.gates)                    # architectures whose gates learn
 INPUT_GATED = tuple(a.label for a in REGISTRY.values() if a.gates == "input")   # ... computed from the input
@@ -117,7 +121,7 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("rate", "sparse positive rate", "tasks", float, 0.05, 0.01, 0.5, 0.01,
          when=lambda s: synthetic(s) and bool(s["sparse"]), when_text="applies only when some synthetic task is sparse"),
     Knob("samples", "training samples", "tasks", int, 10_000, options=SAMPLES,
-         help="Training rows. For census income: the first rows of a fixed shuffle of its 199,523 training rows."),
+         help="Training rows. For census income: the first rows of a fixed shuffle of its 199,523 training rows.", flag="--samples"),
     Knob("noise", "label noise (std)", "tasks", float, 0.1, 0.0, 1.0, 0.05, when=synthetic, when_text=SYNTHETIC_ONLY, flag="--noise"),
     Knob("scale", "weight scale c (task difficulty)", "tasks", float, 1.0, 0.5, 5.0, 0.5, when=synthetic, when_text=SYNTHETIC_ONLY,
          help="Length c of the tasks' weight vectors: larger c bends the labels more (the sinusoids turn faster).", flag="--scale"),
@@ -129,7 +133,10 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("experts", "shared experts", "models", int, 8, 1, 32, flag="--experts"),
     Knob("hidden", "units per expert", "models", int, 16, options=HIDDEN),
     Knob("tower", "units per tower", "models", int, 8, options=TOWERS),
-    *(Knob(switch.knob, switch.label, "models", bool, True, **_for_owners(switch.knob)) for switch in SWITCHES),
+    *(Knob(switch.knob, switch.label, "models", bool, True, **_for_owners(switch.knob), flag=f"--{switch.field.replace('_', '-')}",
+           help=f"{' and '.join(_owners(switch.knob))}'s {switch.label}, on by default: switch it off to see what it "
+                f"does.")
+      for switch in SWITCHES),
     Knob("alpha", "L2 pull alpha", "models", float, 0.01, options=(1e-4, 1e-3, 1e-2, 1e-1, 1.0), **_for_owners("alpha"),
          help="How strongly L2-Constrained pulls the task columns' weights together (0 would be single-task models).", flag="--l2-alpha"),
     Knob("rank", "Tucker rank", "models", int, 8, options=(2, 4, 8, 16, 32, 64), **_for_owners("rank"),
@@ -181,6 +188,35 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          help="The model trained on all tasks, without each task in turn, and beside single-task models."),
     Knob("seeds", "seeds per setting", "sweep", int, 3, 1, 30,
          help="Every seed draws new data (weights, sinusoids, samples) and new initial weights."),
+    # the command line's own settings: no widget (richer than the app's knobs, or not in the app); left at its default,
+    # each builds what the app builds (settings/builders.py)
+    *(Knob(name, name.replace("_", " "), COMMAND_LINE, kind, default, options=options, sequence=default == (), help=text,
+           flag=f"--{flag or name.replace('_', '-')}")
+      for name, flag, kind, default, options, text in (
+          ("task_groups", "groups", int, (), (), "group of each task, e.g. 0,0,1,1 (default: one group, or two halves with the "
+                                                 "app's 'two task groups')"),
+          ("cosine", "", float, (), (), "full K x K target cosine matrix, rows separated by ';', e.g. '1,0.5;0.5,1' "
+                                        "(instead of --correlation)"),
+          ("binary", "", int, (), (), "indices of binary tasks, e.g. 1,3 (the others are regression)"),
+          ("positive_rates", "", float, (), (), "positive rate of each binary task, in the order of --binary (default 0.5)"),
+          ("holdout", "", int, 0, (), "samples in each of validation and test (0 = the app's: "
+                                      + ", ".join(f"{source} {n:,}" for source, n in HOLDOUT.items()) + ")"),
+          ("features", "", int, DataConfig.features, (), "input dimension d (synthetic tasks and the funnel)"),
+          ("users", "", int, DataConfig.users, (), "pseudo-users (for GAUC)"),
+          ("task_experts", "", int, ModelConfig.task_experts, (), "experts per task (CGC, PLE, HoME)"),
+          ("group_experts", "", int, ModelConfig.group_experts, (), "experts per task group (HoME)"),
+          ("levels", "", int, ModelConfig.levels, (), "PLE levels (1-3); Cross-Stitch layers"),
+          ("expert_hidden", "", int, (), (), "expert layer sizes, e.g. 16 or 64,32 (default: one layer of the app's "
+                                             "'units per expert')"),
+          ("tower_hidden", "", int, (), (), "tower layer sizes (default: one layer of the app's 'units per tower')"),
+          ("activation", "", str, "auto", ("auto", "relu", "swish"), "expert activation (auto: relu; HoME: swish, with "
+                                                                     "its expert normalisation)"),
+          ("feature_gate_rank", "", int, ModelConfig.feature_gate_rank, (), "rank of HoME's feature gate"),
+          ("tucker_ranks", "", int, (), (), "tensor_factorization: ranks over inputs, outputs, tasks (default: the "
+                                            "app's Tucker rank twice, then 2)"),
+          ("steps", "", int, 0, (), "optimiser steps (0 = as many as --epochs makes)"),
+          ("task_weights", "", float, (), (), "per-task weights for --weighting fixed (default: the app's weight on "
+                                              "task 0's loss, 1 on the others)"))),
 )}
 
 
@@ -199,8 +235,13 @@ PAGE_KNOBS = {
 
 
 def defaults(preset: str = "paper") -> Settings:
-    """Every knob's value under a preset (the table's defaults, with the preset's values on top)."""
-    return {**{name: knob.default for name, knob in KNOBS.items()}, **PRESETS[preset], "preset": preset}
+    """Every app knob's value under a preset (the table's defaults, with the preset's values on top); the
+    command line's own knobs are not the app's settings (the builders read their defaults)."""
+    return {**{name: knob.default for name, knob in KNOBS.items() if knob.section != COMMAND_LINE}, **PRESETS[preset],
+            "preset": preset}
+
+
+APP_KNOBS = tuple(defaults())   # the app's settings (a page, a link, a file): every knob but the command line's own
 
 
 def with_preset(settings: Settings, preset: str) -> Settings:

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from .jsonfile import load_json
 from .knob import KnobError, Notice, Settings, shorten
-from .knobs import KNOBS, defaults, with_preset
+from .knobs import APP_KNOBS, KNOBS, defaults, with_preset
 from .rules import apply
 
 HIDE = "hide"    # link parameter that locks knobs: ?hide=arch,corr
@@ -85,7 +85,7 @@ def check_values(values: Any) -> Settings:
         raise ValueError("Settings are a JSON object of setting names and values, e.g. {\"corr\": 0.2}.")
     problems, good, unknown = [], {}, []
     for key, value in values.items():
-        if key not in KNOBS:
+        if key not in APP_KNOBS:
             unknown.append(key)
             continue
         try:
@@ -94,7 +94,7 @@ def check_values(values: Any) -> Settings:
             problems.append(f"'{key}': {shorten(json.dumps(value)[:200])} is not allowed; {KNOBS[key].label} {error}")
     if unknown:
         more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
-        problems.insert(0, f"not settings: {shorten(', '.join(map(repr, unknown[:5])))}{more} (known: {', '.join(KNOBS)})")
+        problems.insert(0, f"not settings: {shorten(', '.join(map(repr, unknown[:5])))}{more} (known: {', '.join(APP_KNOBS)})")
     if len(problems) > 6:
         problems[6:] = [f"and {len(problems) - 6} more problems"]
     if problems:
