@@ -66,6 +66,7 @@ http {{
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
             proxy_set_header Host $http_host;
+            proxy_set_header X-Real-IP $remote_addr;   # a student's address, for the class's join limit (pages/classes.py)
             proxy_read_timeout 1d;
             proxy_buffering off;
             add_header Set-Cookie "mtl_route=$mtl_route; Path=/; Max-Age=2592000; SameSite=Strict";

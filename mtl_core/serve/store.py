@@ -1,4 +1,4 @@
-"""What must outlive the server process: each browser's kept runs and settings, in an SQLite file
+"""What must outlive the server process: each browser's kept runs and settings, and the classes (classes.py), in an SQLite file
 (one machine, any number of app processes) or a PostgreSQL server (several machines).
 
     store = Store("/var/lib/mtl/store.sqlite")    # or Store("postgresql://mtl@db-host/mtl")
@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -39,7 +40,7 @@ from ..config import ConfigError
 from .records import dumps, free_id
 
 log = logging.getLogger(__name__)
-SCHEMA = 1
+SCHEMA = 2   # 2: the classes (classes.py)
 DAY = 24 * 3600
 
 
@@ -64,10 +65,13 @@ class StoreUnavailable(ConfigError):
 
 
 class _SQLiteFile:
-    """The embedded database: one file, WAL, a single writer at a time (BEGIN IMMEDIATE)."""
+    """The embedded database: one file, WAL, a single writer at a time (BEGIN IMMEDIATE); readers each on a
+    connection of their own, lent from a pool, so a read never waits for a write (nor for another read)."""
 
     def __init__(self, path: Path):
         self.path, self.problem = path, ""
+        self.own_readers = str(path) != ":memory:"   # a second connection to :memory: would open another, empty database
+        self._readers: queue.SimpleQueue = queue.SimpleQueue()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = self._open()
@@ -100,11 +104,25 @@ class _SQLiteFile:
     def execute(self, sql: str, params: tuple = ()):
         return self.db.execute(sql, params)
 
+    @contextmanager
+    def reader(self):
+        """A read connection for one caller at a time (WAL: it sees the last committed write)."""
+        try:
+            db = self._readers.get_nowait()
+        except queue.Empty:
+            db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
+        try:
+            yield db
+        finally:
+            self._readers.put(db)
+
     def begin(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")   # another process's writer makes this one wait (the connection's timeout)
 
     def close(self) -> None:
         self.db.close()
+        while not self._readers.empty():
+            self._readers.get_nowait().close()
 
 
 class _Postgres:
@@ -115,6 +133,7 @@ class _Postgres:
     never set aside (it is someone's data): StoreUnavailable says so."""
 
     WRITE_LOCK = 7_151_023   # the advisory lock's key, any constant this app alone uses
+    own_readers = False      # one connection, shared under the store's lock
 
     def __init__(self, url: str):
         try:
@@ -134,6 +153,8 @@ class _Postgres:
                 self.db.execute(statement.format(seq="BIGSERIAL PRIMARY KEY", blob="BYTEA", real="DOUBLE PRECISION"))
             if row[0] is None:
                 self.db.execute("INSERT INTO meta VALUES (%s)", (SCHEMA,))
+            elif row[0] < SCHEMA:   # an older schema's tables are all still there; the new ones were just created
+                self.db.execute("UPDATE meta SET schema = %s", (SCHEMA,))
 
     def _connect(self):
         try:
@@ -161,6 +182,15 @@ TABLES = (   # {seq}, {blob}, {real}: each database's words for them
         arch TEXT NOT NULL, status TEXT NOT NULL, step INTEGER NOT NULL, bytes INTEGER NOT NULL, stored INTEGER NOT NULL,
         body {blob} NOT NULL, UNIQUE (token, id))""",
     "CREATE INDEX IF NOT EXISTS runs_by_token ON runs (token, seq)",
+    """CREATE TABLE IF NOT EXISTS classes (code TEXT PRIMARY KEY, key_hash TEXT NOT NULL, lesson TEXT NOT NULL,
+        seed INTEGER NOT NULL, stride INTEGER NOT NULL, answers INTEGER NOT NULL, opened {real} NOT NULL,
+        expires {real} NOT NULL, revealed INTEGER NOT NULL, closed INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS members (code TEXT NOT NULL, token TEXT NOT NULL, number INTEGER NOT NULL,
+        name TEXT NOT NULL, joined {real} NOT NULL, prediction INTEGER, predicted {real}, result TEXT, finished {real},
+        PRIMARY KEY (code, token), UNIQUE (code, number))""",
+    "CREATE INDEX IF NOT EXISTS members_by_token ON members (token, joined)",
+    "CREATE TABLE IF NOT EXISTS joins (who TEXT NOT NULL, at {real} NOT NULL)",   # failed joins, for their rate limit
+    "CREATE INDEX IF NOT EXISTS joins_by_who ON joins (who, at)",
 )
 
 
@@ -179,20 +209,31 @@ class Store:
 
     # ---------------------------------------------------------------- reading
 
+    @contextmanager
+    def reading(self):
+        """The database for reads: an SQLite file lends a connection of its own (readers never wait for the writer);
+        PostgreSQL's one connection (or an in-memory database) is shared under the lock."""
+        if self._sql.own_readers:
+            with self._sql.reader() as db:
+                yield db
+        else:
+            with self._lock:
+                yield self._sql
+
     def index(self, token: str) -> list[RunEntry]:
-        with self._lock:
-            rows = self._sql.execute("SELECT id, arch, status, step, bytes FROM runs WHERE token = ? ORDER BY seq", (token,))
+        with self.reading() as sql:
+            rows = sql.execute("SELECT id, arch, status, step, bytes FROM runs WHERE token = ? ORDER BY seq", (token,))
             return [RunEntry(*row) for row in rows]
 
     def run(self, token: str, run_id: str) -> dict | None:
-        with self._lock:
-            row = self._sql.execute("SELECT body FROM runs WHERE token = ? AND id = ?", (token, run_id)).fetchone()
+        with self.reading() as sql:
+            row = sql.execute("SELECT body FROM runs WHERE token = ? AND id = ?", (token, run_id)).fetchone()
         return None if row is None else json.loads(zlib.decompress(row[0]))
 
     def dump(self, token: str) -> str:
         """Every kept run of a browser as one JSON list (a run file), oldest first, without decoding any."""
-        with self._lock:
-            bodies = [b for (b,) in self._sql.execute("SELECT body FROM runs WHERE token = ? ORDER BY seq", (token,))]
+        with self.reading() as sql:
+            bodies = [b for (b,) in sql.execute("SELECT body FROM runs WHERE token = ? ORDER BY seq", (token,))]
         return "[" + ",".join(zlib.decompress(b).decode() for b in bodies) + "]"
 
     def settings(self, token: str) -> dict:
@@ -204,23 +245,23 @@ class Store:
         return races, dropped
 
     def _locker(self, token: str) -> tuple[str, int, int]:
-        with self._lock:
-            row = self._sql.execute("SELECT settings, races, dropped FROM lockers WHERE token = ?", (token,)).fetchone()
+        with self.reading() as sql:
+            row = sql.execute("SELECT settings, races, dropped FROM lockers WHERE token = ?", (token,)).fetchone()
         return row or ("{}", 0, 0)
 
     def size(self) -> int:
         """Bytes of compressed records kept, all browsers together."""
-        with self._lock:
-            return int(self._sql.execute("SELECT coalesce(sum(stored), 0) FROM runs").fetchone()[0])
+        with self.reading() as sql:
+            return int(sql.execute("SELECT coalesce(sum(stored), 0) FROM runs").fetchone()[0])
 
     def __len__(self) -> int:
-        with self._lock:
-            return self._sql.execute("SELECT count(*) FROM lockers").fetchone()[0]
+        with self.reading() as sql:
+            return sql.execute("SELECT count(*) FROM lockers").fetchone()[0]
 
     # ---------------------------------------------------------------- writing
 
     @contextmanager
-    def _write(self):
+    def transaction(self):
         """One transaction, taken at once: another thread's or process's writer makes this one wait instead of
         failing half-way."""
         with self._lock:
@@ -234,13 +275,13 @@ class Store:
 
     def save_settings(self, token: str, settings: dict) -> None:
         text = dumps(settings)
-        with self._write():
+        with self.transaction():
             self._touch(token)
             self._sql.execute("UPDATE lockers SET settings = ? WHERE token = ?", (text, token))
 
     def next_race(self, token: str) -> int:
         """The number of this browser's next race (for its runs' names)."""
-        with self._write():
+        with self.transaction():
             self._touch(token)
             self._sql.execute("UPDATE lockers SET races = races + 1 WHERE token = ?", (token,))
             return self._sql.execute("SELECT races FROM lockers WHERE token = ?", (token,)).fetchone()[0]
@@ -257,7 +298,7 @@ class Store:
                                 f"{self.max_locker_bytes / 1e6:.0f} MB of runs.")
             encoded.append((r, len(text), zlib.compress(text, 6)))
         added = []
-        with self._write():
+        with self.transaction():
             self._touch(token)
             taken = {rid for (rid,) in self._sql.execute("SELECT id FROM runs WHERE token = ?", (token,))}
             for r, size, body in encoded:
