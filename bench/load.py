@@ -5,6 +5,7 @@
     python -m bench.load --network          # each class size twice: network view off, then on (every student)
     python -m bench.load --students 15,30 --browsers 0 --warm   # each size on a fresh server, then on one warm server
     python -m bench.load --students 10,15 --browsers 0 --store-compare   # each size with the store on disk, then in memory
+    python -m bench.class_load --students 25   # class mode: students join a class, play its lesson, the dashboard watches
 
 It starts the app on a free port as a class gets it (`python serve_app.py`; `--plain`: `streamlit run app.py`) and, for every N, that many students who open the
 Playground and press Play: `--browsers` of them are real headless Chromium pages (Playwright), the

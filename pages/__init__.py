@@ -30,7 +30,8 @@ def menu() -> list:
             page("inside.py", "Inside the experts", ":material/biotech:", "inside"),
             page("sweep.py", "Correlation sweep", ":material/bar_chart:", "sweep"),
             page("ablation.py", "HoME ablation", ":material/extension:", "ablation"),
-            page("transfer.py", "Does sharing help?", ":material/call_split:", "transfer")]
+            page("transfer.py", "Does sharing help?", ":material/call_split:", "transfer"),
+            page("class.py", "Class", ":material/groups:", "class")]
 
 
 def routes(pages: list) -> list:

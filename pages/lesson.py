@@ -8,6 +8,7 @@ import streamlit as st
 
 from mtl_core.studies import lessons
 from pages import DATA
+from pages.classes import send_result
 
 def _lesson(page: str) -> lessons.Lesson | None:
     key = st.session_state.get("lesson")
@@ -49,6 +50,7 @@ def lesson_verdict(page: str, outcome) -> None:
         st.caption(f"When the run is over, this page checks the lesson's prediction on it: {lesson.predicts}")
         return
     verdict = lesson.check(outcome)
+    send_result(lesson, verdict, outcome, st.session_state["settings"]["seed"])   # when this browser is in a class
     if verdict.held:
         st.success(f"**Your run shows it.** {lesson.predicts} ({verdict.evidence}.) {lesson.see}\n\n{lesson.explanation}",
                    icon=":material/check_circle:")

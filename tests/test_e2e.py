@@ -272,3 +272,49 @@ def test_a_class_over_two_processes_loses_nothing_when_the_students_process_dies
         stopped.set()
         supervisor.join(10)
         room.stop()
+
+
+def test_a_class_pools_a_students_lesson_on_the_teachers_projected_dashboard(server):
+    """A teacher opens a class in one browser; a student joins from the join link in another, predicts, plays the
+    lesson, and the run arrives on the dashboard by itself; revealed, the student sees the pooled result."""
+    question = "One shared layer in front of MMoE's experts: what do the gates do?"   # the shared-input lesson: seconds
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        teacher = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        teacher.goto(f"{server}/class")
+        teacher.get_by_text("Open a class (teachers)").wait_for(timeout=60_000)
+        teacher.get_by_test_id("stSelectbox").click()
+        teacher.get_by_role("option", name=question).click()
+        teacher.get_by_role("button", name="Open the class").click()
+        heading = teacher.get_by_text(re.compile(r"Join the class: [A-Z0-9]{3} [A-Z0-9]{3}"))
+        heading.wait_for(timeout=30_000)
+        code = heading.inner_text().split(": ", 1)[1].replace(" ", "")
+        teacher.locator("[data-testid=stImage] img").first.wait_for(timeout=30_000)   # the QR code
+
+        student = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        student.goto(f"{server}/class?join={code}")
+        student.get_by_label("your name (optional: only your teacher sees it)").fill("Ada <b>Lovelace</b>")
+        student.get_by_role("button", name="Join").click()
+        student.get_by_text("They lean on one expert (over 40% of their weight)").click(timeout=30_000)
+        shot(student, "class-student-predicts")
+        student.get_by_role("button", name="Send my prediction").click()
+        student.get_by_role("button", name=re.compile("Open the lesson")).click(timeout=30_000)
+        student.get_by_text(re.compile(r"step 0/\d+ · ready")).wait_for(timeout=60_000)   # the lesson's race, drawn
+        student.get_by_role("button", name="Play").click()
+        student.get_by_text(re.compile("Your run (shows it|did not show it)")).wait_for(timeout=180_000)
+
+        teacher.get_by_text("Every student's run").wait_for(timeout=30_000)   # arrived without a reload
+        assert [m.inner_text() for m in teacher.get_by_test_id("stMetricValue").all()] == ["1", "1", "1"]
+        assert "Ada <b>Lovelace</b>" not in teacher.content() or "<b>Lovelace" not in teacher.inner_text("body")
+        shot(teacher, "class-dashboard")
+        teacher.get_by_role("button", name="Reveal the result to students").click()
+
+        student.goto(f"{server}/class")
+        student.get_by_text("The class's result").wait_for(timeout=30_000)
+        assert "1 of 1 runs" in student.inner_text("body") or "0 of 1 runs" in student.inner_text("body")
+        shot(student, "class-student-result")
+        wrong = browser.new_context().new_page()   # the dashboard's address without the key
+        wrong.goto(f"{server}/class?code={code}&key=not-the-key")
+        wrong.get_by_text("Only the teacher who opened this class").wait_for(timeout=30_000)
+        assert wrong.get_by_test_id("stMetricValue").count() == 0
+        browser.close()

@@ -17,9 +17,12 @@ PAGES = Path(__file__).resolve().parent.parent / "pages"
 # Options that say how a command runs or prints, not what trains.
 RUN_OPTIONS = {"-h", "--json", "--csv", "--diagnostics", "--snapshot-every", "--arch", "--archs", "--match-params", "--correlations",
                "--seeds", "--first-seed"}
-# Widgets that choose what a page shows (a run, a snapshot, a model to look into), not a setting.
+# Widgets that choose what a page shows (a run, a snapshot, a model to look into) or a class's own entries (its code, a
+# name, its lesson and first seed, a prediction), not a setting of what trains.
 VIEW_CHOICES = {("inside.py", "run"), ("inside.py", "timeline: snapshot at step"), ("playground.py", "look inside"),
-                ("playground.py", "Draw the network"), ("start.py", "architecture")}
+                ("playground.py", "Draw the network"), ("start.py", "architecture"), ("class.py", "class code"),
+                ("class.py", "your name (optional: only your teacher sees it)"), ("class.py", "lesson"),
+                ("class.py", "first seed"), ("class.py", "your prediction")}
 WIDGET = re.compile(r"\.(slider|number_input|select_slider|selectbox|multiselect|toggle|checkbox|radio|text_input|"
                     r"segmented_control|pills)\(\s*\"([^\"]+)\"")
 

@@ -36,7 +36,8 @@ Check = Callable[[object], Verdict]   # on a race's runs (arch -> mtl_core.live.
 class Lesson:
     """`settings`: the knob values the lesson sets over the defaults of its preset; `hide`: knobs it
     locks; `live`: a change the student makes while it trains (step, knob, value), which the check
-    makes too; `predicts`: the checkable outcome in words; `see`: what the student should see."""
+    makes too; `predicts`: the checkable outcome in words; `see`: what the student should see; `answers`: the
+    question's answers a class chooses from before Play, of which `expected` is what `predicts` says."""
 
     key: str
     question: str
@@ -49,15 +50,24 @@ class Lesson:
     hide: tuple[str, ...] = ()
     live: tuple[int, str, object] | None = None
     page: str = "playground"
+    answers: tuple[str, ...] = ()
+    expected: int = 0
 
     def full_settings(self, seed: int | None = None) -> Settings:
         s = {**knobs.defaults(self.settings.get("preset", "paper")), **self.settings}
         return s if seed is None else {**s, "seed": seed}
 
-    def link(self) -> dict[str, list[str]]:
-        """The lesson as link parameters (what its button opens and a teacher can share)."""
-        query = links.to_link(self.full_settings(), knobs.PAGE_KNOBS[self.page])
-        return query | ({links.HIDE: [",".join(self.hide)]} if self.hide else {})
+    def link(self, seed: int | None = None) -> dict[str, list[str]]:
+        """The lesson as link parameters (what its button opens and a teacher can share); with `seed`, on that seed,
+        locked (a class's student)."""
+        query = links.to_link(self.full_settings(seed), knobs.PAGE_KNOBS[self.page])
+        hide = self.hide + (("seed",) if seed is not None else ())
+        return query | ({links.HIDE: [",".join(hide)]} if hide else {})
+
+    @property
+    def seeds_per_run(self) -> int:
+        """How many seeds one run of the lesson trains (a sweep's or a study's seeds run from the seed knob on)."""
+        return self.full_settings()["seeds"] if self.page in ("sweep", "transfer") else 1
 
 
 # ------------------------------------------------------------------ what a check can look at
@@ -68,6 +78,19 @@ def final_loss(run) -> float:
     if m is None:
         return float("nan")
     return float(m[m.metric.isin(["mse", "logloss"])].groupby("task")["value"].mean().mean())
+
+
+def model_losses(outcome) -> dict[str, float]:
+    """Each model's final test loss in a lesson's outcome (what a class pools): a race's runs by model; a sweep's rows
+    by model (and correlation, when it has several), mean over its seeds; a transfer study's rows by setting, mean over
+    seeds and tasks."""
+    if not isinstance(outcome, pd.DataFrame):
+        return {label(arch): final_loss(run) for arch, run in outcome.items()}
+    if "setting" in outcome:   # a transfer study: (arch, setting, seed, task, loss)
+        return {setting: float(loss) for setting, loss in outcome.groupby("setting", sort=False).loss.mean().items()}
+    several = outcome.correlation.nunique() > 1   # a sweep: (arch, correlation, seed, loss)
+    return {label(arch) + (f" p = {correlation:g}" if several else ""): float(group.loss.mean())
+            for (arch, correlation), group in outcome.groupby(["arch", "correlation"], sort=False)}
 
 
 def zeros_without_collapse(arch: str, share: float) -> Check:
@@ -245,6 +268,9 @@ LESSONS: tuple[Lesson, ...] = (
                        "Shared-Bottom loses is less obvious than it looks. " + claim("sharing-gap").text() + " The Correlation "
                        "sweep page runs the control too: add p = 1 to the correlations. Its trainability histograms show the "
                        "spread, and " + claim("poor-runs").text()[0].lower() + claim("poor-runs").text()[1:],
+           answers=("Shared-Bottom: one shared bottom does better on most seeds",
+                    "MMoE: a gate per task does better on most seeds",
+                    "Neither: they end level"), expected=1,
            check=wins_on_most("mmoe", "shared_bottom")),
     Lesson("mixtures", "Lower the correlation to 0.2: which mixture suffers, OMoE or MMoE?",
            dict(preset="lesson", arch=("OMoE", "MMoE"), corr=0.2), hide=("arch",),
@@ -255,6 +281,8 @@ LESSONS: tuple[Lesson, ...] = (
                        + " One run can still go the other way, so compare over seeds on the Correlation sweep page. In the "
                        "paper's own setting every model fits the tasks almost perfectly and the difference is tiny "
                        "(docs/EXPERIMENTS.md).",
+           answers=("OMoE suffers more: MMoE ends with the lower loss",
+                    "MMoE suffers more: OMoE ends with the lower loss"), expected=0,
            check=lower_loss("mmoe", "omoe")),
     Lesson("related-tasks", "Small experts (2 of 2 units): does every model do worse when the tasks are unrelated?",
            dict(preset="lesson", experts=2, hidden=2, sweep_arch=("Shared-Bottom", "OMoE", "MMoE"), sweep_corr=(1.0, 0.0), seeds=5),
@@ -266,6 +294,9 @@ LESSONS: tuple[Lesson, ...] = (
            explanation="The MMoE paper's first finding (Ma et al., KDD 2018, section 5.2, Fig. 4) is that every model does "
                        "worse as the tasks' correlation falls. " + claim("lesson-preset").text() + " "
                        + claim("small-models").text(),
+           answers=("Yes: every model does worse on unrelated tasks",
+                    "No: the mixtures of experts do not, only Shared-Bottom",
+                    "No: unrelated tasks are no harder"), expected=0,
            check=rises_on_most_seeds()),
     Lesson("how-many-seeds", "MMoE against OMoE at p = 0.2, over 10 seeds: does the better model win every time?",
            dict(preset="lesson", sweep_arch=("OMoE", "MMoE"), sweep_corr=(0.2,), seeds=10),
@@ -278,6 +309,9 @@ LESSONS: tuple[Lesson, ...] = (
                        "seeds a difference needs depends on how it compares with its spread from seed to seed. "
                        + claim("how-many-seeds").text() + " So a 0.001 AUC or 0.01 MSE lead seen on one run says little "
                        "until its spread is known.",
+           answers=("Yes: MMoE wins on all 10 seeds",
+                    "Mostly: MMoE wins on more than half of the seeds, not all",
+                    "No: OMoE wins on most seeds"), expected=1,
            check=wins_most_not_all("mmoe", "omoe")),
     Lesson("negative-transfer", "Two unrelated tasks (p = 0) on a Shared-Bottom of 4 units: does training task 1 beside task 0 hurt task 0?",
            dict(tasks=2, corr=0.0, hidden=4, samples=10_000, epochs=10, transfer_arch="Shared-Bottom", seeds=5),
@@ -290,6 +324,9 @@ LESSONS: tuple[Lesson, ...] = (
                        "go through one bottom of 4 units, and unrelated tasks need different features from it. "
                        + claim("negative-transfer").text() + " The architecture is a knob of the study: try MMoE, "
                        "which gives each task its own mix of experts, and see whether the harm stays.",
+           answers=("Yes: task 0 does worse with task 1 beside it",
+                    "No: task 1 helps task 0",
+                    "No: it makes no difference"), expected=0,
            check=hurt_on_most("task 0", "task 1")),
     Lesson("census", "Real data: do the mixtures beat Shared-Bottom on census income?",
            dict(source="census-income:1", arch=("Shared-Bottom", "MMoE"), samples=50_000, epochs=3), hide=("arch", "source"),
@@ -300,6 +337,9 @@ LESSONS: tuple[Lesson, ...] = (
                        "table every working model, Shared-Bottom included, lands within about 0.005 AUC of the others "
                        "(Tensor-Factorization failed there). Here it is closer still, and not in the paper's order. "
                        + claim("census").text(),
+           answers=("Yes: MMoE clearly beats Shared-Bottom",
+                    "No: they end within 0.005 AUC of each other",
+                    "No: Shared-Bottom clearly beats MMoE"), expected=1,
            check=auc_gap_below("mmoe", "shared_bottom", "income > 50K", 0.005)),
     Lesson("collapse", "Turn off HoME's expert normalisation: what happens to the experts?",
            dict(arch=("HoME",), norm=False, samples=20_000), hide=("arch",),
@@ -313,6 +353,9 @@ LESSONS: tuple[Lesson, ...] = (
                        "expert collapsed when over 90% of its outputs are 0. " + claim("expert-zeros").text() + " This small "
                        "model shows dead units, not HoME's collapse. The switch changes two things at once, the activation and the "
                        "normalisation, so this lesson cannot say which of them makes the zeros. Compare on the HoME ablation page.",
+           answers=("Many outputs become exactly 0 and some units die, but no whole expert collapses",
+                    "Whole experts collapse (almost all of their outputs 0)",
+                    "Nothing: the experts look as before"), expected=0,
            check=zeros_without_collapse("home", 0.2)),
     Lesson("sparse", "Sparse tasks (5% positives) next to dense ones: do they ignore their own experts, as HoME reports?",
            dict(arch=("HoME",), tasks=4, groups=True, corr=0.9, between=0.1, dense=(0, 2), sparse=(1, 3), rate=0.05,
@@ -325,6 +368,8 @@ LESSONS: tuple[Lesson, ...] = (
                        "own experts (expert underfitting) and adds a self-gate, a second gate over a task's own experts whose "
                        "weights are added to the mix, to keep them in use. " + claim("sparse-own").text() + " Two task groups, "
                        "each with a dense and a sparse binary task.",
+           answers=("Yes: the sparse tasks ignore their own experts",
+                    "No: the self-gate supplies over a third of every task's mix, sparse and dense alike"), expected=1,
            check=self_gate_share_at_least("home", 1 / 3)),
     Lesson("degradation", "Switch off HoME's hierarchy mask: does one task take over the shared experts?",
            dict(arch=("HoME",), tasks=4, groups=True, corr=0.9, between=0.1, dense=(0, 2), sparse=(1, 3), rate=0.05,
@@ -338,6 +383,8 @@ LESSONS: tuple[Lesson, ...] = (
                        "they are shared in name only. Its hierarchy mask lets each task's gate see only the global experts, "
                        "its own group's and its own, which is meant to keep that from happening. In this small model the "
                        "takeover stays rare with the mask off. " + claim("ablation-mask").text(),
+           answers=("Yes: one task takes over most of the shared experts",
+                    "No: at most a quarter of the shared experts are taken over"), expected=1,
            check=taken_over_at_most("home", 0.25)),
     Lesson("learning-rate", "Raise the learning rate to 0.1 during training: what breaks?",
            dict(arch=("MMoE",)), live=(200, "lr", 0.1),
@@ -346,6 +393,9 @@ LESSONS: tuple[Lesson, ...] = (
            do="Press Play, and after about 200 steps move the learning rate to 0.1 while it trains.",
            explanation="Adam's steps scale with the learning rate: at 0.1 they overshoot, the loss jumps and may become "
                        "NaN, in which case the run stops and says at which step.",
+           answers=("The training loss jumps up (or becomes NaN)",
+                    "Training just gets faster",
+                    "Nothing visible"), expected=0,
            check=jumps_after("mmoe", 200, 1.5)),
     Lesson("temperature", "Gate temperature 0.25: how many experts does each sample use?",
            dict(arch=("MMoE",), lr=0.03, samples=20_000, epochs=15, temp=0.25), hide=("arch",),
@@ -360,6 +410,9 @@ LESSONS: tuple[Lesson, ...] = (
                        f"of the samples to one expert; over {len(gate_tricks())} seeds, "
                        f"{TRICKS.samples_polarised['temperature 0.25']:.0%} at temperature 0.25 and "
                        f"{TRICKS.samples_polarised['temperature 4']:.0%} at 4 (the bundled gate-trick study, docs/EXPERIMENTS.md, section 7).",
+           answers=("Mostly one expert (over 0.9 of a gate's weight)",
+                    "A few experts, with the weight spread",
+                    "All of the experts about equally"), expected=0,
            check=polarisation_at_least("mmoe", "sample_polarised", 0.5)),
     Lesson("shared-input", "One shared layer in front of MMoE's experts: what do the gates do?",
            dict(arch=("MMoE",), lr=0.03, samples=20_000, epochs=15, shared_in=32), hide=("arch",),
@@ -375,6 +428,8 @@ LESSONS: tuple[Lesson, ...] = (
                        "views of the input, so a gate has little reason to mix them: this is gate polarisation, which gate "
                        "dropout and the temperature are meant to fight. " + claim("shared-input").text() + " Try the "
                        "temperature at 4 with the layer on, and compare.",
+           answers=("They lean on one expert (over 40% of their weight)",
+                    "They stay spread over the experts, as without the layer"), expected=0,
            check=polarisation_at_least("mmoe", "top_weight", 0.4)),
     Lesson("few-clicks", "Few clicks (1% of 20,000 impressions, no hidden intent): does training on every impression help CVR?",
            dict(source="funnel", arch=("CVR on clicks", "ESMM", "ESCM2-IPS"), samples=20_000, ctr=0.01, bias=0.0),
@@ -386,6 +441,8 @@ LESSONS: tuple[Lesson, ...] = (
                        "from the clicked impressions only, here about 200 of them with 20 conversions. ESMM learns it through "
                        "pCTR x pCVR on every impression, and ESCM2 adds the clicked impressions weighted by 1 / pCTR, so that "
                        "they stand for all impressions (Wang et al., SIGIR 2022). " + claim("funnel-sparsity").text() + " " + claim("funnel-relatedness").text(),
+           answers=("Yes: ESMM ranks conversions better than CVR on clicks",
+                    "No: CVR on clicks ranks them better"), expected=0,
            check=higher_cvr_auc("esmm", "cvr_on_clicks")),
     Lesson("funnel", "A hidden reason to click and to buy (intent 2): can any model fix what it does to the CVR?",
            dict(source="funnel", arch=("CVR on clicks", "ESMM", "ESCM2-IPS"), samples=50_000, bias=2.0), hide=("arch", "source"),
@@ -397,6 +454,9 @@ LESSONS: tuple[Lesson, ...] = (
                        "more than their features say, and the models carry that rate to impressions nobody clicked. Measured "
                        "on clicks alone, as a real system must, CVR on clicks looks fine; only the synthetic truth shows the "
                        "gap. " + claim("hidden-cause").text(),
+           answers=("No: every model expects far too many conversions",
+                    "Yes: ESCM2's correction fixes it",
+                    "Yes: ESMM fixes it"), expected=0,
            check=every_model_overestimates(1.5)),
 )
 

@@ -396,3 +396,30 @@ def ablation_chart(summary: pd.DataFrame, metric: str, title: str) -> alt.Chart:
         y=alt.Y("arm:N", sort=None, title=None), x=alt.X(f"{metric}:Q", title=title),
         color=alt.condition(alt.datum.arm == "HoME", alt.value("#d62728"), alt.value("#9e9e9e")),
         tooltip=["arm", alt.Tooltip(f"{metric}:Q", format=".3f")]).properties(width=260, height=alt.Step(20))
+
+
+def prediction_chart(answers: Sequence[str], counts: Sequence[int], expected: int | None = None) -> alt.Chart:
+    """A class's predictions: one bar per answer, how many students chose it; the lesson's answer green once
+    `expected` is given (the teacher revealed it). Large type, for a projector."""
+    frame = pd.DataFrame({"answer": list(answers), "students": list(counts),
+                          "lesson": [i == expected for i in range(len(answers))]})
+    color = alt.condition("datum.lesson", alt.value("#54a24b"), alt.value("#4c78a8"))
+    return alt.Chart(frame, title="Predictions").mark_bar().encode(
+        y=alt.Y("answer:N", sort=list(answers), title=None, axis=alt.Axis(labelLimit=520, labelFontSize=16)),
+        x=alt.X("students:Q", title="students", axis=alt.Axis(tickMinStep=1, labelFontSize=14, titleFontSize=14)),
+        color=color, tooltip=["answer", "students"],
+    ).properties(height=alt.Step(44)).configure_title(fontSize=20)
+
+
+def class_outcome_chart(results: pd.DataFrame, names: bool = True, held: bool = True) -> alt.Chart:
+    """A class's finished runs (`results`: seed, held, model, loss, and number and name for the teacher): one dot per
+    student per model at its final test loss, coloured (with `held`) by whether the student's run showed the lesson."""
+    tooltip = (["number", "name"] if names else []) + ["seed", "model", alt.Tooltip("loss:Q", format=".4f"), "held"]
+    return alt.Chart(results, title="Every student's run (one dot per student and model)").mark_circle(size=160, opacity=0.8).encode(
+        y=alt.Y("model:N", title=None, axis=alt.Axis(labelFontSize=16)),
+        x=alt.X("loss:Q", title="final test loss", scale=alt.Scale(zero=False), axis=alt.Axis(labelFontSize=14, titleFontSize=14)),
+        yOffset=alt.YOffset("jitter:Q"),
+        color=(alt.Color("held:N", title="showed the lesson", scale=alt.Scale(domain=[True, False], range=["#54a24b", "#e45756"]))
+               if held else alt.value("#4c78a8")),
+        tooltip=tooltip if held else [t for t in tooltip if t != "held"],
+    ).transform_calculate(jitter="random()").properties(height=alt.Step(70)).configure_title(fontSize=20)
