@@ -9,7 +9,10 @@ os.environ.setdefault("MTL_STORE", os.path.join(tempfile.mkdtemp(prefix="mtl-sto
 
 # ------------------------------------------------------------------ helpers the test modules share
 
+import secrets   # noqa: E402
 from pathlib import Path   # noqa: E402  (after the store is set, so nothing imported here opens the app's own)
+
+import pytest   # noqa: E402
 
 from hypothesis import strategies as st   # noqa: E402
 from streamlit.testing.v1 import AppTest   # noqa: E402
@@ -46,3 +49,24 @@ def link_texts(knob):
     junk = st.sampled_from(["", "true", "false", "0", "1", "yes", "inf", "-inf", "NaN", "1e309", "[x](http://e.x)",
                             "![x](http://e.x/a.png)", "<b>b</b>", "9" * 500, "MMoE", "HoME", ":red[x]", "`x`", "<img src=x>"])
     return st.one_of(good, numbers, junk, st.text(max_size=60))
+
+
+# The store on an SQLite file and, where MTL_TEST_POSTGRES names a server (.ci/run starts one), on PostgreSQL.
+SERVER = os.environ.get("MTL_TEST_POSTGRES", "")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def where(request, tmp_path):
+    """A fresh store location: a file, or a new database on the test server (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "s.sqlite")
+        return
+    if not SERVER:
+        pytest.skip("MTL_TEST_POSTGRES names no PostgreSQL server (.ci/postgres starts one)")
+    import psycopg
+    name = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield SERVER.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")

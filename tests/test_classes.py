@@ -1,4 +1,5 @@
-"""A class in the server's store (mtl_core/serve/classes.py): who may see what, join limits, and a restart."""
+"""A class in the server's store (mtl_core/serve/classes.py): who may see what, join limits, and a restart; on an
+SQLite file and on PostgreSQL (the `where` fixture, conftest.py)."""
 
 import pytest
 
@@ -10,14 +11,14 @@ RESULT = {"held": True, "evidence": "final test loss MMoE 0.0289, OMoE 0.0444", 
 
 
 @pytest.fixture
-def store(tmp_path):
-    opened = Store(tmp_path / "store.sqlite")
+def store(where):
+    opened = Store(where)
     yield opened
     opened.close()
 
 
-def test_a_class_pools_its_students_and_survives_a_restart(tmp_path):
-    store = Store(tmp_path / "store.sqlite")
+def test_a_class_pools_its_students_and_survives_a_restart(where):
+    store = Store(where)
     opened = Classes(store).open("mixtures", seed=100, answers=3)
     classes = Classes(store)
     ada = classes.join(opened.code.lower(), "browser-ada-0001", "Ada", "10.0.0.1")
@@ -28,7 +29,7 @@ def test_a_class_pools_its_students_and_survives_a_restart(tmp_path):
     classes.submit(opened.code, "browser-ada-0001", RESULT)
     store.close()
 
-    store = Store(tmp_path / "store.sqlite")   # the server restarted
+    store = Store(where)   # the server restarted
     classes = Classes(store)
     view = classes.dashboard(opened.code, opened.key)
     assert (view.joined, view.predicted, view.finished, view.predictions) == (2, 2, 1, [1, 0, 1])

@@ -4,8 +4,6 @@ everything), safe for many threads and processes at once, and a bad file never s
 Each test runs on an SQLite file and, where MTL_TEST_POSTGRES names a server (`.ci/run` starts one with
 `.ci/postgres`), on a fresh PostgreSQL database of that server."""
 
-import os
-import secrets
 import sqlite3
 import subprocess
 import sys
@@ -16,25 +14,6 @@ import pytest
 from mtl_core.serve.records import dumps, free_id
 from mtl_core.serve.shelf import Shelf
 from mtl_core.serve.store import Store, StoreFull, StoreUnavailable
-
-SERVER = os.environ.get("MTL_TEST_POSTGRES", "")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def where(request, tmp_path):
-    """A fresh store location: a file, or a new database on the test server (dropped afterwards)."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "s.sqlite")
-        return
-    if not SERVER:
-        pytest.skip("MTL_TEST_POSTGRES names no PostgreSQL server (.ci/postgres starts one)")
-    import psycopg
-    name = f"t_{secrets.token_hex(6)}"
-    with psycopg.connect(SERVER, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield SERVER.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(SERVER, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 A, B = "a" * 20, "b" * 20
 
