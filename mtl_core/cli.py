@@ -93,6 +93,8 @@ def build_parser() -> Parser:
     train.add_argument("--diagnostics", action="store_true",
                        help="add what happens inside the experts (gates, sparsity, occupancy, reliance, conflict)")
     train.add_argument("--snapshot-every", type=int, help="with --diagnostics: also record them every N steps (default: at the end)")
+    train.add_argument("--save", metavar="DIR", help="also write the trained model to DIR as plain PyTorch: model.py, "
+                                                     "weights.safetensors, preprocessing.json, README.md")
     _add_setting_args(train)
     sw = sub.add_parser("sweep", help="the MMoE paper's study: archs x correlations x seeds")
     sw.add_argument("--archs", type=lambda t: tuple(t.split(",")), default=("shared_bottom", "omoe", "mmoe"))
@@ -215,7 +217,10 @@ def run_train(a: argparse.Namespace) -> int:
     data = builders.data_config(s, limits=False)
     model = sized_model_config(builders.model_config(a.arch, s, limits=False), data, a.match_params)
     train = builders.train_config(s, limits=False, snapshot_every=a.snapshot_every)
-    report = train_report(train_grid([data], model, train, diagnostics=a.diagnostics))
+    result = train_grid([data], model, train, diagnostics=a.diagnostics)
+    report = train_report(result)
+    if a.save:
+        save_model(result, report, a.save)
     if a.json:
         print(json.dumps(report))
         return 1 if report["diverged"] else 0
@@ -223,6 +228,21 @@ def run_train(a: argparse.Namespace) -> int:
     if a.diagnostics:
         _print_diagnostics(report["diagnostics"])
     return 1 if report["diverged"] else 0
+
+
+def save_model(result: GridResult, report: dict, folder: str) -> None:
+    """The trained model as plain PyTorch in `folder` (models/export.py); a note on stderr says where."""
+    from .data.described import preprocessing
+    from .models import export
+
+    dataset, model = result.datasets[0], result.model
+    about = preprocessing(dataset.config, REGISTRY[model.config.arch].funnel)
+    names = [output["task"] for output in about["outputs"]]
+    types = [output["type"] for output in about["outputs"]]
+    table = pd.DataFrame([{"task": t["name"], **t["test"]} for t in report["tasks"]]).to_string(index=False)
+    files = export.export(model, names, types, about, export.readme(model, report["config"], table))
+    print(f"saved the model to {export.write(files, folder)}/ (model.py, weights.safetensors, preprocessing.json, README.md)",
+          file=sys.stderr)
 
 
 def run_sweep(a: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from mtl_core.models import build_plan
 from mtl_core.settings import builders, knobs
 from mtl_core.train.weighting import STATE_TITLES, WEIGHTING_NOTES
 from mtl_core.view import charts, network
-from pages.kept import load_runs, locker, shelf
+from pages.kept import load_runs, locker, model_download, shelf
 from pages.panel import knob_panel
 
 pages.start_page()
@@ -47,6 +47,7 @@ chosen = live.get(chosen_id) or kept.run(chosen_id)   # the live race's latest s
 if chosen is None:
     st.info("That run is no longer kept (your newest runs replaced it); choose another.")
     st.stop()
+model_download(chosen)
 tables = {name: pd.DataFrame(rows) for name, rows in chosen["diagnostics"].items()}
 if "gates" not in tables or tables["gates"].empty:
     st.info("This run has no snapshots yet: let it train for at least 50 steps.")

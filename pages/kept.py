@@ -1,14 +1,18 @@
 """Each browser's kept runs: its locker in the server's durable store, found again by a random token the
-browser keeps in a cookie; run files loaded into it."""
+browser keeps in a cookie; run files loaded into it; a finished run's model to download."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import threading
 
 import streamlit as st
 
+from mtl_core.config import ConfigError
+from mtl_core.models.registry import label
+from mtl_core.serve.exported import has_model, model_zip
 from mtl_core.serve.records import MAX_FILE, read_records
 from mtl_core.serve.shelf import Locker, Shelf
 from mtl_core.serve.store import default_location, Store, StoreFull
@@ -73,3 +77,26 @@ def load_runs(upload) -> None:
     renamed = [r["id"] for r, a in zip(records, added) if r["id"] != a["id"]]
     st.success(f"Loaded {len(added)} run(s) from {code(upload.name)}."
                + (f" {len(renamed)} had the name of a run you already have and got a new one." if renamed else ""))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _model_zip(arch: str, settings: str, weights: str, metrics: str) -> bytes:
+    return model_zip({"arch": arch, "settings": json.loads(settings), "weights": weights, "metrics": json.loads(metrics)})
+
+
+def model_download(record: dict, where=st) -> None:
+    """A finished run's model as plain PyTorch (a zip: model.py, weights.safetensors, preprocessing.json, README.md),
+    or a caption saying why there is none."""
+    if not has_model(record):
+        where.caption("Only a run that finished in this app carries its trained model, to download as plain PyTorch.")
+        return
+    try:
+        data = _model_zip(record["arch"], json.dumps(record["settings"], sort_keys=True), record["weights"],
+                          json.dumps(record["metrics"]))
+    except (ValueError, ConfigError) as error:
+        where.caption(f"This run's model cannot be exported: {code(error, 200)}")
+        return
+    where.download_button(f"Download {label(record['arch'])} as plain PyTorch (zip)", data,
+                          f"mtl-playground-{record['arch']}.zip", "application/zip", icon=":material/download:",
+                          key=f"model {record['id']}", help="model.py (no MTL Playground needed), weights.safetensors, "
+                          "preprocessing.json and a README with the settings and test metrics")

@@ -18,7 +18,7 @@ from mtl_core.train.device import available_devices
 from mtl_core.train.weighting import STATE_TITLES, WEIGHTING_NOTES
 from mtl_core.view import charts, network
 from pages import DATA
-from pages.kept import keep, locker
+from pages.kept import keep, locker, model_download
 from pages.lesson import lesson_banner, lesson_verdict
 from pages.panel import knob_panel, settings_file
 
@@ -311,6 +311,10 @@ if metrics and not playing:
         history = pd.DataFrame([row for r in race.runs.values() for row in r.history])
     st.download_button("Download curves and metrics (CSV)", history.to_csv(index=False), "mtl-playground-curves.csv",
                        mime="text/csv")
+    if race.done:
+        st.caption("**Take a model home**: each finished model as plain PyTorch, a `model.py` that needs no MTL Playground.")
+        for record in race.records():
+            model_download(record)
 with st.expander("What each gate trick and weighting did in a study"):
     st.caption("`python -m mtl_core experiment gate-tricks --seeds 5 --csv data/gate_tricks.csv`, run on 2026-11-26 on a 2-core "
                "CPU: MMoE (8 experts of 16) on two tasks at p = 0.5 trained at a learning rate of 0.03, where its gates "

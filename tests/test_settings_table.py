@@ -15,7 +15,7 @@ from mtl_core.settings.knobs import KNOBS
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 # Options that say how a command runs or prints, not what trains.
-RUN_OPTIONS = {"-h", "--json", "--csv", "--diagnostics", "--snapshot-every", "--arch", "--archs", "--match-params", "--correlations",
+RUN_OPTIONS = {"-h", "--json", "--csv", "--save", "--diagnostics", "--snapshot-every", "--arch", "--archs", "--match-params", "--correlations",
                "--seeds", "--first-seed"}
 # Widgets that choose what a page shows (a run, a snapshot, a model to look into) or a class's own entries (its code, a
 # name, its lesson and first seed, a prediction), not a setting of what trains.

@@ -148,16 +148,37 @@ def read() -> pd.DataFrame:
     return frame
 
 
+def encoding(group: int) -> dict:
+    """How a census row becomes the model's input: the feature names in order, and each numeric column's mean
+    and std over the training rows (a categorical column c with value v is the feature "c=v", 1.0 or 0.0)."""
+    frame = read()
+    inputs = _inputs(frame, group)
+    numeric = inputs.loc[frame["part"] == "train", list(NUMERIC)].to_numpy(np.float64)
+    names = _onehot(inputs.iloc[:0]).columns   # the categories come from every row; no row is encoded
+    return {"features": [*NUMERIC, *names],
+            "numeric": {c: {"mean": float(m), "std": float(s)} for c, m, s in zip(NUMERIC, numeric.mean(0), numeric.std(0))}}
+
+
+def _inputs(frame: pd.DataFrame, group: int) -> pd.DataFrame:
+    """The columns a model reads: every column but the group's labels and the split, categoricals as categories."""
+    inputs = frame.drop(columns=[source for _, source in GROUPS[group]] + ["part"])
+    return inputs.astype({c: "category" for c in inputs.columns if c not in NUMERIC})
+
+
+def _onehot(inputs: pd.DataFrame) -> pd.DataFrame:
+    """The categorical columns one-hot ('column=value'), in the order of their categories."""
+    return pd.get_dummies(inputs[[c for c in inputs.columns if c not in NUMERIC]], prefix_sep="=", dtype=np.float32)
+
+
 def _encoded(group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """(x `[rows, features]` float32, y `[rows, 2]`, part `[rows]` ("train"/"test"), feature names)."""
     frame = read()
     y = labels(frame, group)
-    inputs = frame.drop(columns=[source for _, source in GROUPS[group]] + ["part"])
+    inputs = _inputs(frame, group)
     train = (frame["part"] == "train").to_numpy()
     numeric = inputs[list(NUMERIC)].to_numpy(np.float64)
     numeric = (numeric - numeric[train].mean(0)) / numeric[train].std(0)
-    categorical = [c for c in inputs.columns if c not in NUMERIC]
-    onehot = pd.get_dummies(inputs[categorical].astype("category"), prefix_sep="=", dtype=np.float32)
+    onehot = _onehot(inputs)
     x = np.concatenate([numeric.astype(np.float32), onehot.to_numpy()], axis=1)
     return x, y, frame["part"].to_numpy(str), tuple(NUMERIC) + tuple(onehot.columns)
 

@@ -51,6 +51,7 @@ class RunView:
     lr: float = 0.0
     lr_changed_at: int | None = None   # the last step trained before the learning rate last changed
     curves: dict[tuple[str, str], tuple[list[int], list[float]]] = field(default_factory=dict)
+    weights: bytes | None = None   # the trained state dict (safetensors), once the worker said the model finished
 
     @property
     def done(self) -> bool:
@@ -69,6 +70,7 @@ class RunView:
                 steps.append(row["step"])
                 losses.append(row["loss"])
         self.positive_rate = u.positive_rate or self.positive_rate
+        self.weights = u.weights if u.weights is not None else self.weights
         if u.metrics is not None:
             self.metrics = u.metrics
         if u.quality:   # evaluations, not snapshots: the funnel table has its own steps
@@ -85,7 +87,7 @@ class RunView:
     def record(self, settings: Settings) -> dict:
         tables = {name: pd.concat(frames, ignore_index=True) for name, frames in self.tables.items()}
         return run_record(self.name, self.arch, self.status, self.step, settings, self.history, self.metrics,
-                          self.positive_rate, tables)
+                          self.positive_rate, tables, self.weights)
 
 
 class Race:

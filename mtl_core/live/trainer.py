@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import pandas as pd
+from safetensors.torch import save
 
 from ..settings import builders
 
 from ..data.funnel import quality_rows
 from ..diagnostics.recorder import DiagnosticsRecorder
 from ..models import build_model
-from ..models.registry import REGISTRY, label
+from ..models.registry import label
 from ..settings.knob import Settings
-from ..train.runs import sized_model_config
 from ..train.training import Diverged, Evaluation, Finished, Progress, Snapshot, TrainingRun
 
 LOG_EVERY, EVAL_EVERY, SNAPSHOT_EVERY, SNAPSHOT_SAMPLES = 10, 50, 50, 512
@@ -46,6 +46,8 @@ class Update:
     positive_rate: list = field(default_factory=list)   # per task (NaN for regression)
     lr: float = 0.0                                      # the learning rate the model trains with now
     quality: list[dict] = field(default_factory=list)    # a funnel's CVR quality (step, space, metric, value) per evaluation
+    weights: bytes | None = None                         # the trained model's state dict as safetensors, once it finished
+    #                                                      (bytes: torch would share tensors between processes by descriptor)
 
 
 @dataclass
@@ -119,6 +121,8 @@ class LiveModel:
                     update.quality += [dict(step=event.step, **row) for row in quality_rows(event.metrics)]
                 if isinstance(event, Finished):
                     self.status = "finished"
+                    update.weights = save({name: value.detach().cpu().contiguous()
+                                           for name, value in self.run.model.state_dict().items()})
             elif isinstance(event, Snapshot):
                 self.recorder.observe(event)
                 update.snapshots.append({name: frames[-1] for name, frames in self.recorder.tables.items()
@@ -147,10 +151,8 @@ class RaceTrainer:
         dataset = data.dataset()
         self.models: dict[str, LiveModel] = {}
         for arch in builders.archs(settings):
-            config = builders.model_config(arch, settings)
-            if REGISTRY[arch].sized:
-                config = sized_model_config(config, data, "mmoe")  # the MMoE paper's fair comparison
-            model = build_model(config, data.task_names, data.task_groups, data.features, seed=data.seed)
+            model = build_model(builders.race_model_config(arch, settings, data), data.task_names, data.task_groups,
+                                data.features, seed=data.seed)
             self.models[arch] = LiveModel(race, arch, TrainingRun(model, dataset, train, member_seeds=[data.seed]))
 
     @property

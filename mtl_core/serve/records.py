@@ -10,8 +10,10 @@ sizes are sane; the file is taken whole or refused whole.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..models.registry import ARCHITECTURES
@@ -29,6 +31,8 @@ MAX_ROWS = 200_000        # per table of one record (a 200-epoch race with snaps
 MAX_TEXT = 80
 MAX_SNAPSHOTS = 200       # snapshot steps kept of an uploaded run (the timeline's stops; a 200-epoch race has 312)
 MAX_POINTS = 1_000        # points kept per loss curve of an uploaded run (the charts draw 120)
+MAX_WEIGHTS = 8_000_000   # characters of a run's trained weights (base64 safetensors; the app's largest model is ~1 MB)
+BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 def _text(v) -> bool:
@@ -108,13 +112,18 @@ def clean(value: Any, digits: int | None = None) -> Any:
 
 
 def run_record(name: str, arch: str, status: str, step: int, settings: dict, history: list[dict],
-               metrics: "pd.DataFrame | None", positive_rate: Iterable, tables: "dict[str, pd.DataFrame]") -> dict:
+               metrics: "pd.DataFrame | None", positive_rate: Iterable, tables: "dict[str, pd.DataFrame]",
+               weights: bytes | None = None) -> dict:
     """A run as a record: `history` rows (arch, task, split, step, loss), the latest test `metrics`,
-    and the diagnostics `tables` (name -> frame, see diagnostics.DiagnosticsRecorder.frame)."""
+    the diagnostics `tables` (name -> frame, see diagnostics.DiagnosticsRecorder.frame) and, once it
+    finished, its trained `weights` (a state dict as safetensors bytes, kept as base64, to export the model)."""
     rows = lambda frame: frame.drop(columns="member", errors="ignore").to_dict(orient="records")
-    return clean(dict(id=name, arch=arch, status=status, step=step, settings=settings, history=history,
-                      metrics=[] if metrics is None else rows(metrics), positive_rate=list(positive_rate),
-                      diagnostics={table: rows(frame) for table, frame in tables.items()}))
+    record = clean(dict(id=name, arch=arch, status=status, step=step, settings=settings, history=history,
+                        metrics=[] if metrics is None else rows(metrics), positive_rate=list(positive_rate),
+                        diagnostics={table: rows(frame) for table, frame in tables.items()}))
+    if weights is not None:
+        record["weights"] = base64.b64encode(weights).decode()
+    return record
 
 
 def dumps(records: list[dict]) -> str:
@@ -185,8 +194,12 @@ def check_record(r: Any, i: int) -> dict:
     late = max([row["step"] for rows in [history, *tables.values()] for row in rows] + [0])
     if late > r["step"]:
         raise RecordError(f"{where}: it has data for step {late}, after its last step {r['step']}.")
+    weights = r.get("weights")
+    if weights is not None and not (isinstance(weights, str) and len(weights) <= MAX_WEIGHTS and BASE64.fullmatch(weights)):
+        raise RecordError(f"{where}: 'weights' must be the trained weights as base64 text of at most {MAX_WEIGHTS:,} characters.")
     return thin({"id": r["id"], "arch": r["arch"], "status": r["status"], "step": r["step"], "settings": clean(settings),
-                 "history": history, "metrics": metrics, "positive_rate": rates, "diagnostics": tables})
+                 "history": history, "metrics": metrics, "positive_rate": rates, "diagnostics": tables,
+                 **({"weights": weights} if weights is not None else {})})
 
 
 def _evenly(values: list, most: int) -> list:

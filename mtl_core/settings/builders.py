@@ -18,6 +18,7 @@ from ..data.funnel import FunnelConfig
 from ..data.synthetic import DataConfig
 from ..models import ModelConfig
 from ..models.registry import BY_LABEL, REGISTRY
+from ..train.runs import sized_model_config
 from ..train.training import TrainConfig
 from .knob import COMMAND_LINE, KnobError, Settings
 from .knobs import HOLDOUT, KNOBS, funnel, names, synthetic, task_count
@@ -100,6 +101,14 @@ def model_config(arch: str, s: Settings, limits: bool = True) -> ModelConfig:
         overrides["activation"] = s["activation"]
     overrides.update({switch.field: s[switch.knob] for switch in REGISTRY[arch].switches})
     return ModelConfig.for_arch(arch, **overrides)
+
+
+def race_model_config(arch: str, s: Settings, data) -> ModelConfig:
+    """The model an architecture races with on `data` (a data config of these settings): `model_config`, with the
+    bottoms the registry sizes (Shared-Bottom, single-task) widened to MMoE's parameter count, the MMoE paper's
+    fair comparison."""
+    config = model_config(arch, s)
+    return sized_model_config(config, data, "mmoe") if REGISTRY[arch].sized else config
 
 
 def sweep_args(s: Settings) -> dict:

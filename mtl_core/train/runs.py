@@ -18,7 +18,7 @@ from joblib import Parallel, delayed
 from ..config import check
 from ..data.synthetic import DataConfig, Dataset
 from ..diagnostics.recorder import DiagnosticsRecorder
-from ..models import REGISTRY, build_model, match_bottom_to, ModelConfig, stack_members
+from ..models import REGISTRY, build_model, match_bottom_to, ModelConfig, MultiTaskModel, stack_members
 from .training import Diverged, Event, Finished, TrainConfig, TrainingRun
 
 
@@ -34,6 +34,7 @@ class GridResult:
     metrics: pd.DataFrame
     diverged: list[Diverged]
     diagnostics: DiagnosticsRecorder | None = None
+    model: MultiTaskModel | None = None   # the trained (stacked) model, e.g. to export (models/export.py)
 
 
 def sized_model_config(model: ModelConfig, data: DataConfig, match_params: str | None = None) -> ModelConfig:
@@ -84,7 +85,7 @@ def train_datasets(datasets: Sequence[Dataset], seeds: Sequence[int], model_conf
     if metrics is None:  # every member diverged: metrics of what is left, for the record
         metrics = run.evaluate()
     return GridResult(model_config, list(datasets), model.num_parameters(), str(run.device),
-                      time.perf_counter() - started, metrics, diverged, recorder)
+                      time.perf_counter() - started, metrics, diverged, recorder, model)
 
 
 def sweep(archs: Sequence[str], correlations: Sequence[float], seeds: Sequence[int], base: DataConfig,
