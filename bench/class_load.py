@@ -39,7 +39,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
 
-from bench.load import CHROMIUM_ARGS, cpu_seconds, start_class, start_server, total
+from bench.load import CHROMIUM_ARGS, cpu_seconds, messages, start_class, start_server, total
 from mtl_core.serve.classes import Classes
 from mtl_core.serve.store import Store
 from mtl_core.studies import lessons
@@ -90,13 +90,7 @@ class Session:
     def pump(self, done, timeout: float) -> bool:
         """Handle messages until `done(self)` after a finished run, or `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                raw = self.ws.recv(timeout=0.5)
-            except TimeoutError:
-                continue
-            message = ForwardMsg()
-            message.ParseFromString(raw)
+        for message in messages(self.ws, lambda: time.monotonic() >= deadline):
             kind = message.WhichOneof("type")
             if kind == "delta" and message.delta.WhichOneof("type") == "new_element":
                 element = message.delta.new_element

@@ -37,6 +37,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlencode
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -68,6 +69,18 @@ class Student:
         if len(seen) < 2:
             return 0.0, 0.0
         return (len(seen) - 1) / (seen[-1][0] - seen[0][0]), (seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0])
+
+
+def messages(ws, until) -> Iterator[ForwardMsg]:
+    """The server's messages to a browser's websocket, decoded, until `until()` (asked at least every 0.5 s)."""
+    while not until():
+        try:
+            raw = ws.recv(timeout=0.5)
+        except TimeoutError:
+            continue
+        message = ForwardMsg()
+        message.ParseFromString(raw)
+        yield message
 
 
 def protocol_student(url: str, student: Student, stop: threading.Event, network: bool = False) -> None:
@@ -108,13 +121,7 @@ def protocol_student(url: str, student: Student, stop: threading.Event, network:
 
             rerun()
             play, step, pressed = None, None, False
-            while not stop.is_set():
-                try:
-                    raw = ws.recv(timeout=1)
-                except TimeoutError:
-                    continue
-                message = ForwardMsg()
-                message.ParseFromString(raw)
+            for message in messages(ws, stop.is_set):
                 kind = message.WhichOneof("type")
                 if kind == "delta" and message.delta.WhichOneof("type") == "new_element":
                     element = message.delta.new_element
