@@ -531,7 +531,6 @@ def check(lesson: Lesson, seeds: int = 0, backend=None, first_seed: int = 1) -> 
     result = Result(lesson, lesson.check(play(lesson, backend=backend)))
     result.seconds = time.perf_counter() - started
     settings = lesson.full_settings()
-    stride = settings["seeds"] if lesson.page in ("sweep", "transfer") else 1   # a study's other "seeds" are other blocks of seeds
-    for block in range(first_seed, first_seed + seeds):
-        result.seeds.append(lesson.check(play(lesson, settings["seed"] + block * stride, backend)))
+    for block in range(first_seed, first_seed + seeds):   # a study's other "seeds" are other blocks of seeds
+        result.seeds.append(lesson.check(play(lesson, settings["seed"] + block * lesson.seeds_per_run, backend)))
     return result
