@@ -72,12 +72,12 @@ def live(class_code: str, key: str, lesson: lessons.Lesson) -> None:
                   disabled=view.closed, on_click=classes().reveal, args=(class_code, key, not view.revealed))
     close.button("Close the class", icon=":material/lock:", disabled=view.closed, on_click=classes().close, args=(class_code, key),
                  help="No one can join, predict or send a result any more; what was collected stays.")
-    download.download_button("Download the class (CSV)", class_frame(view, lesson).to_csv(index=False),
+    download.download_button("Download the class (CSV)", class_frame(view).to_csv(index=False),
                              f"class-{class_code}.csv", "text/csv", icon=":material/download:")
     st.caption(f"Updated {pd.Timestamp.now().strftime('%H:%M:%S')}." + (" The class is closed." if view.closed else ""))
 
 
-def class_frame(view, lesson: lessons.Lesson) -> pd.DataFrame:
+def class_frame(view) -> pd.DataFrame:
     """One row per finished student and model: number, name, seed, held, model, final test loss, evidence."""
     return pd.DataFrame([dict(number=r["number"], name=r["name"], seed=r["seed"], held=r["held"], model=model, loss=loss,
                               evidence=r["evidence"]) for r in view.results for model, loss in r["losses"].items()],
@@ -87,7 +87,7 @@ def class_frame(view, lesson: lessons.Lesson) -> pd.DataFrame:
 def pooled(view, lesson: lessons.Lesson, teacher: bool) -> None:
     """The class's predictions and outcomes; once revealed, the lesson's answer, how many runs showed it and the
     bundled check of the same lesson beside them (before that a projected dashboard gives nothing away)."""
-    frame = class_frame(view, lesson)
+    frame = class_frame(view)
     if view.results and view.revealed:
         bundled = lesson_check().get(lesson.key)
         against = (f"The bundled lesson check found it on {bundled['held']} of {bundled['seeds']} other seeds and "
