@@ -73,7 +73,7 @@ def test_census_experiment_prints_the_papers_table_shape(tmp_path):
     assert len(pd.read_csv(path)) == 2 * 2   # arch x seed
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_ARGUMENTS = [
     (["train", "--arch", "foo"], "invalid choice: 'foo'"),
     (["train", "--correlation", "7"], "correlation"),
     (["train", "--tasks", "3", "--binary", "5"], "--binary names task(s) [5]"),
@@ -84,12 +84,28 @@ def test_census_experiment_prints_the_papers_table_shape(tmp_path):
     (["train", "--batch-size", "abc"], "invalid int value"),
     (["sweep", "--data", "census-income:1"], "experiment census"),
     (["train", "--data", "census-income:1", "--samples", "300000"], "199,523"),
-])
-def test_bad_arguments_give_one_line_and_exit_2(args, message):
+]
+
+
+def test_a_bad_argument_gives_one_line_and_exit_2_from_the_shell():
+    args, message = BAD_ARGUMENTS[2]
     done = subprocess.run([sys.executable, "-m", "mtl_core", *args], capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert message in done.stderr
+
+
+@pytest.mark.parametrize("args, message", BAD_ARGUMENTS)
+def test_bad_arguments_give_one_line_and_exit_2(args, message, capsys):
+    """In this process (a fresh interpreter per case cost 3 s each; the case above runs `python -m mtl_core`)."""
+    try:
+        code = main(args)
+    except SystemExit as done:   # argparse's own errors
+        code = done.code
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert message in stderr
 
 
 def test_train_diagnostics_in_json(capsys):

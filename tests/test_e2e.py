@@ -76,6 +76,21 @@ def steps(page) -> int:
     return int(re.search(r"step (\d+)/", text).group(1))
 
 
+def paused(page) -> None:
+    """Press Pause and wait until the page says the race is paused (Play enabled again): the buttons exist, disabled,
+    while training, so waiting for Play alone waited for nothing. On a busy machine a click can land while the page
+    redraws; a student would press again, and so does this, once, saying so."""
+    play = page.get_by_role("button", name="Play")
+    for attempt in range(2):
+        page.get_by_role("button", name="Pause").click(timeout=30_000)
+        try:
+            playwright.expect(play).to_be_enabled(timeout=30_000)
+            return
+        except AssertionError:
+            print(f"\nPause pressed {attempt + 1} time(s): Play still disabled after 30 s")
+    pytest.fail("Pause did not pause the race: " + page.inner_text("body")[-1500:])
+
+
 def test_playground_trains_live_and_keeps_the_run_across_pages(server):
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -124,8 +139,7 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
         assert network.screenshot() != before, "the network view did not change between snapshots"
         shot(page, "network")
 
-        page.get_by_role("button", name="Pause").click()
-        page.get_by_role("button", name="Play").wait_for(timeout=20_000)
+        paused(page)
         time.sleep(2)  # let an update that was in flight when we pressed Pause land
         paused_at = steps(page)
         time.sleep(1)
