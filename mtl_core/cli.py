@@ -12,14 +12,17 @@ from typing import Sequence
 import pandas as pd
 
 from .config import ConfigError, to_dict
+from pathlib import Path
+
+from .data import table
 from .data.synthetic import DataConfig
 from .models import ARCHITECTURES
 from .models.registry import REGISTRY
 from .serve import classroom
 from .serve.records import clean
 from .settings import builders
-from .settings.knob import COMMAND_LINE, Settings
-from .settings.knobs import KNOBS, PRESETS, defaults, names
+from .settings.knob import COMMAND_LINE, OWN_FILE, Settings
+from .settings.knobs import KNOBS, PRESETS, SOURCES, defaults, names
 from .studies.experiments import EXPERIMENTS
 from .train.device import DEVICES
 from .train.runs import GridResult, sized_model_config, sweep, train_grid
@@ -54,15 +57,36 @@ def dest(knob: str) -> str:
     return KNOBS[knob].flag.lstrip("-").replace("-", "_")
 
 
-def _knob_option(group, name: str) -> None:
+def _knob_option(group, name: str, **changes) -> None:
     """A knob's option (settings/knobs.py): its flag, type, default, choices and help come from the table."""
     knob = KNOBS[name]
     words = (knob.help or knob.label).replace("%", "%%")
     if knob.kind is bool:
         group.add_argument(knob.flag, action=argparse.BooleanOptionalAction, default=knob.default, help=words)
     else:
-        group.add_argument(knob.flag, type=_items(knob.kind) if knob.sequence else knob.kind, default=knob.default,
-                           choices=knob.options if knob.kind is str else None, help=words)
+        group.add_argument(knob.flag, **{"type": _items(knob.kind) if knob.sequence else knob.kind, "default": knob.default,
+                                         "choices": knob.options if knob.kind is str and knob.options and not knob.sequence else None, "help": words, **changes})
+
+
+OWN_FILE_PREFIXES = ("csv:", "parquet:")
+
+
+def _source(text: str) -> str:
+    """--data: a source of the knob table, or csv:PATH / parquet:PATH (an own file)."""
+    if text.startswith(OWN_FILE_PREFIXES) or (text in SOURCES and text != "file"):
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(s for s in SOURCES if s != 'file')}, "
+                                     "or csv:PATH or parquet:PATH for your own file)")
+
+
+def _own_file(source: str) -> table.Table:
+    """Read, check and hold an own file named by --data csv:PATH (data/table.py's limits apply here too)."""
+    path = Path(source.split(":", 1)[1]).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"--data {source}: there is no file {str(path)!r}.")
+    if path.stat().st_size > table.MAX_BYTES:
+        raise ConfigError(f"--data {source}: the file has {path.stat().st_size:,} bytes; at most {table.MAX_BYTES:,}.")
+    return table.register(path.read_bytes(), path.name)
 
 
 def _knob_options(p: argparse.ArgumentParser, title: str, names) -> None:
@@ -74,11 +98,12 @@ def _knob_options(p: argparse.ArgumentParser, title: str, names) -> None:
 def _add_setting_args(p: argparse.ArgumentParser) -> None:
     """Every knob with a flag, in the table's sections: what trains (how a command runs or prints is its own)."""
     _knob_option(p, "preset")
-    _knob_option(p, "source")
+    _knob_option(p, "source", type=_source, choices=None, metavar="{" + ",".join(s for s in SOURCES if s != "file") + ",csv:PATH}")
     _knob_options(p, "tasks (--data funnel: --correlation is the click's and conversion's cosine)",
                   [n for n, k in KNOBS.items() if k.section == "tasks" and k.flag and n not in ("preset", "source", "seed")])
     _knob_options(p, "model", [n for n, k in KNOBS.items() if k.section in ("models", "tricks") and k.flag])
     _knob_options(p, "training", [n for n, k in KNOBS.items() if k.section == "training" and k.flag])
+    _knob_options(p, "your own file (--data csv:PATH or parquet:PATH)", [n for n in names([OWN_FILE]) if KNOBS[n].flag])
     _knob_options(p, "the command line's own (the app has no widget for them)", names([COMMAND_LINE]))
 
 
@@ -149,6 +174,8 @@ def settings(a: argparse.Namespace) -> Settings:
     default unless given), the one architecture of `train`."""
     s = {**defaults(a.preset), **{name: getattr(a, dest(name)) for name, knob in KNOBS.items()
                                   if knob.flag and hasattr(a, dest(name))}}
+    if s["source"].startswith(OWN_FILE_PREFIXES):
+        s.update(source="file", file=_own_file(s["source"]).digest)
     return {**s, "arch": (REGISTRY[a.arch].label,)} if "arch" in a else s
 
 

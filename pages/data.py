@@ -1,4 +1,5 @@
-"""Data: the synthetic task generator and the correlation it really produces, or the census-income tasks."""
+"""Data: the synthetic task generator and the correlation it really produces, the census-income tasks, the funnel, or
+the student's own file (own_data.py)."""
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,11 @@ from mtl_core.data.funnel import funnel_summary, FunnelConfig
 from mtl_core.data.synthetic import DataConfig, label_correlation_curve, make_dataset
 from mtl_core.models.registry import label
 from mtl_core.settings import builders, knobs
+from mtl_core.settings.knob import OWN_FILE
 from mtl_core.studies.claims import claim
 from mtl_core.view import charts
 from pages import DATA
+from pages.own_data import own_data
 from pages.panel import knob_panel
 
 pages.start_page()
@@ -23,7 +26,10 @@ st.write("Choose the data in the sidebar. Synthetic tasks come from the MMoE pap
          "`w_k·x + Σ sin(α_i w_k·x + β_i) + noise`. The knob **p** sets the cosine between the weight vectors; "
          "the sinusoids make the labels' real correlation differ from p, so we measure it.")
 
-s = knob_panel("data", {"Tasks": knobs.names(["tasks"])})
+s = knob_panel("data", {"Tasks": knobs.names(["tasks", OWN_FILE])})
+if knobs.own_file(s):
+    own_data(s)
+    st.stop()
 try:
     data = builders.data_config(s)
 except ConfigError as error:

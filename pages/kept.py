@@ -11,6 +11,8 @@ import threading
 import streamlit as st
 
 from mtl_core.config import ConfigError
+from mtl_core.data import table
+from mtl_core.data.table import Table
 from mtl_core.models.registry import label
 from mtl_core.serve.exported import has_model, model_zip
 from mtl_core.serve.records import MAX_FILE, read_records
@@ -79,6 +81,37 @@ def load_runs(upload) -> None:
                + (f" {len(renamed)} had the name of a run you already have and got a new one." if renamed else ""))
 
 
+def own_file(raw: bool = False) -> tuple[Table, bytes | None] | None:
+    """This browser's own data file, checked and held in this process (data/table.py), and with `raw` its bytes (a
+    race sends them to its worker); None when the browser has kept none. The bytes are read from the store only
+    when this process does not hold the file yet, or `raw` asks for them."""
+    digest = st.session_state.get("own_file")
+    held = table.TABLES.get(digest) if digest else None
+    if held is not None and not raw:
+        return held, None
+    kept = locker().file()
+    if kept is None:
+        return None
+    name, data = kept
+    held = table.register(data, name)
+    st.session_state.own_file = held.digest
+    return held, data
+
+
+def keep_own_file(upload) -> Table | None:
+    """Check an uploaded data file whole, keep it in this browser's locker (in place of the one before) and hold it;
+    or say why not (nothing changes then)."""
+    try:
+        raw = upload.getvalue()
+        held = table.register(raw, upload.name)
+        locker().keep_file(upload.name, raw)
+    except ConfigError as error:
+        st.error(f"Could not use {code(upload.name)}: {code(error, 400)} Nothing was changed.")
+        return None
+    st.session_state.own_file = held.digest
+    return held
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def _model_zip(arch: str, settings: str, weights: str, metrics: str) -> bytes:
     return model_zip({"arch": arch, "settings": json.loads(settings), "weights": weights, "metrics": json.loads(metrics)})
@@ -91,6 +124,8 @@ def model_download(record: dict, where=st) -> None:
         where.caption("Only a run that finished in this app carries its trained model, to download as plain PyTorch.")
         return
     try:
+        if record["settings"].get("source") == "file":   # its preprocessing is read from the file: hold it here
+            own_file()
         data = _model_zip(record["arch"], json.dumps(record["settings"], sort_keys=True), record["weights"],
                           json.dumps(record["metrics"]))
     except (ValueError, ConfigError) as error:

@@ -86,7 +86,7 @@ def knob_panel(page: str, groups: dict[str, Sequence[str]], where=st.sidebar, im
         if header:
             where.header(header)
         for name in names:
-            if KNOBS[name].applies({**s, **implied}):
+            if KNOBS[name].widget and KNOBS[name].applies({**s, **implied}):   # an own file's knobs: the Data page draws them
                 _draw(KNOBS[name], s, name in locked, where)
     link = links.to_link({**s, **implied}, allowed) | ({links.HIDE: [",".join(locked)]} if locked else {})
     if link != {k: st.query_params.get_all(k) for k in st.query_params}:

@@ -13,12 +13,13 @@ from mtl_core.live import CADENCE, Race, shared_backend
 from mtl_core.models import build_plan
 from mtl_core.models.registry import label
 from mtl_core.settings import builders, knobs, rules
+from mtl_core.settings.knob import OWN_FILE
 from mtl_core.studies.claims import claim
 from mtl_core.train.device import available_devices
 from mtl_core.train.weighting import STATE_TITLES, WEIGHTING_NOTES
 from mtl_core.view import charts, network
 from pages import DATA
-from pages.kept import keep, locker, model_download
+from pages.kept import keep, locker, model_download, own_file
 from pages.lesson import lesson_banner, lesson_verdict
 from pages.panel import knob_panel, settings_file
 
@@ -47,7 +48,7 @@ COMPACT = "<style>[data-testid='stMainBlockContainer'] {padding-top: 3.5rem;}</s
 
 pages.start_page()
 header = st.container()   # filled once the settings say which layout
-s = knob_panel("playground", {"Tasks": knobs.names(["tasks"]), "Models": knobs.names(["models"]),
+s = knob_panel("playground", {"Tasks": knobs.names(["tasks", OWN_FILE]), "Models": knobs.names(["models"]),
                               "Gate tricks & loss weighting": knobs.names(["tricks"]), "Training": knobs.names(["training"]),
                               "View": knobs.names(["view"])})
 present = s[knobs.PRESENT]
@@ -70,6 +71,17 @@ if not s["arch"]:
     st.info("Choose at least one architecture in the sidebar.")
     st.stop()
 race_settings = {**s, "device": s["device"] if s["device"] in ("auto", *found) else found[0]}
+if knobs.own_file(s):   # this browser's own file: held here, sent to the worker with the race
+    held = own_file()
+    if held is None or held[0].digest != s["file"] or len(s["labels"]) < 2:
+        st.info("data = file trains on your own file: upload it and choose two or more label columns on the Data page first.")
+        st.page_link("pages/data.py", label="Go to the Data page", icon=":material/scatter_plot:")
+        st.stop()
+    try:   # the detected task types, written out: the runs' records then describe their tasks without the file
+        race_settings["label_types"] = builders.data_config(race_settings).task_types
+    except ConfigError as error:
+        st.error(f"These settings do not make a valid task set: {error}")
+        st.stop()
 
 
 def archive(race: Race) -> None:
@@ -79,8 +91,12 @@ def archive(race: Race) -> None:
 
 def new_race() -> Race | None:
     kept = locker()
+    file = None
+    if knobs.own_file(race_settings):
+        held, raw = own_file(raw=True)
+        file = (held.name, raw)
     try:
-        kept.race = Race(shared_backend(), race_settings, kept.next_race())
+        kept.race = Race(shared_backend(), race_settings, kept.next_race(), file=file)
     except ConfigError as error:
         kept.race = None
         st.error(f"These settings do not make a valid task set: {error}")

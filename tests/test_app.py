@@ -312,3 +312,43 @@ def test_a_store_that_cannot_be_reached_is_said_on_the_page(monkeypatch):
         assert any("Could not reach the PostgreSQL store" in e.value for e in at.error), [e.value for e in at.error]
     finally:
         browsers._SHELF[:] = kept
+
+
+def test_an_own_file_makes_tasks_on_the_data_page_and_races_on_the_playground():
+    """The file kept in this browser's locker: its columns, the labels chosen, the measured correlation; a link that
+    names another browser's file uses this browser's own; the Playground races on it and the runs say their tasks."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP
+    from mtl_core.data.census import EXAMPLE
+
+    fresh = open_page("pages/data.py", source="file")
+    assert not fresh.exception and any("No file yet" in i.value for i in fresh.info)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["browser_token"] = token = "own-file-browser-token-1"
+    shelf().locker(token).keep_file(EXAMPLE.name, EXAMPLE.read_bytes())
+    at.query_params["source"], at.query_params["file"] = "file", "f" * 32   # someone else's file: never carried
+    at.switch_page("pages/data.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("a link never carries a file" in w.value for w in at.warning)
+    assert "4,000 rows, 13 columns" in " ".join(m.value for m in at.markdown)
+    at.multiselect(key="own.labels").set_value(["income_over_50k", "never_married", "weeks_worked"]).run()
+    assert [s.value for s in at.selectbox if s.key.startswith("own.label_types")] == ["binary", "binary", "regression"]
+    measured = find(chart_data(at), "row", "col", "value")
+    pair = measured[(measured.row == "income_over_50k") & (measured.col == "weeks_worked")].value.item()
+    assert 0.15 < pair < 0.35   # earners work more weeks
+    assert "3,200 train" in " ".join(m.value for m in at.markdown)
+
+    at.switch_page("pages/playground.py")
+    at.run()
+    assert not at.exception, at.exception
+    race = locker(at).race
+    assert race.total_steps == 13 * 10   # 3,200 training rows in batches of 256, 10 epochs
+    race.step(race.total_steps)
+    at.run()
+    records = race.records()
+    assert {tuple(r["settings"]["label_types"]) for r in records} == {("binary", "binary", "regression")}
+    aucs = {r["arch"]: {m["task"]: m["value"] for m in r["metrics"] if m["metric"] == "auc"} for r in records}
+    assert all(a["never_married"] > 0.8 for a in aucs.values()), aucs
+    assert {b.label for b in at.get("download_button")} >= {"Download MMoE as plain PyTorch (zip)"}

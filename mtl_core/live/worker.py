@@ -59,7 +59,7 @@ class Worker:
                 return [JobDone(race, seq, error=str(error))]
         if verb == "start":
             try:
-                self.races[race] = RaceTrainer(race, argument)
+                self.races[race] = RaceTrainer(race, *argument)
             except ConfigError as error:
                 return [Done(race, seq, False, error=str(error))]
             return [Done(race, seq, False)]

@@ -52,6 +52,13 @@ class Locker:
         """Runs let go because the locker was full (the page says so)."""
         return self.store.counts(self.token)[1]
 
+    def file(self) -> tuple[str, bytes] | None:
+        """The browser's own data file (name, bytes), or None."""
+        return self.store.file(self.token)
+
+    def keep_file(self, name: str, raw: bytes) -> None:
+        self.store.keep_file(self.token, name, raw)
+
     def next_race(self) -> int:
         return self.store.next_race(self.token)
 

@@ -7,6 +7,8 @@
     store.run(token, run_id)              # -> one record (dict), read and decoded on demand
     store.dump(token)                     # -> every kept run as a run file (JSON text)
     store.save_settings(token, settings)
+    store.keep_file(token, name, raw)     # a browser's own data file (one; a new one replaces it)
+    store.file(token)                     # -> (name, raw bytes) or None
 
 Every write is its own transaction, written through at once (a restart or a killed process loses
 nothing that was kept); WAL mode lets every student's thread and several app processes read while one
@@ -40,7 +42,7 @@ from ..config import ConfigError
 from .records import dumps, free_id
 
 log = logging.getLogger(__name__)
-SCHEMA = 2   # 2: the classes (classes.py)
+SCHEMA = 3   # 2: the classes (classes.py); 3: each browser's own data file (data/table.py)
 DAY = 24 * 3600
 
 
@@ -191,6 +193,8 @@ TABLES = (   # {seq}, {blob}, {real}: each database's words for them
     "CREATE INDEX IF NOT EXISTS members_by_token ON members (token, joined)",
     "CREATE TABLE IF NOT EXISTS joins (who TEXT NOT NULL, at {real} NOT NULL)",   # failed joins, for their rate limit
     "CREATE INDEX IF NOT EXISTS joins_by_who ON joins (who, at)",
+    """CREATE TABLE IF NOT EXISTS files (token TEXT PRIMARY KEY, name TEXT NOT NULL, bytes INTEGER NOT NULL,
+        stored INTEGER NOT NULL, body {blob} NOT NULL)""",
 )
 
 
@@ -249,10 +253,16 @@ class Store:
             row = sql.execute("SELECT settings, races, dropped FROM lockers WHERE token = ?", (token,)).fetchone()
         return row or ("{}", 0, 0)
 
-    def size(self) -> int:
-        """Bytes of compressed records kept, all browsers together."""
+    def file(self, token: str) -> tuple[str, bytes] | None:
+        """The browser's own data file: (its name, its bytes), or None."""
         with self.reading() as sql:
-            return int(sql.execute("SELECT coalesce(sum(stored), 0) FROM runs").fetchone()[0])
+            row = sql.execute("SELECT name, body FROM files WHERE token = ?", (token,)).fetchone()
+        return None if row is None else (row[0], zlib.decompress(row[1]))
+
+    def size(self) -> int:
+        """Bytes of compressed records and files kept, all browsers together."""
+        with self.reading() as sql:
+            return _stored(sql)
 
     def __len__(self) -> int:
         with self.reading() as sql:
@@ -278,6 +288,16 @@ class Store:
         with self.transaction():
             self._touch(token)
             self._sql.execute("UPDATE lockers SET settings = ? WHERE token = ?", (text, token))
+
+    def keep_file(self, token: str, name: str, raw: bytes) -> None:
+        """Keep a browser's own data file (checked by data/table.py first), in place of the one it kept before."""
+        body = zlib.compress(raw, 6)
+        with self.transaction():
+            self._touch(token)
+            self._sql.execute("DELETE FROM files WHERE token = ?", (token,))
+            self._sql.execute("INSERT INTO files (token, name, bytes, stored, body) VALUES (?, ?, ?, ?, ?)",
+                              (token, name, len(raw), len(body), body))
+            self._bound(token)
 
     def next_race(self, token: str) -> int:
         """The number of this browser's next race (for its runs' names)."""
@@ -333,19 +353,27 @@ class Store:
             self._sql.execute("DELETE FROM runs WHERE token = ? AND seq <= ?", (token, gone[0]))   # the oldest: a suffix
             self._sql.execute("UPDATE lockers SET dropped = dropped + ? WHERE token = ?", (len(gone), token))
         stale = time.time() - self.idle_seconds
-        self._sql.execute("DELETE FROM runs WHERE token IN (SELECT token FROM lockers WHERE used < ?)", (stale,))
+        for table in ("runs", "files"):
+            self._sql.execute(f"DELETE FROM {table} WHERE token IN (SELECT token FROM lockers WHERE used < ?)", (stale,))
         self._sql.execute("DELETE FROM lockers WHERE used < ?", (stale,))
-        size = int(self._sql.execute("SELECT coalesce(sum(stored), 0) FROM runs").fetchone()[0])
+        size = _stored(self._sql)
         for (other,) in self._sql.execute("SELECT token FROM lockers WHERE token != ? ORDER BY used", (token,)).fetchall():
             if size <= self.max_bytes:
                 break
-            size -= int(self._sql.execute("SELECT coalesce(sum(stored), 0) FROM runs WHERE token = ?", (other,)).fetchone()[0])
-            self._sql.execute("DELETE FROM runs WHERE token = ?", (other,))
-            self._sql.execute("DELETE FROM lockers WHERE token = ?", (other,))
+            size -= _stored(self._sql, other)
+            for table in ("runs", "files", "lockers"):
+                self._sql.execute(f"DELETE FROM {table} WHERE token = ?", (other,))
 
     def close(self) -> None:
         with self._lock:
             self._sql.close()
+
+
+def _stored(sql, token: str | None = None) -> int:
+    """Compressed bytes of runs and files, of one browser or of all."""
+    where, params = ("WHERE token = ?", (token,)) if token is not None else ("", ())
+    return sum(int(sql.execute(f"SELECT coalesce(sum(stored), 0) FROM {table} {where}", params).fetchone()[0])
+               for table in ("runs", "files"))
 
 
 def is_server(location: str) -> bool:

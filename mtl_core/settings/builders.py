@@ -16,12 +16,13 @@ from ..config import ConfigError
 from ..data.census import CensusConfig
 from ..data.funnel import FunnelConfig
 from ..data.synthetic import DataConfig
+from ..data.table import held, TableConfig
 from ..models import ModelConfig
 from ..models.registry import BY_LABEL, REGISTRY
 from ..train.runs import sized_model_config
 from ..train.training import TrainConfig
 from .knob import COMMAND_LINE, KnobError, Settings
-from .knobs import HOLDOUT, KNOBS, funnel, names, synthetic, task_count
+from .knobs import HOLDOUT, KNOBS, funnel, names, own_file, synthetic, task_count
 
 
 def checked(s: Settings, limits: bool = True) -> Settings:
@@ -37,9 +38,17 @@ def checked(s: Settings, limits: bool = True) -> Settings:
     return {**{name: knob.default for name, knob in KNOBS.items() if knob.section == COMMAND_LINE}, **s}
 
 
-def data_config(s: Settings, limits: bool = True) -> DataConfig | CensusConfig | FunnelConfig:
-    """The task set of these settings (ConfigError when the combination is impossible)."""
+def data_config(s: Settings, limits: bool = True) -> DataConfig | CensusConfig | FunnelConfig | TableConfig:
+    """The task set of these settings (ConfigError when the combination is impossible). An own file's must be held
+    in this process (data/table.py: the page, the worker and the command line register it first)."""
     s = checked(s, limits)
+    if own_file(s):
+        if not s["file"]:
+            raise ConfigError("data = file needs your file: upload a CSV or Parquet file on the Data page "
+                              "(on the command line: --data csv:PATH).")
+        types = s["label_types"] or held(s["file"]).detected(s["labels"])
+        return TableConfig(file=s["file"], labels=tuple(s["labels"]), task_types=tuple(types), inputs=tuple(s["inputs"]),
+                           user=s["user_column"], missing=s["missing"], seed=s["seed"])
     if funnel(s):
         return FunnelConfig(correlation=s["corr"], selection=s["selection"], bias=s["bias"], click_rate=s["ctr"], cvr_rate=s["cvr"],
                             features=s["features"], samples=s["samples"], holdout=s["holdout"] or HOLDOUT["funnel"],
@@ -82,6 +91,11 @@ def _cosine(s: Settings) -> tuple[tuple[float, ...], ...] | None:
         raise ConfigError(f"--cosine needs the full {tasks} x {tasks} matrix ({tasks * tasks} numbers, rows separated by ';'), "
                           f"got {len(values)} numbers.")
     return tuple(values[row * tasks:(row + 1) * tasks] for row in range(tasks))
+
+
+def training_rows(s: Settings) -> int:
+    """How many rows train (an own file: 80% of those it keeps, so the file must be held here)."""
+    return data_config(s).samples if own_file(s) else s["samples"]
 
 
 def archs(s: Settings) -> list[str]:

@@ -16,6 +16,7 @@ Settings = dict[str, Any]
 MAX_TEXT = 40          # longest link value we parse (a 10,000-digit number is refused before any conversion)
 SHOWN = 40             # characters of a bad value echoed back in a notice
 COMMAND_LINE = "command line"   # the section of knobs without a widget: settings only the command line gives
+OWN_FILE = "own file"           # the knobs of a user's own data file: the Data page draws them from the file's columns
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,8 @@ class Knob:
     @property
     def widget(self) -> str | None:
         """toggle, multiselect, select_slider (numeric options), selectbox, slider (float) or number (int); None for
-        a knob of the command line alone."""
-        if self.section == COMMAND_LINE:
+        a knob of the command line alone, or of an own file (its options are the file's columns)."""
+        if self.section in (COMMAND_LINE, OWN_FILE):
             return None
         if self.kind is bool:
             return "toggle"
@@ -81,6 +82,8 @@ class Knob:
             return "true or false"
         if self.options:
             what = f"one of {', '.join(map(link_text, self.options))}"
+        elif self.kind is str:
+            what = f"a text of at most {MAX_TEXT} characters"
         elif self.low is None:
             what = "a whole number" if self.kind is int else "a number"
         elif self.kind is int:

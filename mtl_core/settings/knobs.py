@@ -14,13 +14,14 @@ from typing import Any, Iterable
 
 from ..data.census import CensusConfig
 from ..data.funnel import FunnelConfig
-from ..data.synthetic import DataConfig
+from ..data.synthetic import DataConfig, TASK_TYPES
+from ..data.table import MAX_LABELS, MISSING
 from ..models import ModelConfig
 from ..models.registry import BY_LABEL, FUNNEL_ARCHS, REGISTRY, SWITCHES
 from ..studies.claims import claim
 from ..train.device import DEVICES
 from ..train.weighting import GRADNORM_ALPHA, WEIGHTINGS
-from .knob import COMMAND_LINE, Knob, Settings
+from .knob import COMMAND_LINE, Knob, OWN_FILE, Settings
 
 SAMPLES = (2_000, 5_000, 10_000, 20_000, 50_000)
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
@@ -30,7 +31,7 @@ SWEEP_CORRELATIONS = (0.0, 0.2, 0.5, 0.75, 0.9, 1.0)
 BATCHES = (64, 128, 256, 512, 1024)
 MAX_TASKS = 8
 PRESENT = "present"   # the presentation layout's knob (app.py folds the sidebar when a link sets it)
-SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel")
+SOURCES = ("synthetic", "census-income:1", "census-income:2", "funnel", "file")
 HOLDOUT = {"synthetic": 2_000, "census": 10_000, "funnel": 10_000}   # rows in each of validation and test (census: of 49,881)
 SYNTHETIC_ONLY = "applies only to synthetic data"
 GATED = tuple(a.label for a in REGISTRY.values() if a.gates)                    # architectures whose gates learn
@@ -61,9 +62,11 @@ def _for_owners(knob: str) -> dict:
 
 
 def task_count(s: Settings) -> int:
-    """How many tasks the settings' data has (census income and the funnel have a fixed number)."""
+    """How many tasks the settings' data has (census income and the funnel have a fixed number, an own file its labels)."""
     if synthetic(s):
         return s["tasks"]
+    if own_file(s):
+        return len(s["labels"])
     return (FunnelConfig if funnel(s) else CensusConfig).tasks
 
 
@@ -73,6 +76,13 @@ def synthetic(s: Settings) -> bool:
 
 def funnel(s: Settings) -> bool:
     return s["source"] == "funnel"
+
+
+def own_file(s: Settings) -> bool:
+    return s["source"] == "file"
+
+
+OWN_FILE_ONLY = "applies only to your own file (data = file)"
 
 
 # A preset sets several knobs at once (`?preset=lesson`); the knobs it does not name keep the table's defaults.
@@ -91,8 +101,9 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
               "shows there (the Correlation sweep page says which).", flag="--preset"),
     Knob("source", "data", "tasks", str, "synthetic", options=SOURCES,
          help="Synthetic tasks from the MMoE paper's generator, the paper's real benchmark: census income, task group 1 "
-              "(income > $50K; never married) or group 2 (college degree; never married), or a click -> conversion funnel "
-              "(impressions, clicks, conversions only after a click: ESMM's setting).", flag="--data"),
+              "(income > $50K; never married) or group 2 (college degree; never married), a click -> conversion funnel "
+              "(impressions, clicks, conversions only after a click: ESMM's setting), or your own file (a CSV or Parquet "
+              "file of several label columns: upload it on the Data page; on the command line --data csv:PATH).", flag="--data"),
     Knob("tasks", "tasks", "tasks", int, 2, 1, MAX_TASKS, help="How many tasks the network learns at once.",
          when=synthetic, when_text=SYNTHETIC_ONLY, flag="--tasks"),
     Knob("corr", "task correlation p", "tasks", float, 0.5, -1.0, 1.0, 0.05, when=lambda s: synthetic(s) or funnel(s),
@@ -120,7 +131,8 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          when=synthetic, when_text=SYNTHETIC_ONLY, help="Task numbers that become binary tasks with few positives (the rate below)."),
     Knob("rate", "sparse positive rate", "tasks", float, 0.05, 0.01, 0.5, 0.01,
          when=lambda s: synthetic(s) and bool(s["sparse"]), when_text="applies only when some synthetic task is sparse"),
-    Knob("samples", "training samples", "tasks", int, 10_000, options=SAMPLES,
+    Knob("samples", "training samples", "tasks", int, 10_000, options=SAMPLES, when=lambda s: not own_file(s),
+         when_text="does not apply to your own file (80% of its rows train, 10% validate, 10% test)",
          help="Training rows. For census income: the first rows of a fixed shuffle of its 199,523 training rows.", flag="--samples"),
     Knob("noise", "label noise (std)", "tasks", float, 0.1, 0.0, 1.0, 0.05, when=synthetic, when_text=SYNTHETIC_ONLY, flag="--noise"),
     Knob("scale", "weight scale c (task difficulty)", "tasks", float, 1.0, 0.5, 5.0, 0.5, when=synthetic, when_text=SYNTHETIC_ONLY,
@@ -128,6 +140,20 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("sinusoids", "sinusoids m", "tasks", int, 10, 0, 50, when=synthetic, when_text=SYNTHETIC_ONLY,
          help="How many sinusoids bend every label; 0 makes the tasks linear.", flag="--sinusoids"),
     Knob("seed", "seed", "tasks", int, 0, 0, 1_000_000, help="Seeds the synthetic data, the initial weights and the batch order (census rows never change).", flag="--seed"),
+    # your own file (data/table.py): the Data page draws these from the file's columns
+    Knob("file", "your file", OWN_FILE, str, "", when=own_file, when_text=OWN_FILE_ONLY,
+         help="Which of your files (its digest): the Data page sets it when you upload one."),
+    Knob("labels", "label columns", OWN_FILE, str, (), sequence=True, when=own_file, when_text=OWN_FILE_ONLY, flag="--labels",
+         help=f"The columns the tasks predict, one task each (2 to {MAX_LABELS}), e.g. clicked,spend."),
+    Knob("label_types", "task types", OWN_FILE, str, (), options=TASK_TYPES, sequence=True, when=own_file,
+         when_text=OWN_FILE_ONLY, flag="--label-types",
+         help="regression or binary for each label, in their order (default: binary for a column of two values, else regression)."),
+    Knob("inputs", "input columns", OWN_FILE, str, (), sequence=True, when=own_file, when_text=OWN_FILE_ONLY, flag="--inputs",
+         help="The columns the model reads (default: every column that is no label and not the user column)."),
+    Knob("user_column", "user column", OWN_FILE, str, "", when=own_file, when_text=OWN_FILE_ONLY, flag="--user-column",
+         help="A column that says whose row it is, for GAUC (AUC per user, averaged); none: GAUC equals AUC."),
+    Knob("missing", "rows with a missing value", OWN_FILE, str, "drop", options=MISSING, when=own_file,
+         when_text=OWN_FILE_ONLY, flag="--missing", help="drop: train without them (the Data page counts them); refuse: say where they are."),
     # models (models/)
     Knob("arch", "architectures", "models", str, ("Shared-Bottom", "MMoE"), options=tuple(BY_LABEL), multi=True),
     Knob("experts", "shared experts", "models", int, 8, 1, 32, flag="--experts"),
@@ -225,8 +251,8 @@ SECTIONS = ("tasks", "models", "tricks", "training", "view")   # the Playground'
 
 # The knobs each page draws (and so reads from a link); the pages group them under headers.
 PAGE_KNOBS = {
-    "data": tuple(n for n, k in KNOBS.items() if k.section == "tasks"),
-    "playground": tuple(n for n, k in KNOBS.items() if k.section in SECTIONS),
+    "data": tuple(n for n, k in KNOBS.items() if k.section in ("tasks", OWN_FILE)),
+    "playground": tuple(n for n, k in KNOBS.items() if k.section in (*SECTIONS, OWN_FILE)),
     "sweep": ("preset", "experts", "hidden", "samples", "epochs", "sweep_arch", "sweep_corr", "seeds", "seed"),
     "ablation": (*(switch.knob for switch in REGISTRY["home"].switches), "samples", "seed"),
     "transfer": ("tasks", "corr", "groups", "between", "dense", "sparse", "rate", "samples", "noise", "scale", "sinusoids", "seed",
