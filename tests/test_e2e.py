@@ -77,19 +77,19 @@ def steps(page) -> int:
     return int(re.search(r"step (\d+)/", text).group(1))
 
 
-def paused(page) -> None:
-    """Press Pause and wait until the page says the race is paused (Play enabled again): the buttons exist, disabled,
-    while training, so waiting for Play alone waited for nothing. On a busy machine a click can land while the page
-    redraws; a student would press again, and so does this, once, saying so."""
-    play = page.get_by_role("button", name="Play")
+def press(page, button: str, then: str) -> None:
+    """Press `button` and wait until the page shows it took effect (the button `then` enabled: Play/Pause exist,
+    disabled, while they do not apply, so waiting for one to exist waited for nothing). On a busy machine a click can
+    land while the page redraws and be lost; a student would press again, and so does this, once, saying so."""
     for attempt in range(2):
-        page.get_by_role("button", name="Pause").click(timeout=30_000)
+        page.get_by_role("button", name=button).click(timeout=90_000)   # the first race waits for the workers to start
         try:
-            playwright.expect(play).to_be_enabled(timeout=30_000)
+            playwright.expect(page.get_by_role("button", name=then)).to_be_enabled(timeout=45_000)
             return
         except AssertionError:
-            print(f"\nPause pressed {attempt + 1} time(s): Play still disabled after 30 s")
-    pytest.fail("Pause did not pause the race: " + page.inner_text("body")[-1500:])
+            print(f"\n{button} pressed {attempt + 1} time(s): {then} still disabled after 45 s")
+    pytest.fail(f"{button} did not take effect: " + page.inner_text("body")[-1500:] + "\nthe server's log ends: "
+                + (LOGS[-1].read_text()[-3000:] if LOGS and LOGS[-1].exists() else ""))
 
 
 def test_playground_trains_live_and_keeps_the_run_across_pages(server):
@@ -111,7 +111,7 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
             time.sleep(0.2)
         page.wait_for_url(re.compile(r"corr=0\.3(&|$)"), timeout=20_000)   # 0.3 itself, not 0.35
 
-        page.get_by_role("button", name="Play").click(timeout=90_000)  # the first race waits for the workers to start
+        press(page, "Play", then="Pause")
         charts = page.locator("[data-testid=stVegaLiteChart]")
         deadline = time.perf_counter() + 60
         while charts.count() < 3:  # loss curves, gate heatmap, sparsity bars (redrawn every update)
@@ -140,7 +140,7 @@ def test_playground_trains_live_and_keeps_the_run_across_pages(server):
         assert network.screenshot() != before, "the network view did not change between snapshots"
         shot(page, "network")
 
-        paused(page)
+        press(page, "Pause", then="Play")
         time.sleep(2)  # let an update that was in flight when we pressed Pause land
         paused_at = steps(page)
         time.sleep(1)

@@ -20,6 +20,7 @@ from ..models import ModelConfig
 from ..models.registry import BY_LABEL, FUNNEL_ARCHS, REGISTRY, SWITCHES
 from ..studies.claims import claim
 from ..train.device import DEVICES
+from ..train import aggregators
 from ..train.weighting import GRADNORM_ALPHA, WEIGHTINGS
 from .knob import COMMAND_LINE, Knob, OWN_FILE, Settings
 
@@ -190,7 +191,10 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("weighting", "loss weighting", "tricks", str, "equal", options=WEIGHTINGS, when=lambda s: task_count(s) >= 2,
          when_text="needs at least two tasks (one task's loss has nothing to be weighed against)",
          help="How the tasks' losses become one update: equal, fixed (task 0's weight below), uncertainty (Kendall et al.), "
-              "gradnorm (Chen et al.), dwa (Liu et al.) or pcgrad (Yu et al.). Inside the experts charts the weights.", flag="--weighting"),
+              "gradnorm (Chen et al.), dwa (Liu et al.), pcgrad (Yu et al.), famo (Liu et al. 2023), or an aggregator of the "
+              "tasks' gradients through TorchJD: upgrad, mgda, cagrad, nashmtl, imtlg, alignedmtl, gradvac, rlw (random "
+              "weights). Inside the experts charts the weights." + "".join(
+                  f" Not on this server: {name} ({why})." for name, why in aggregators.MISSING.items()), flag="--weighting"),
     Knob("tw", "weight on task 0's loss", "tricks", float, 1.0, options=(0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0),
          when=lambda s: s["weighting"] == "fixed", when_text="applies only with the fixed weighting",
          help="With the fixed weighting: task 0's loss is multiplied by this, every other task's by 1."),

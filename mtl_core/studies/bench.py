@@ -21,6 +21,7 @@ from ..train.device import resolve_device
 from ..train.memory import keep_freed_memory
 from ..train.runs import sized_model_config, sweep, train_grid
 from ..train.training import FUSED_ADAM_DEVICES, TrainConfig
+from ..train.weighting import WEIGHTINGS
 
 BENCH_ARCHS = ("single_task", "shared_bottom", "omoe", "mmoe", "cgc", "ple", "home")
 SWEEP_ARCHS = ("shared_bottom", "omoe", "mmoe", "ple", "home")
@@ -139,6 +140,27 @@ def bench_sweep(device: str, quick: bool) -> None:
         print(f"  {arch:<18}{one_by_one[arch]:>10.1f} s{stacked[arch]:>8.1f} s{one_by_one[arch] / stacked[arch]:>7.1f}x")
 
 
+def bench_weightings(device: str, quick: bool) -> None:
+    """Each loss weighting's training time per step on MMoE (the paper's sizes), relative to equal weighting, on 2 and 4
+    tasks: the gradient-based ones take a backward pass per task on the shared experts, the TorchJD aggregators also
+    solve for their weights (CAGrad and Nash-MTL with cvxpy), FAMO takes one backward."""
+    steps = 30 if quick else 200
+    print(f"\nloss weightings on MMoE, {steps} steps of batch 256: training time per step, and relative to equal")
+    print(f"  {'weighting':<12}{'2 tasks':>10}{'ratio':>8}{'4 tasks':>10}{'ratio':>8}")
+    times = {}
+    train_grid([DataConfig(samples=2_560, holdout=100)], ModelConfig.for_arch("mmoe"),   # warm up: first-use costs out of the timings
+               TrainConfig(steps=10, device=device, log_every=10_000, eval_every=0))
+    for tasks in (2, 4):
+        data = DataConfig(tasks=tasks, samples=steps * 256, holdout=100)
+        for name in WEIGHTINGS:
+            train = TrainConfig(steps=steps, device=device, log_every=10_000, eval_every=0, weighting=name,
+                                task_weights=(1.0,) * tasks if name == "fixed" else None)
+            times[name, tasks] = min(train_grid([data], ModelConfig.for_arch("mmoe"), train).seconds   # best of 3: a noisy machine
+                                     for _ in range(3)) / steps
+    for name in WEIGHTINGS:
+        print(f"  {name:<12}" + "".join(f"{times[name, k] * 1e3:>8.1f}ms{times[name, k] / times['equal', k]:>7.1f}x" for k in (2, 4)))
+
+
 def run_bench(device_name: str = "auto", quick: bool = False) -> None:
     device = resolve_device(device_name)
     keep_freed_memory()  # as TrainingRun does, for the batched and the looped models alike
@@ -148,3 +170,4 @@ def run_bench(device_name: str = "auto", quick: bool = False) -> None:
     print(f"dense matmul rate (torch.mm): {peak / 1e9:.1f} GFLOP/s")
     bench_sizes(device, seconds, peak)
     bench_sweep(str(device), quick)
+    bench_weightings(str(device), quick)

@@ -18,6 +18,8 @@ Its parameters, if any, are trained with the model by the same optimiser.
 | gradnorm    | Chen et al., ICML 2018               | W = all shared experts' parameters (the paper: the last shared layer), weights renormalised to Σ w = K before each step, clamped at 0.01 |
 | dwa         | Liu, Johns & Davison, CVPR 2019      | T = 2; "epoch" = one pass over the training split |
 | pcgrad      | Yu et al., NeurIPS 2020              | projected on the shared experts' parameters only, against the other tasks' unprojected gradients, in a random order per step (seeded) |
+| famo        | Liu et al., NeurIPS 2023 (FAMO)      | the loss decrease that moves the logits is measured on the next step's batch (the paper runs the model on the same batch again: one more forward per step); the logits' own Adam, lr 0.025, weight decay 0.001 (the paper's) |
+| upgrad ... rlw | aggregators.py (TorchJD)          | see there |
 
 Without shared parameters (single-task columns, L2-Constrained), GradNorm keeps equal weights and PCGrad
 is the plain sum: there is nothing shared to balance.
@@ -32,8 +34,9 @@ import torch
 from torch import nn
 
 from ..config import check
+from . import aggregators
 
-WEIGHTINGS = ("equal", "fixed", "uncertainty", "gradnorm", "dwa", "pcgrad")
+WEIGHTINGS = ("equal", "fixed", "uncertainty", "gradnorm", "dwa", "pcgrad", "famo", *aggregators.AVAILABLE)
 STATE_TITLES = {"weight": "weight on the task's loss", "log_variance": "learned log variance s = log σ²",
                 "weighted_grad_norm": "weighted gradient norm G", "conflict_share": "share of comparisons in conflict",
                 "removed_share": "share of the gradient projected away"}   # what `state()` reports, in words
@@ -50,6 +53,22 @@ WEIGHTING_NOTES = {
            "to the number of tasks).",
     "pcgrad": "Yu et al.: the weights stay at 1, but a task's gradient loses its part that points against another task's. "
               "The right panels show how often that happened and how much of the gradient was removed.",
+    "famo": "Liu et al.: each task's loss is taken in log space and weighted so that every task's loss falls at about the "
+            "same rate; a task whose loss fell less gets more weight next. One backward pass per step.",
+    "upgrad": "Quinton & Rey (TorchJD): each task's gradient is projected so that it conflicts with no task's gradient, and "
+              "the projections are averaged: no task's loss rises, to first order.",
+    "mgda": "Sener & Koltun: the shortest update in the hull of the tasks' gradients, a step that decreases every task; it "
+            "often puts nearly all the weight on the task with the smallest gradient.",
+    "cagrad": "Liu et al.: the update that helps the worst-off task most while staying close to the average gradient.",
+    "nashmtl": "Navon et al.: the tasks bargain over the update (a Nash bargaining solution); a task with a large gradient "
+               "gets a small weight.",
+    "imtlg": "Liu et al.: the weights make the update's projection on every task's gradient direction equal.",
+    "alignedmtl": "Senushkin et al.: the tasks' gradients are made orthogonal and of one length before they are added, so no "
+                  "task dominates.",
+    "gradvac": "Wang et al.: like PCGrad, but each pair of tasks is pulled towards the cosine it has had on average, not only "
+               "to zero.",
+    "rlw": "Lin et al.: random weights, drawn anew every step (a softmax of normal draws): the baseline every adaptive "
+           "weighting should beat.",
 }
 
 
@@ -258,8 +277,75 @@ def project_conflicting(grads: torch.Tensor, generator: torch.Generator | None =
     return projected, conflicts
 
 
+class FAMO(Weighting):
+    """Liu, Liu, Jin, Stone & Liu, FAMO: Fast Adaptive Multitask Optimization (NeurIPS 2023), Algorithm 1: logits ξ,
+    z = softmax(ξ); the model descends Σ_k z_k log L_k scaled by c = 1 / Σ_k (z_k / L_k), so task k's gradient gets the
+    weight c z_k / L_k; ξ descends Jzᵀ δ with δ_k = log L_k(t−1) − log L_k(t), the last step's decrease of each log
+    loss (measured on this step's batch: the module docstring's choice), by its own Adam (lr 0.025, weight decay 0.001)."""
+
+    LR, DECAY, EPS = 0.025, 0.001, 1e-8
+
+    def __init__(self, tasks: int, members: int = 1):
+        super().__init__(tasks, members)
+        self.register_buffer("logits", torch.zeros(members, tasks))
+        self.register_buffer("previous", torch.full((members, tasks), float("nan")))
+        self.register_buffer("weight", torch.ones(members, tasks))
+        self._own: dict = {}   # the logits' copy and Adam, made on first use (on the module's device); not the model's
+
+    def forward(self, task_losses: torch.Tensor) -> torch.Tensor:
+        logs = (task_losses + self.EPS).log()
+        z = torch.softmax(self.logits, -1)
+        c = 1 / (z / (task_losses.detach() + self.EPS)).sum(-1, keepdim=True)
+        return (c * z * logs).sum(-1)
+
+    def backward(self, task_losses: torch.Tensor, model: nn.Module, penalty: torch.Tensor | None = None) -> None:
+        losses = task_losses.detach()
+        if not self.previous.isnan().any():
+            logits = self.logits.clone().requires_grad_(True)
+            if not self._own:
+                parameter = nn.Parameter(self.logits.clone())
+                self._own.update(parameter=parameter, adam=torch.optim.Adam([parameter], lr=self.LR, weight_decay=self.DECAY))
+            decrease = (self.previous + self.EPS).log() - (losses + self.EPS).log()   # δ [members, tasks]
+            self._own["parameter"].grad = torch.autograd.grad(torch.softmax(logits, -1), logits, grad_outputs=decrease)[0]
+            self._own["adam"].step()
+            self.logits.copy_(self._own["parameter"].detach())
+        self.previous.copy_(losses)
+        z = torch.softmax(self.logits, -1)
+        self.weight.copy_(z / (losses + self.EPS) / (z / (losses + self.EPS)).sum(-1, keepdim=True))
+        super().backward(task_losses, model, penalty)
+
+    def weights(self) -> torch.Tensor:
+        return self.weight
+
+
+class Aggregated(Weighting):
+    """A TorchJD aggregator (aggregators.py) on the shared parameters: each member's task gradients `[tasks, P]` get
+    the aggregator's weights, the shared parameters the weighted sum, the rest their usual gradients; `weight` is the
+    aggregator's weight on each task's gradient this step. Each member has its own aggregator (some keep state)."""
+
+    def __init__(self, name: str, tasks: int, members: int = 1):
+        super().__init__(tasks, members)
+        self.name = name
+        self.aggregators = [aggregators.aggregator(name, tasks) for _ in range(members)]
+        self.register_buffer("weight", torch.ones(members, tasks))
+
+    def backward(self, task_losses: torch.Tensor, model: nn.Module, penalty: torch.Tensor | None = None) -> None:
+        shared = model.shared_parameters()
+        if not shared or self.tasks < 2:
+            return super().backward(task_losses, model, penalty)
+        grads = task_gradients(task_losses, shared).detach()   # [members, tasks, P]
+        w = torch.stack([aggregators.weights(agg, g) for agg, g in zip(self.aggregators, grads)]).to(grads)
+        super().backward(task_losses, model, penalty)
+        add_to_shared_grads(shared, (w[:, :, None] * grads).sum(1) - grads.sum(1))
+        self.weight.copy_(w)
+
+    def weights(self) -> torch.Tensor:
+        return self.weight
+
+
 def make_weighting(name: str, is_binary: Sequence[bool], members: int = 1, task_weights: Sequence[float] | None = None,
                    gradnorm_alpha: float = GRADNORM_ALPHA, seed: int = 0) -> Weighting:
+    check(name not in aggregators.MISSING, f"The {name} weighting {aggregators.MISSING.get(name)} on the server.")
     check(name in WEIGHTINGS, f"Unknown loss weighting '{name}'. Choose one of: {', '.join(WEIGHTINGS)}.")
     tasks = len(is_binary)
     if name == "fixed":
@@ -274,4 +360,8 @@ def make_weighting(name: str, is_binary: Sequence[bool], members: int = 1, task_
         return DynamicWeightAverage(tasks, members)
     if name == "pcgrad":
         return PCGrad(tasks, members, seed)
+    if name == "famo":
+        return FAMO(tasks, members)
+    if name in aggregators.AGGREGATORS:
+        return Aggregated(name, tasks, members)
     return Weighting(tasks, members)
