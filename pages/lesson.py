@@ -49,7 +49,12 @@ def lesson_verdict(page: str, outcome) -> None:
     if outcome is None:
         st.caption(f"When the run is over, this page checks the lesson's prediction on it: {lesson.predicts}")
         return
-    verdict = lesson.check(outcome)
+    try:
+        verdict = lesson.check(outcome)
+    except KeyError:   # the student changed the models (another architecture, weightings raced): not the lesson's run
+        st.caption(f"This run is not the lesson's setting any more (its models changed), so it cannot check the lesson's "
+                   f"prediction: {lesson.predicts} Open the lesson again from the Start page to run its setting.")
+        return
     send_result(lesson, verdict, outcome, st.session_state["settings"]["seed"])   # when this browser is in a class
     if verdict.held:
         st.success(f"**Your run shows it.** {lesson.predicts} ({verdict.evidence}.) {lesson.see}\n\n{lesson.explanation}",

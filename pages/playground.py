@@ -245,13 +245,14 @@ def inside_view():
                    "that expert in the latest snapshot. Watch gates settle on a few experts, or one task take over a shared "
                    "expert. Hover for the numbers.")
         data = builders.data_config(race.settings)
-        for arch, where, width in network_places(shown, list(race.runs)):
+        for key, where, width in network_places(shown, list(race.runs)):
             with race.lock:
-                run = race.runs[arch]
+                run = race.runs[key]
                 gates_at, experts_at = run.latest("gates"), run.latest("experts")
-            plan = build_plan(builders.model_config(arch, race.settings), data.task_names, data.task_groups)
+            arch, entry = race.entries[key]
+            plan = build_plan(builders.model_config(arch, entry), data.task_names, data.task_groups)
             with where:
-                chart(f"network {arch}", lambda frame: charts.network_chart(frame, label(arch), width=width, small=width < 760),
+                chart(f"network {key}", lambda frame: charts.network_chart(frame, label(key), width=width, small=width < 760),
                       network.frame(plan, data.task_names, gates_at, experts_at), width)
     left, right = st.columns(2)
     with left:
@@ -279,7 +280,7 @@ def inside_view():
             st.write("This model's gates do not choose (one expert each).")
     with right:
         st.subheader("Loss weights")
-        st.caption(WEIGHTING_NOTES[race.settings["weighting"]])
+        st.caption(WEIGHTING_NOTES[race.entries[shown][1]["weighting"]])
         if len(over["weighting"]):
             names = list(dict.fromkeys(over["weighting"].task))
             chart("weights", lambda f: charts.task_series_chart(f, ["weight"], STATE_TITLES, names, width=360),

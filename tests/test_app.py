@@ -352,3 +352,41 @@ def test_an_own_file_makes_tasks_on_the_data_page_and_races_on_the_playground():
     aucs = {r["arch"]: {m["task"]: m["value"] for m in r["metrics"] if m["metric"] == "auc"} for r in records}
     assert all(a["never_married"] > 0.8 for a in aucs.values()), aucs
     assert {b.label for b in at.get("download_button")} >= {"Download MMoE as plain PyTorch (zip)"}
+
+
+def test_a_link_races_three_weightings_on_one_architecture_side_by_side():
+    """MMoE with equal, UPGrad and PCGrad on the same data and seed: three runs, each trained with its weighting (their
+    loss weights differ), each kept with the settings it trained with, the curves coloured per entry."""
+    at = open_page("pages/playground.py", {"arch": ["MMoE"], "weightings": ["equal", "upgrad", "pcgrad"], "samples": ["2000"],
+                                           "epochs": ["1"]})
+    assert not at.exception, at.exception
+    race = locker(at).race
+    assert list(race.runs) == ["mmoe+equal", "mmoe+upgrad", "mmoe+pcgrad"]
+    race.step(race.total_steps)
+    at.run()
+    assert not at.exception, at.exception
+    records = {r["id"]: r for r in race.records()}
+    assert {r["arch"] for r in records.values()} == {"mmoe"}
+    assert sorted(r["settings"]["weighting"] for r in records.values()) == ["equal", "pcgrad", "upgrad"]
+    assert "MMoE · upgrad · seed 0 · race 1" in records
+    weights = {key: run.latest("weighting") for key, run in race.runs.items()}
+    value = lambda key: weights[key][weights[key].name == "weight"].value
+    assert (value("mmoe+equal") == 1).all() and not (value("mmoe+upgrad") == 1).all()
+    curves = find(chart_data(at), "arch", "task", "split", "step", "loss")
+    assert set(curves.arch) == {"mmoe+equal", "mmoe+upgrad", "mmoe+pcgrad"}
+    assert not [s for s in at.selectbox if s.key == "knob.weighting"]   # each model's weighting is its entry's
+
+
+def test_a_lesson_whose_models_the_student_changed_says_it_cannot_check_them():
+    """The learning-rate lesson's check reads its architecture's run; raced as weightings ("arch+weighting") there is
+    no such run: the page says the run is not the lesson's setting, not a traceback."""
+    lesson = next(lesson for lesson in LESSONS if lesson.key == "learning-rate")
+    at = open_page("pages/start.py")
+    next(b for b in at.button if b.key == f"lesson {lesson.key}").click().run()
+    at.multiselect(key="knob.weightings").set_value(["equal", "pcgrad"]).run()
+    race = locker(at).race
+    assert all("+" in key for key in race.runs)
+    race.step(race.total_steps)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("not the lesson's setting any more" in c.value for c in at.caption)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..config import ConfigError
+from ..models.registry import ENTRY
 from ..serve.records import run_record
 from ..settings import builders
 from ..settings.knob import Settings
@@ -38,7 +39,7 @@ class RunView:
     (steps, losses), thinned as it grows to one point per 1/POINTS of the run (the latest in each), so
     a redraw never touches the whole history."""
 
-    arch: str
+    arch: str   # the race entry: an architecture, or "arch+weighting" (builders.entries)
     name: str
     total_steps: int
     step: int = 0
@@ -87,9 +88,10 @@ class RunView:
         return frames[-1] if frames else None
 
     def record(self, settings: Settings) -> dict:
+        """The run record, with the settings this entry trained with (its architecture's, and its own weighting)."""
         tables = {name: pd.concat(frames, ignore_index=True) for name, frames in self.tables.items()}
-        return run_record(self.name, self.arch, self.status, self.step, settings, self.history, self.metrics,
-                          self.positive_rate, tables, self.weights)
+        return run_record(self.name, self.arch.partition(ENTRY)[0], self.status, self.step, settings, self.history,
+                          self.metrics, self.positive_rate, tables, self.weights)
 
 
 class Race:
@@ -103,7 +105,8 @@ class Race:
         self.id, self.settings, self.number = uuid.uuid4().hex, dict(settings), number
         self.backend = backend.describe()
         steps = math.ceil(builders.training_rows(settings) / settings["batch"]) * settings["epochs"]
-        self.runs = {arch: RunView(arch, name, steps) for arch, name in run_names(settings, number).items()}
+        self.entries = builders.entries(self.settings)   # key -> (architecture, the settings it trains with)
+        self.runs = {key: RunView(key, name, steps) for key, name in run_names(settings, number).items()}
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
         self.playing, self.lr, self.problem = False, settings["lr"], ""
@@ -154,7 +157,7 @@ class Race:
     def records(self) -> list[dict]:
         """Run records of every model that learned something."""
         with self.lock:
-            return [r.record(self.settings) for r in self.runs.values() if r.step > 0]
+            return [r.record(self.entries[key][1]) for key, r in self.runs.items() if r.step > 0]
 
     # ---------------------------------------------------------------- the buttons
 

@@ -150,14 +150,14 @@ class RaceTrainer:
         if file is not None:
             register(file[1], file[0])
         data = builders.data_config(settings)
-        train = builders.train_config(settings, log_every=LOG_EVERY, eval_every=EVAL_EVERY, snapshot_every=SNAPSHOT_EVERY,
-                                   snapshot_samples=SNAPSHOT_SAMPLES)
         dataset = data.dataset()
-        self.models: dict[str, LiveModel] = {}
-        for arch in builders.archs(settings):
-            model = build_model(builders.race_model_config(arch, settings, data), data.task_names, data.task_groups,
+        self.models: dict[str, LiveModel] = {}   # by entry: an architecture, or an architecture with its weighting
+        for key, (arch, entry) in builders.entries(settings).items():
+            train = builders.train_config(entry, log_every=LOG_EVERY, eval_every=EVAL_EVERY, snapshot_every=SNAPSHOT_EVERY,
+                                          snapshot_samples=SNAPSHOT_SAMPLES)
+            model = build_model(builders.race_model_config(arch, entry, data), data.task_names, data.task_groups,
                                 data.features, seed=data.seed)
-            self.models[arch] = LiveModel(race, arch, TrainingRun(model, dataset, train, member_seeds=[data.seed]))
+            self.models[key] = LiveModel(race, key, TrainingRun(model, dataset, train, member_seeds=[data.seed]))
 
     @property
     def done(self) -> bool:
@@ -195,5 +195,5 @@ class RaceTrainer:
 
 
 def run_names(settings: Settings, number: int) -> dict[str, str]:
-    """The names a race's runs are kept under, e.g. "MMoE · seed 0 · race 3"."""
-    return {arch: f"{label(arch)} · seed {settings['seed']} · race {number}" for arch in builders.archs(settings)}
+    """The names a race's runs are kept under, by entry, e.g. "MMoE · seed 0 · race 3", "MMoE · upgrad · seed 0 · race 4"."""
+    return {key: f"{label(key)} · seed {settings['seed']} · race {number}" for key in builders.entries(settings)}

@@ -115,9 +115,14 @@ BY_LABEL = {a.label: a.name for a in REGISTRY.values()}
 SWITCHES = tuple(switch for a in REGISTRY.values() for switch in a.switches)   # every switch, of any architecture
 
 
-def label(arch: str) -> str:
-    """The label of an architecture name (the name itself when unknown, e.g. in an old file)."""
-    return LABELS.get(arch, arch)
+ENTRY = "+"   # a race entry with its own weighting: "mmoe+upgrad" is MMoE trained with UPGrad (settings/builders.entries)
+
+
+def label(key: str) -> str:
+    """The label of an architecture name, or of a race entry "arch+weighting" ("MMoE · upgrad"); the name itself when
+    unknown, e.g. in an old file."""
+    arch, _, weighting = key.partition(ENTRY)
+    return LABELS.get(arch, arch) + (f" · {weighting}" if weighting else "")
 
 
 def build_plan(config, task_names: tuple[str, ...], task_groups: tuple[int, ...]) -> routing.RoutingPlan:

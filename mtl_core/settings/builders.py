@@ -18,7 +18,7 @@ from ..data.funnel import FunnelConfig
 from ..data.synthetic import DataConfig
 from ..data.table import held, TableConfig
 from ..models import ModelConfig
-from ..models.registry import BY_LABEL, REGISTRY
+from ..models.registry import BY_LABEL, ENTRY, REGISTRY
 from ..train.runs import sized_model_config
 from ..train.training import TrainConfig
 from .knob import COMMAND_LINE, KnobError, Settings
@@ -101,6 +101,14 @@ def training_rows(s: Settings) -> int:
 def archs(s: Settings) -> list[str]:
     """Architecture names of the race, in the order chosen."""
     return [BY_LABEL[label] for label in s["arch"]]
+
+
+def entries(s: Settings) -> dict[str, tuple[str, Settings]]:
+    """The race's entries, key -> (architecture, the settings it trains with): one per architecture, or, with weightings
+    raced side by side (`weightings`), one per architecture and weighting, keyed "mmoe+upgrad" and trained with it."""
+    if not s.get("weightings") or not KNOBS["weightings"].applies(s):
+        return {arch: (arch, s) for arch in archs(s)}
+    return {f"{arch}{ENTRY}{w}": (arch, {**s, "weighting": w, "weightings": ()}) for arch in archs(s) for w in s["weightings"]}
 
 
 def model_config(arch: str, s: Settings, limits: bool = True) -> ModelConfig:

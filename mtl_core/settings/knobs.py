@@ -62,6 +62,11 @@ def _for_owners(knob: str) -> dict:
                 when_text=f"only matters for {' and '.join(owners)}, which is not among the architectures")
 
 
+def _weighted(s: Settings, name: str) -> bool:
+    """Some model of the race trains with the weighting `name`."""
+    return name in (s.get("weightings") or (s["weighting"],))
+
+
 def task_count(s: Settings) -> int:
     """How many tasks the settings' data has (census income and the funnel have a fixed number, an own file its labels)."""
     if synthetic(s):
@@ -188,18 +193,23 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
          help="From this step on the gates stop learning and the experts train under fixed routing (0 = never).", flag="--freeze-gates-after"),
     Knob("shared_in", "shared input layer (units)", "tricks", int, 0, options=(0, 8, 16, 32, 64, 128),
          help="A shared ReLU layer between the input and the experts, this wide (0 = none): every task trains it.", flag="--shared-input"),
-    Knob("weighting", "loss weighting", "tricks", str, "equal", options=WEIGHTINGS, when=lambda s: task_count(s) >= 2,
-         when_text="needs at least two tasks (one task's loss has nothing to be weighed against)",
+    Knob("weighting", "loss weighting", "tricks", str, "equal", options=WEIGHTINGS,
+         when=lambda s: task_count(s) >= 2 and not s.get("weightings"),
+         when_text="needs at least two tasks, and no weightings raced side by side (they set each model's)",
          help="How the tasks' losses become one update: equal, fixed (task 0's weight below), uncertainty (Kendall et al.), "
               "gradnorm (Chen et al.), dwa (Liu et al.), pcgrad (Yu et al.), famo (Liu et al. 2023), or an aggregator of the "
               "tasks' gradients through TorchJD: upgrad, mgda, cagrad, nashmtl, imtlg, alignedmtl, gradvac, rlw (random "
               "weights). Inside the experts charts the weights." + "".join(
                   f" Not on this server: {name} ({why})." for name, why in aggregators.MISSING.items()), flag="--weighting"),
+    Knob("weightings", "race weightings side by side", "tricks", str, (), options=WEIGHTINGS, multi=True,
+         when=lambda s: task_count(s) >= 2, when_text="needs at least two tasks (one task's loss has nothing to be weighed against)",
+         help="Each architecture trains once with each weighting chosen here, on the same data and seed, e.g. MMoE with "
+              "equal, upgrad and pcgrad (in a link: &weightings=equal&weightings=upgrad). Empty: the loss weighting above."),
     Knob("tw", "weight on task 0's loss", "tricks", float, 1.0, options=(0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0),
-         when=lambda s: s["weighting"] == "fixed", when_text="applies only with the fixed weighting",
+         when=lambda s: _weighted(s, "fixed"), when_text="applies only with the fixed weighting",
          help="With the fixed weighting: task 0's loss is multiplied by this, every other task's by 1."),
     Knob("gn_alpha", "GradNorm alpha", "tricks", float, GRADNORM_ALPHA, options=(0.12, 0.5, 1.0, 1.5, 3.0),
-         when=lambda s: s["weighting"] == "gradnorm", when_text="applies only with the gradnorm weighting",
+         when=lambda s: _weighted(s, "gradnorm"), when_text="applies only with the gradnorm weighting",
          help="How strongly GradNorm favours the tasks that learn slower (0 = equal gradient norms).", flag="--gradnorm-alpha"),
     # training (training.py)
     Knob("lr", "learning rate", "training", float, 1e-3, options=LEARNING_RATES, live=True, flag="--lr"),

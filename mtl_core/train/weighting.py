@@ -57,8 +57,8 @@ WEIGHTING_NOTES = {
             "same rate; a task whose loss fell less gets more weight next. One backward pass per step.",
     "upgrad": "Quinton & Rey (TorchJD): each task's gradient is projected so that it conflicts with no task's gradient, and "
               "the projections are averaged: no task's loss rises, to first order.",
-    "mgda": "Sener & Koltun: the shortest update in the hull of the tasks' gradients, a step that decreases every task; it "
-            "often puts nearly all the weight on the task with the smallest gradient.",
+    "mgda": "Sener & Koltun: the shortest update in the hull of the tasks' gradients, a step that decreases every task; the "
+            "shortest point lies towards the smallest gradient, so a task with a small gradient can take nearly all the weight.",
     "cagrad": "Liu et al.: the update that helps the worst-off task most while staying close to the average gradient.",
     "nashmtl": "Navon et al.: the tasks bargain over the update (a Nash bargaining solution); a task with a large gradient "
                "gets a small weight.",

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..diagnostics.recorder import COLLAPSED, TAKEN_OVER
 from ..models import ARCHITECTURES, REGISTRY, RoutingPlan
+from ..models.registry import ENTRY, label
 TASK_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 KIND_COLORS = {"shared": "#4c78a8", "group": "#f58518", "task": "#54a24b"}
 
@@ -32,9 +33,25 @@ def arch_labels(field: str) -> str:
     return " ".join(f"{field} == '{a.name}' ? '{a.label}' :" for a in REGISTRY.values()) + f" {field}"
 
 
+ENTRY_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#eeca3b", "#72b7b2", "#9d755d", "#ff9da6", "#bab0ac")
+
+
+def model_colors(keys: Sequence[str]) -> dict[str, str]:
+    """The colour of each model of a race: its architecture's (the same on every page), or, when weightings race side
+    by side ("mmoe+upgrad", several entries of one architecture), one of ENTRY_COLORS per entry in race order."""
+    if any(ENTRY in k for k in keys):
+        return {k: ENTRY_COLORS[i % len(ENTRY_COLORS)] for i, k in enumerate(keys)}
+    return {k: REGISTRY[k].color for k in keys if k in REGISTRY}
+
+
 def arch_color(present=None, field: str = "arch", legend: bool = True) -> alt.Color:
-    """Fixed colour per architecture on every page; the legend lists the `present` ones, by their labels
-    (no legend where the panels are headed by the model already)."""
+    """Fixed colour per architecture on every page (per entry when weightings race: `model_colors`); the legend lists
+    the `present` ones, by their labels (no legend where the panels are headed by the model already)."""
+    if present is not None and any(ENTRY in k for k in present):
+        colors = model_colors(list(present))
+        names = " ".join(f"datum.label == '{k}' ? '{label(k)}' :" for k in colors) + " datum.label"   # registry names only
+        return alt.Color(f"{field}:N", title="model", scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+                         legend=alt.Legend(labelExpr=names) if legend else None)
     values = [a for a in ARCHITECTURES if present is None or a in set(present)]
     return alt.Color(f"{field}:N", title="model", scale=alt.Scale(domain=list(ARCHITECTURES), range=[a.color for a in REGISTRY.values()]),
                      legend=alt.Legend(labelExpr=arch_labels("datum.label"), values=values) if legend else None)
@@ -144,7 +161,7 @@ def loss_panel(history: pd.DataFrame, task: str, total_steps: int, decades: tupl
 def line_key(archs: Sequence[str]) -> str:
     """The loss curves' legend as one line of HTML (registry colours and labels only, no user text)."""
     swatch = "display:inline-block;width:1.5em;height:0.3em;vertical-align:middle;margin:0 0.3em 0 0.8em;background:"
-    models = "".join(f"<span style='{swatch}{REGISTRY[a].color}'></span>{REGISTRY[a].label}" for a in archs)
+    models = "".join(f"<span style='{swatch}{color}'></span>{label(a)}" for a, color in model_colors(list(archs)).items())
     return f"<div>{models} &nbsp;·&nbsp; solid: training loss, dashed: test loss</div>"
 
 
