@@ -81,21 +81,19 @@ def load_runs(upload) -> None:
                + (f" {len(renamed)} had the name of a run you already have and got a new one." if renamed else ""))
 
 
-def own_file(raw: bool = False) -> tuple[Table, bytes | None] | None:
-    """This browser's own data file, checked and held in this process (data/table.py), and with `raw` its bytes (a
-    race sends them to its worker); None when the browser has kept none. The bytes are read from the store only
-    when this process does not hold the file yet, or `raw` asks for them."""
+def own_file() -> Table | None:
+    """This browser's own data file, checked and held in this process (data/table.py); None when it has kept none. The
+    store is read (and the file checked again) only when this process does not hold it."""
     digest = st.session_state.get("own_file")
-    held = table.TABLES.get(digest) if digest else None
-    if held is not None and not raw:
-        return held, None
+    held = table.holding(digest) if digest else None
+    if held is not None:
+        return held
     kept = locker().file()
     if kept is None:
         return None
-    name, data = kept
-    held = table.register(data, name)
+    held = table.register(kept[1], kept[0])
     st.session_state.own_file = held.digest
-    return held, data
+    return held
 
 
 def keep_own_file(upload) -> Table | None:
@@ -124,8 +122,12 @@ def model_download(record: dict, where=st) -> None:
         where.caption("Only a run that finished in this app carries its trained model, to download as plain PyTorch.")
         return
     try:
-        if record["settings"].get("source") == "file":   # its preprocessing is read from the file: hold it here
-            own_file()
+        if record["settings"].get("source") == "file":   # its preprocessing is read from the file: this browser's own only
+            mine = own_file()
+            if mine is None or mine.digest != record["settings"].get("file"):
+                where.caption("This run trained on a file this browser no longer holds: upload it again on the Data page "
+                              "to download the model with its preprocessing.")
+                return
         data = _model_zip(record["arch"], json.dumps(record["settings"], sort_keys=True), record["weights"],
                           json.dumps(record["metrics"]))
     except (ValueError, ConfigError) as error:

@@ -38,7 +38,7 @@ def _chosen(name: str) -> None:
         s["user_column"] = "" if value == NONE else value
         s["inputs"] = tuple(c for c in s["inputs"] if c != s["user_column"])
     elif name.startswith("label_types."):   # one label's type
-        labels, types = s["labels"], list(s["label_types"] or table.TABLES[s["file"]].detected(s["labels"]))
+        labels, types = s["labels"], list(s["label_types"] or own_file().detected(s["labels"]))
         types[labels.index(name.split(".", 1)[1])] = value
         s["label_types"] = tuple(types)
     else:
@@ -82,7 +82,7 @@ def own_data(s: Settings) -> None:
     if current is None:
         st.info("No file yet: upload one above (or the example).")
         return
-    held, _ = current
+    held = current
     if s["file"] and s["file"] != held.digest:
         st.warning("These settings named a file this browser does not have (a link never carries a file); they now use "
                    f"your file {code(held.name)}.")
@@ -101,7 +101,7 @@ def own_data(s: Settings) -> None:
         for column, kind, where in zip(labels, types, st.columns(len(labels))):
             allowed = ("binary", "regression") if columns.set_index("column").kind[column] == "number" else ("binary",)
             allowed = tuple(t for t in allowed if t != "binary" or held.frame[column].nunique() == 2)
-            where.selectbox(f"{column}: task type", allowed, **_widget(f"label_types.{column}", kind if kind in allowed else allowed[0]))
+            where.selectbox(f"{code(column)}: task type", allowed, **_widget(f"label_types.{column}", kind if kind in allowed else allowed[0]))
     others = [c for c in columns.column if c not in labels]
     user_options = [NONE, *others]
     st.selectbox("User column (for GAUC: AUC per user, averaged)", user_options,
@@ -130,13 +130,13 @@ def own_data(s: Settings) -> None:
              + f" The model reads {data.features} inputs.")
     left, right = st.columns(2)
     left.altair_chart(charts.matrix_chart(dataset.label_correlation, "measured label correlation (training rows)", list(labels)))
-    rates = [f"- **{n}**: {r:.1%} positive" for n, r in zip(labels, dataset.positive_rate) if not np.isnan(r)]
+    rates = [f"- {code(n)}: {r:.1%} positive" for n, r in zip(labels, dataset.positive_rate) if not np.isnan(r)]
     right.write("\n".join(rates) if rates else "Every label is a regression label (standardised: mean 0, std 1).")
     right.caption("Pearson correlation of the labels as the model sees them (binary labels as 0/1, the others standardised).")
-    st.subheader(f"{labels[0]} against {labels[1]}")
+    st.subheader(f"{code(labels[0])} against {code(labels[1])}")
     shown = np.random.default_rng(0).choice(len(dataset.train.y), size=min(1500, len(dataset.train.y)), replace=False)
     points = pd.DataFrame(dataset.train.y[shown][:, :2], columns=["y0", "y1"])
     st.altair_chart(charts.scatter_chart(points, "y0", "y1"))
-    st.caption(f"{len(shown):,} training rows (x: {labels[0]}, y: {labels[1]}). A tight diagonal means the tasks agree; "
+    st.caption(f"{len(shown):,} training rows (x: {code(labels[0])}, y: {code(labels[1])}). A tight diagonal means the tasks agree; "
                "a binary label shows as two stripes.")
     st.page_link("pages/playground.py", label="Race the architectures on these tasks in the Playground", icon=":material/play_circle:")

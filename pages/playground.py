@@ -19,6 +19,7 @@ from mtl_core.train.device import available_devices
 from mtl_core.train.weighting import STATE_TITLES, WEIGHTING_NOTES
 from mtl_core.view import charts, network
 from pages import DATA
+from pages.echo import code
 from pages.kept import keep, locker, model_download, own_file
 from pages.lesson import lesson_banner, lesson_verdict
 from pages.panel import knob_panel, settings_file
@@ -73,14 +74,14 @@ if not s["arch"]:
 race_settings = {**s, "device": s["device"] if s["device"] in ("auto", *found) else found[0]}
 if knobs.own_file(s):   # this browser's own file: held here, sent to the worker with the race
     held = own_file()
-    if held is None or held[0].digest != s["file"] or len(s["labels"]) < 2:
+    if held is None or held.digest != s["file"] or len(s["labels"]) < 2:
         st.info("data = file trains on your own file: upload it and choose two or more label columns on the Data page first.")
         st.page_link("pages/data.py", label="Go to the Data page", icon=":material/scatter_plot:")
         st.stop()
     try:   # the detected task types, written out: the runs' records then describe their tasks without the file
         race_settings["label_types"] = builders.data_config(race_settings).task_types
     except ConfigError as error:
-        st.error(f"These settings do not make a valid task set: {error}")
+        st.error(f"These settings do not make a valid task set: {code(error, 400)}")
         st.stop()
 
 
@@ -91,10 +92,7 @@ def archive(race: Race) -> None:
 
 def new_race() -> Race | None:
     kept = locker()
-    file = None
-    if knobs.own_file(race_settings):
-        held, raw = own_file(raw=True)
-        file = (held.name, raw)
+    file = own_file() if knobs.own_file(race_settings) else None
     try:
         kept.race = Race(shared_backend(), race_settings, kept.next_race(), file=file)
     except ConfigError as error:

@@ -39,7 +39,7 @@ HOSTILE = {   # name -> (bytes, a phrase the message must hold)
     "formula cells": (b"a,b,c\n1,2,x\n3,4,=HYPERLINK(\"http://e.x\")\n", "spreadsheet formula"),
     "a formula after a plus": (b"a,b\n1,+cmd|' /C calc'!A0\n2,3\n", "row 2"),
     "10^6 columns": (",".join(f"c{i}" for i in range(10**6)).encode() + b"\n", "1,000,000 columns"),
-    "a line too long": (b"a,b\n" + b"1," + b"9" * 150_000 + b"\n", "characters on line 2"),
+    "a line too long": (b"a,b\n" + b"1," + b"9" * 150_000 + b"\n", "bytes on line 2"),
     "more bytes than allowed": (b"a,b\n" + b"1,2\n" * (table.MAX_BYTES // 4 + 1), "bytes"),
     "binary junk": (bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8)), "not a text file"),
     "mismatched quoting": (b'a,b\n1,"two\n3,4\n', "quotes"),
@@ -55,15 +55,57 @@ HOSTILE = {   # name -> (bytes, a phrase the message must hold)
 }
 
 
+def parquet(columns: dict, **options) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer, **options)
+    return buffer.getvalue()
+
+
+def lying_footer(rows: int, claimed: int) -> bytes:
+    """A Parquet file of `rows` rows whose footer says `claimed` (the row group still holds them all)."""
+    raw = bytearray(parquet({f"c{i}": np.zeros(rows) for i in range(20)}, row_group_size=rows))
+    varint = lambda n: bytes(((n >> 7 * k) & 0x7F) | (0x80 if n >> 7 * (k + 1) else 0) for k in range(max(1, (n.bit_length() + 6) // 7)))
+    start = len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")
+    footer = bytes(raw[start:-8])
+    at = footer.find(b"\x16" + varint(rows * 2))   # FileMetaData.num_rows: field 3, i64, zigzag
+    small = varint(claimed * 2)
+    padded = bytes(b | 0x80 for b in small) + b"\x80" * (len(varint(rows * 2)) - len(small) - 1) + b"\x00"   # same length
+    raw[start + at + 1:start + at + 1 + len(padded)] = padded
+    return bytes(raw)
+
+
+HOSTILE.update({   # found by a review: each decoded to gigabytes, was misread or raised something else
+    "a Parquet bomb: one long text repeated": (parquet({"a": ["x" * 10_000] * 200_000, "b": np.arange(200_000.0)},
+                                                       compression="zstd", use_dictionary=True), "decodes to more than"),
+    "Parquet cells over the bound, before decoding": (parquet({f"c{i}": np.zeros(20_000) for i in range(200)}, compression="zstd"),
+                                                      "4,000,000 cells"),
+    "a Parquet footer that hides rows": (lying_footer(300_000, 100), "300,000 rows"),
+    "a formula as a column's name": (b'a,"=HYPERLINK(""http://e.x"")"\n1,2\n', "Column 2's name reads as a spreadsheet formula"),
+    "UTF-16": ("a,b\n1,2\n".encode("utf-16"), "UTF-16"),
+    "a Parquet column of bytes": (parquet({"a": [b"\xff\xfe"] * 3, "b": [1.0, 2.0, 3.0]}), "binary columns"),
+    "a header too long to parse": (b"a" * 200_000 + b"\n1\n", "bytes on line 1"),
+})
+
+
+def test_rows_with_a_trailing_comma_and_old_mac_line_ends_read_as_they_look():
+    """A trailing separator on every row once shifted every column by one (pandas took the first as an index)."""
+    trailing = register(b"age,income,clicked\n30,100,yes,\n40,200,no,\n", "trailing.csv").frame
+    assert trailing.age.tolist() == [30.0, 40.0] and trailing.clicked.tolist() == ["yes", "no"]
+    mac = register(b"a,b\r1,2\r3,4\r", "mac.csv").frame
+    assert mac.a.tolist() == [1.0, 3.0] and mac.b.tolist() == [2.0, 4.0]
+
+
 @pytest.mark.parametrize("case", HOSTILE)
 def test_a_hostile_file_is_refused_with_where_and_what_and_changes_nothing(case):
     raw, phrase = HOSTILE[case]
-    before = dict(table.TABLES)
+    before = list(table.TABLES)
     with pytest.raises(ConfigError) as refused:
         register(raw, "hostile.csv")
     message = str(refused.value)
     assert phrase in message and len(message) < 600 and "Traceback" not in message, message
-    assert dict(table.TABLES) == before
+    assert list(table.TABLES) == before
 
 
 def test_a_parquet_file_reads_as_its_csv_does():

@@ -45,12 +45,13 @@ from .synthetic import Dataset, pearson, Split, TASK_TYPES
 MAX_BYTES = 20_000_000
 MAX_ROWS = 200_000
 MAX_COLUMNS = 200
-MAX_CELLS = 4_000_000
+MAX_CELLS = 2_000_000   # a text cell held costs about 60 bytes: 120 MB at most
 MAX_LINE = 100_000
 MAX_NAME = 40
 MAX_LEVELS = 20
 MAX_INPUTS = 1_000     # input features after one-hot encoding
 MAX_ENCODED = 20_000_000   # rows x encoded inputs: 80 MB of float32 in a worker
+MAX_DECODED = 200_000_000  # bytes a Parquet file may decode to (its text cells included)
 MIN_ROWS = 100         # rows left to train on (10 each for validation and test)
 MAX_LABELS = 8
 FORMULA = re.compile(r"^\s*[=+\-@]")
@@ -66,6 +67,11 @@ class Table:
     name: str
     digest: str
     frame: pd.DataFrame
+
+    @property
+    def size(self) -> int:
+        """Bytes the cells take in memory."""
+        return int(self.frame.memory_usage(deep=True).sum())
 
     def columns(self) -> pd.DataFrame:
         """One row per column: column, kind ("number" or "text"), distinct (values), missing (cells), can_be
@@ -92,14 +98,13 @@ def read_table(raw: bytes, name: str) -> Table:
     check(len(raw) <= MAX_BYTES, f"{_named(name)} is {len(raw):,} bytes; a file may have at most {MAX_BYTES:,} bytes.")
     check(len(raw) > 0, f"{_named(name)} is empty.")
     frame = _parquet(raw, name) if raw[:4] == b"PAR1" else _csv(raw, name)
-    check(len(frame) <= MAX_ROWS, f"{_named(name)} has more than {MAX_ROWS:,} rows; a file may have at most {MAX_ROWS:,}.")
-    check(len(frame) * len(frame.columns) <= MAX_CELLS,
-          f"{_named(name)} has {len(frame):,} rows x {len(frame.columns):,} columns = {len(frame) * len(frame.columns):,} cells; "
-          f"a file may have at most {MAX_CELLS:,} cells.")
+    check(len(frame) > 0 and len(frame.columns) > 0,
+          f"{_named(name)} has no rows: the first row names the columns, the others hold values.")
     names = [str(c).strip() for c in frame.columns]
     for number, column in enumerate(names, 1):
         check(column and not column.startswith("Unnamed:"), f"Column {number} of {_named(name)} has no name: the first row names the columns.")
         check(len(column) <= MAX_NAME, f"Column {number}'s name ({column[:MAX_NAME]}...) is longer than {MAX_NAME} characters; rename it.")
+        check(not FORMULA.match(column), f"Column {number}'s name reads as a spreadsheet formula (it starts with = + - or @); rename it.")
     repeated = sorted({c for c in names if names.count(c) > 1})
     check(not repeated, f"{_named(name)} names a column twice: {', '.join(repeated[:5])}. Every column needs its own name.")
     frame.columns = names
@@ -110,7 +115,16 @@ def _named(name: str) -> str:
     return f"The file {str(name)[:60]!r}"
 
 
+def _cells(name: str, rows: int, columns: int) -> None:
+    check(rows <= MAX_ROWS, f"{_named(name)} has {rows:,} rows; a file may have at most {MAX_ROWS:,}.")
+    check(columns <= MAX_COLUMNS, f"{_named(name)} has {columns:,} columns; a file may have at most {MAX_COLUMNS}.")
+    check(rows * columns <= MAX_CELLS, f"{_named(name)} has {rows:,} rows x {columns:,} columns = {rows * columns:,} cells; "
+                                       f"a file may have at most {MAX_CELLS:,} cells.")
+
+
 def _csv(raw: bytes, name: str) -> pd.DataFrame:
+    """A CSV file's cells as text, after the checks that need no parsing (sizes come from where its newlines are)."""
+    check(raw[:2] not in (b"\xff\xfe", b"\xfe\xff"), f"{_named(name)} is UTF-16 text; save it as UTF-8 (in a spreadsheet: 'CSV UTF-8').")
     zero = raw.find(b"\x00")
     check(zero < 0, f"{_named(name)} is not a text file (a NUL byte at byte {zero:,}): upload a CSV file (text, UTF-8) "
                     "or a Parquet file.")
@@ -120,38 +134,61 @@ def _csv(raw: bytes, name: str) -> pd.DataFrame:
         line = raw[:error.start].count(b"\n") + 1
         raise ConfigError(f"{_named(name)} is not UTF-8 text: byte 0x{raw[error.start]:02x} on line {line:,} is not UTF-8. "
                           "Save it as UTF-8 (in a spreadsheet: 'CSV UTF-8').") from None
-    header = [c.strip() for c in next(csv.reader([text.split("\n", 1)[0]]), [])]
-    check(len(header) <= MAX_COLUMNS, f"{_named(name)} has {len(header):,} columns; a file may have at most {MAX_COLUMNS}.")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")   # Windows and old Mac line ends
+    commas = text[:text.find("\n") % (len(text) + 1)].count(",")   # the first row's separators: no parsing yet
+    check(commas < MAX_COLUMNS, f"{_named(name)} has {commas + 1:,} columns; a file may have at most {MAX_COLUMNS}.")
+    ends = np.flatnonzero(np.frombuffer(text.encode(), np.uint8) == 10)   # byte offsets of the newlines
+    lengths = np.diff(np.concatenate([[-1], ends, [len(text.encode())]])) - 1
+    line = int(np.argmax(lengths))
+    check(lengths[line] <= MAX_LINE, f"{_named(name)} has {int(lengths[line]):,} bytes on line {line + 1:,}; a line may have "
+                                     f"at most {MAX_LINE:,}.")
+    try:
+        header = [c.strip() for c in next(csv.reader([text.split("\n", 1)[0]]), [])]
+    except csv.Error as error:
+        raise ConfigError(f"{_named(name)}'s first row could not be read as CSV ({error}).") from None
+    _cells(name, int((lengths[1:] > 0).sum()), len(header))   # rows that are not empty, before any is parsed
     repeated = sorted({c for c in header if header.count(c) > 1 and c})
     check(not repeated, f"{_named(name)} names a column twice: {', '.join(repeated[:5])}. Every column needs its own name.")
-    longest, line = 0, 0
-    for number, length in enumerate(map(len, text.split("\n")), 1):
-        if length > longest:
-            longest, line = length, number
-    check(longest <= MAX_LINE, f"{_named(name)} has {longest:,} characters on line {line:,}; a line may have at most {MAX_LINE:,}.")
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, nrows=MAX_ROWS + 1, on_bad_lines="error", engine="c",
-                            skipinitialspace=True)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, on_bad_lines="error", engine="c", skipinitialspace=True,
+                            index_col=False)   # never a row's first cell as an index (a trailing comma made that happen)
     except pd.errors.EmptyDataError:
         raise ConfigError(f"{_named(name)} has no rows: the first row names the columns, the others hold values.") from None
     except (pd.errors.ParserError, ValueError) as error:
         raise ConfigError(f"{_named(name)} could not be read as CSV ({str(error).strip()[:200]}). Check its quotes: "
                           "a quoted cell must end with a quote, and every row needs as many cells as the first.") from None
-    check(len(frame) > 0, f"{_named(name)} has no rows: the first row names the columns, the others hold values.")
     return frame
 
 
 def _parquet(raw: bytes, name: str) -> pd.DataFrame:
+    """A Parquet file's columns, decoded a batch at a time: its rows are counted from the row groups (the footer's total
+    can lie), and the decoded bytes and each text cell's length are bounded as they are decoded (a small file can
+    decompress to gigabytes)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     try:
         file = pq.ParquetFile(pa.BufferReader(raw))
-        meta = file.metadata
-        check(meta.num_columns <= MAX_COLUMNS, f"{_named(name)} has {meta.num_columns:,} columns; a file may have at most {MAX_COLUMNS}.")
-        check(meta.num_rows <= MAX_ROWS, f"{_named(name)} has {meta.num_rows:,} rows; a file may have at most {MAX_ROWS:,}.")
-        nested = [f.name for f in file.schema_arrow if pa.types.is_nested(f.type)]
-        check(not nested, f"{_named(name)} has nested columns ({', '.join(nested[:5])}); only flat columns of numbers or text can be read.")
-        frame = file.read().to_pandas()
+        meta, schema = file.metadata, file.schema_arrow
+        _cells(name, sum(meta.row_group(i).num_rows for i in range(meta.num_row_groups)), len(schema))
+        odd = [f.name for f in schema if pa.types.is_nested(f.type) or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+        check(not odd, f"{_named(name)} has nested or binary columns ({', '.join(odd[:5])}); only flat columns of numbers or text can be read.")
+        stored = sum(meta.row_group(i).column(j).total_uncompressed_size for i in range(meta.num_row_groups) for j in range(meta.num_columns))
+        check(stored <= MAX_DECODED, f"{_named(name)} holds {stored:,} bytes uncompressed; at most {MAX_DECODED:,}.")
+        batches, rows, decoded = [], 0, 0
+        for batch in file.iter_batches(batch_size=1_000):
+            rows, decoded = rows + batch.num_rows, decoded + batch.nbytes
+            _cells(name, rows, batch.num_columns)
+            check(decoded <= MAX_DECODED, f"{_named(name)} decodes to more than {MAX_DECODED:,} bytes; at most {MAX_DECODED:,}.")
+            for field, values in zip(batch.schema, batch.columns):
+                if pa.types.is_dictionary(field.type):
+                    values = values.cast(field.type.value_type)
+                if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+                    longest = pc.max(pc.utf8_length(values)).as_py() or 0
+                    check(longest <= MAX_LINE, f"{_named(name)}, column {field.name[:40]!r}: a text cell of {longest:,} characters; "
+                                               f"at most {MAX_LINE:,}.")
+            batches.append(batch)
+        frame = pa.Table.from_batches(batches, schema=schema).to_pandas(ignore_metadata=True)
     except ConfigError:
         raise
     except Exception as error:  # noqa: BLE001 - pyarrow raises several types for a damaged file
@@ -187,25 +224,39 @@ def _typed(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- the tables this process holds
 
-TABLES: OrderedDict[str, Table] = OrderedDict()
-KEPT = 8
+TABLES: OrderedDict[str, tuple[Table, int]] = OrderedDict()   # digest -> (table, its size), least recently held first
+KEPT_BYTES = 600_000_000   # the tables a process holds, all together (the newest is always held)
 _LOCK = threading.Lock()
 
 
 def register(raw: bytes, name: str) -> Table:
-    """Check a file (read_table) and keep it in this process under its digest (the oldest of more than KEPT goes)."""
-    table = read_table(raw, name)
+    """Check a file (read_table) and hold it in this process under its digest."""
+    return hold(read_table(raw, name))
+
+
+def hold(table: Table) -> Table:
+    """Hold a checked table in this process (a worker gets it so from the page); the least recently held go beyond
+    KEPT_BYTES."""
+    size = table.size
     with _LOCK:
-        TABLES[table.digest] = table
+        TABLES[table.digest] = (table, size)
         TABLES.move_to_end(table.digest)
-        while len(TABLES) > KEPT:
+        while sum(kept for _, kept in TABLES.values()) > KEPT_BYTES and len(TABLES) > 1:
             TABLES.popitem(last=False)
     return table
 
 
-def held(digest: str) -> Table:
+def holding(digest: str) -> Table | None:
+    """The table held under `digest`, or None."""
     with _LOCK:
-        table = TABLES.get(digest)
+        kept = TABLES.get(digest)
+        if kept is not None:
+            TABLES.move_to_end(digest)
+    return kept[0] if kept else None
+
+
+def held(digest: str) -> Table:
+    table = holding(digest)
     check(table is not None, "The file these settings train on is not loaded here: upload it on the Data page (your "
                              "own files stay in your browser's locker; links and run files do not carry them).")
     return table

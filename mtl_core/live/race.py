@@ -1,7 +1,7 @@
 """The page's side of a live race: what to draw, and the buttons.
 
     race = Race(shared_backend(), settings, number=1)   # ConfigError when the settings make no task set
-    race = Race(backend, settings, 2, file=(name, raw))   # data = file: the worker gets the file with the race
+    race = Race(backend, settings, 2, file=table)         # data = file: the worker gets the checked table with the race
     race.play(); race.alive()                           # alive() at every redraw, or it pauses itself
     with race.lock: ...race.runs["mmoe"].history...     # a consistent picture while messages arrive
     race.pause(); race.records()                        # run records (records.py) to keep
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..config import ConfigError
+from ..data.table import Table
 from ..models.registry import ENTRY
 from ..serve.records import run_record
 from ..settings import builders
@@ -100,8 +101,8 @@ class Race:
     WAIT = 120.0         # seconds a button waits for the worker (a Step of a large race takes a while)
     ALIVE_EVERY = 1.0    # seconds between "alive" messages
 
-    def __init__(self, backend: Backend, settings: Settings, number: int = 1, file: tuple[str, bytes] | None = None):
-        """`file`: the name and bytes of the own file the settings train on (data/table.py; held in this process too)."""
+    def __init__(self, backend: Backend, settings: Settings, number: int = 1, file: Table | None = None):
+        """`file`: the checked own file the settings train on (data/table.py; held in this process too)."""
         self.id, self.settings, self.number = uuid.uuid4().hex, dict(settings), number
         self.backend = backend.describe()
         steps = math.ceil(builders.training_rows(settings) / settings["batch"]) * settings["epochs"]

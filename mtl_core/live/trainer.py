@@ -19,7 +19,7 @@ from safetensors.torch import save
 from ..settings import builders
 
 from ..data.funnel import quality_rows
-from ..data.table import register
+from ..data.table import hold, Table
 from ..diagnostics.recorder import DiagnosticsRecorder
 from ..models import build_model
 from ..models.registry import label
@@ -144,11 +144,11 @@ class LiveModel:
 class RaceTrainer:
     """Several architectures on the same data and seed (the knob `settings`), trained in lockstep."""
 
-    def __init__(self, race: str, settings: Settings, file: tuple[str, bytes] | None = None):
-        """`file`: the name and bytes of the own file the settings train on (checked again here, data/table.py)."""
+    def __init__(self, race: str, settings: Settings, file: Table | None = None):
+        """`file`: the own file the settings train on, checked by the page's process (data/table.py)."""
         self.race = race
         if file is not None:
-            register(file[1], file[0])
+            hold(file)
         data = builders.data_config(settings)
         dataset = data.dataset()
         self.models: dict[str, LiveModel] = {}   # by entry: an architecture, or an architecture with its weighting
