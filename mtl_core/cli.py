@@ -324,7 +324,7 @@ def run_experiment(a: argparse.Namespace) -> int:
     if "data" not in parameters:   # a study of lessons' settings: the lessons fix its data and training
         given = [f"--{k.replace('_', '-')}" for k in ("samples", *changes) if getattr(a, k) is not None]
         if given:
-            raise ConfigError(f"{', '.join(given)} do(es) not apply to the {a.name} experiment: its lessons set them.")
+            raise ConfigError(f"{', '.join(given)} do(es) not apply to the {a.name} experiment: it fixes them (its lessons' settings, or its own).")
     else:
         data = parameters["data"].default
         kwargs["data"] = replace(data, samples=a.samples) if a.samples else data

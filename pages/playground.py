@@ -14,6 +14,7 @@ from mtl_core.models import build_plan
 from mtl_core.models.registry import label
 from mtl_core.settings import builders, knobs, rules
 from mtl_core.settings.knob import OWN_FILE
+from mtl_core.studies.bundled import weightings_summary
 from mtl_core.studies.claims import claim
 from mtl_core.train.device import available_devices
 from mtl_core.train.weighting import STATE_TITLES, WEIGHTING_NOTES
@@ -25,6 +26,9 @@ from pages.lesson import lesson_banner, lesson_verdict
 from pages.panel import knob_panel, settings_file
 
 STEP = 50    # steps per press of "Step"
+WEIGHTING_COLUMNS = {"setting": "setting", "arch": "model", "weighting": "weighting", "gain": "MTL gain %",
+                     "beat_tuned": "beat tuned", "beat_equal": "beat equal", "p_over_tuned": "p", "gain task 0": "task 0 %",
+                     "gain task 1": "task 1 %", "tuned": "tuned weight", "tasks": "tasks"}   # the study's table, in this order
 TRICK_COLUMNS = {"test_mse": "test MSE", "samples_polarised": "polarised", "top_weight": "top weight", "late_drift": "late drift",
                  "seeds_better_than_plain": "seeds better"}
 SPARSITY_CAPTION = ("Per expert: the share of its outputs that are exactly 0 (red; a ReLU unit gives 0 wherever its input "
@@ -339,6 +343,18 @@ with st.expander("What each gate trick and weighting did in a study"):
                "the second half of training; **seeds better**: seeds on which the arm's test MSE beat plain MMoE's. "
                "docs/EXPERIMENTS.md section 7 says what reproduces of the practice notes' claims.")
     st.dataframe(pd.read_csv(DATA / "gate_tricks.summary.csv").rename(columns=TRICK_COLUMNS).round(4), hide_index=True)
+with st.expander("Does any weighting beat a tuned fixed weight? A study"):
+    st.caption("`python -m mtl_core experiment weightings --seeds 10 --jobs 2 --csv data/weightings.csv`, run on 2026-12-07 on a "
+               "2-core CPU (30 min): every weighting on MMoE and Shared-Bottom in three settings, 10 seeds each. **MTL gain**: "
+               "how much lower a task's test loss is than a single-task model's on the same data and seed, as a share of it "
+               "(negative: sharing hurt), averaged over the tasks, in %; **tuned weight**: task 0's fixed weight from 0.1, 0.3, 1, 3, 10 "
+               "with the best validation gain (fixed 1 is equal weighting); **beat tuned**, **beat equal**: seeds on which "
+               "the weighting's gain was larger; **p**: a one-sided Wilcoxon test that it beats the tuned weight.")
+    st.info(claim("tuned-weight").text() + " " + claim("uncertainty-wins").text(), icon=":material/fact_check:")
+    table = weightings_summary().sort_values(["setting", "arch", "gain"], ascending=[True, True, False])
+    table[["gain", "gain task 0", "gain task 1"]] *= 100
+    st.dataframe(table.assign(arch=table.arch.map(label))[list(WEIGHTING_COLUMNS)].rename(columns=WEIGHTING_COLUMNS).round(3),
+                 hide_index=True)
 st.caption(f"Training runs in a worker ({race.backend}) while this page redraws the curves every {TICK:.1f} s and the "
            f"gates every {5 * TICK:.1f} s (less often when many races play on this server). Leaving the page pauses training; "
            "a race left alone for 15 minutes is put away (its runs are kept).")

@@ -133,6 +133,17 @@ def test_a_weighting_and_gate_tricks_from_a_link_train_and_are_charted():
     assert gradients and (gradients[0].value > 0).all()
 
 
+def test_the_playground_shows_the_weightings_study_with_its_claims():
+    from mtl_core.studies.claims import claim
+
+    at = open_page("pages/playground.py")
+    study = next(e for e in at.expander if e.label.startswith("Does any weighting beat a tuned fixed weight?"))
+    assert claim("tuned-weight").text() in study.info[0].value and claim("uncertainty-wins").text() in study.info[0].value
+    table = study.dataframe[0].value
+    assert {"setting", "model", "weighting", "MTL gain %", "beat tuned", "p", "tuned weight"} <= set(table.columns)
+    assert set(table.model) == {"MMoE", "Shared-Bottom"} and (table.weighting == "tuned fixed").sum() == 6
+
+
 def test_transfer_page_shows_the_bundled_study_and_runs_a_small_one():
     at = open_page("pages/transfer.py", tasks="3", samples="2000", epochs="1", seeds="1", transfer_arch="MMoE")
     assert not at.exception and not at.warning, [w.value for w in at.warning]

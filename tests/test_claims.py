@@ -53,3 +53,14 @@ def test_the_home_lessons_read_their_numbers_from_the_study_and_name_their_contr
     assert not zeros.holds({**zeros.evidence(), "zero_on": 0.1})       # zeros with the switch on: the switch would not explain them
     sparse = claim("sparse-own")
     assert not sparse.holds({**sparse.evidence(), "sparse": 0.3})      # a self-gate that did not raise the sparse tasks' share
+
+
+def test_the_weightings_lesson_races_the_studys_tuned_weight_and_says_where_adaptive_ones_won():
+    weightings = lesson("weightings")
+    assert claim("tuned-weight").text() in weightings.explanation and claim("uncertainty-wins").text() in weightings.explanation
+    assert weightings.settings["tw"] == 10.0 and "0 of 52 comparisons" in claim("tuned-weight").text()   # data/weightings.csv's
+    tuned = claim("tuned-weight")
+    assert not tuned.holds({**tuned.evidence(), "beaten": 1})       # an adaptive weighting beyond chance would contradict "none"
+    assert not tuned.holds({**tuned.evidence(), "held": 5})         # the rivals as good as the tuned weight on half the seeds
+    wins = claim("uncertainty-wins")
+    assert not wins.holds({**wins.evidence(), "p_sb": 0.2})          # a win within chance would not be a win

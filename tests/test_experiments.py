@@ -125,3 +125,46 @@ def test_the_sharing_gap_is_a_median_ratio_and_the_transfer_counts_come_from_the
     summary = experiments.transfer_summary(pd.read_csv(Path(__file__).resolve().parent.parent / "data" / "transfer.csv"),
                                            ["task 0", "task 1", "task 2"])
     assert summary.set_index("arch").loc["shared_bottom", "helped"].tolist() == [5, 7, 5]
+
+
+def _weighting_rows(losses: dict) -> pd.DataFrame:
+    """Study rows from {(arch, weighting, split): [[task 0, task 1] per seed]} on one setting."""
+    return pd.DataFrame([dict(setting="s", arch=arch, weighting=weighting, seed=seed, split=split, task=f"task {k}",
+                              metric="loss", value=value)
+                         for (arch, weighting, split), per_seed in losses.items()
+                         for seed, pair in enumerate(per_seed) for k, value in enumerate(pair)])
+
+
+def test_the_weightings_study_tunes_the_fixed_weight_on_validation_and_counts_seeds_against_it():
+    from mtl_core.studies import weightings as study
+
+    single = [[1.0, 1.0]] * 3
+    rows = _weighting_rows({
+        ("single_task", "equal", "validation"): single, ("single_task", "equal", "test"): single,
+        ("mmoe", "equal", "validation"): [[0.9, 0.9]] * 3, ("mmoe", "equal", "test"): [[0.9, 0.9]] * 3,
+        # best on validation, worse than equal on test: the tuned weight is chosen on validation all the same
+        ("mmoe", "fixed 3", "validation"): [[0.5, 0.9]] * 3, ("mmoe", "fixed 3", "test"): [[0.95, 0.95]] * 3,
+        ("mmoe", "fixed 0.3", "validation"): [[0.9, 0.8]] * 3, ("mmoe", "fixed 0.3", "test"): [[0.5, 0.5]] * 3,
+        ("mmoe", "famo", "validation"): [[0.9, 0.9]] * 3, ("mmoe", "famo", "test"): [[0.8, 1.0], [1.0, 1.0], [0.8, 0.8]],
+    })
+    assert study.tuned(rows)[("s", "mmoe")] == "fixed 3"
+    gains = study.gains(rows).set_index(["weighting", "seed", "task"]).gain
+    assert gains[("famo", 0, "task 0")] == pytest.approx(0.2) and gains[("famo", 1, "task 1")] == pytest.approx(0.0)
+    summary = study.summary(rows).set_index("weighting")
+    assert "fixed 0.3" not in summary.index and summary.loc["tuned fixed", "tuned"] == "fixed 3"
+    assert summary.loc["tuned fixed", "gain"] == pytest.approx(0.05)
+    famo = summary.loc["famo"]   # gains 0.1, 0.0, 0.2 against the tuned weight's 0.05 and equal's 0.1
+    assert (famo.beat_tuned, famo.beat_equal, famo.seeds) == (2, 1, 3)
+    assert famo["gain task 0"] == pytest.approx(0.2 / 3 + 0.2 / 3) and famo.tasks == "task 0, task 1"
+
+
+def test_the_weightings_study_trains_every_arm_on_the_same_seeds(monkeypatch):
+    from mtl_core.studies import weightings as study
+
+    tiny = {**study.SETTINGS["sparse task"], "samples": 2_000, "holdout": 500, "epochs": 1, "experts": 2, "device": "cpu"}
+    monkeypatch.setattr(study, "SETTINGS", {"tiny": tiny})
+    result = study.weightings(seeds=2, archs=("mmoe",), compared=("mgda",))
+    assert set(result.runs.weighting) == {"equal", "mgda", *(f"fixed {w:g}" for w in study.FIXED_GRID if w != 1)}
+    assert set(result.runs.arch) == {"single_task", "mmoe"} and set(result.runs.seed) == {0, 1}
+    assert set(result.runs[result.runs.task == "task 1"].metric) == {"loss", "auc"}   # task 1 is binary
+    assert list(result.summary.weighting).count("tuned fixed") == 1 and set(result.summary.seeds) == {2}

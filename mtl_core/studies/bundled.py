@@ -112,3 +112,16 @@ def home_lessons() -> pd.DataFrame:
     """The collapse and sparse lessons' settings beside their controls on fresh seeds, one column per measure, rows
     (arm, seed) (`python -m mtl_core experiment home-lessons --seeds 30 --jobs 2 --csv data/home_lessons.csv`)."""
     return pd.read_csv(DATA / "home_lessons.csv").pivot_table(index=["arm", "seed"], columns="metric", values="value")
+
+
+@lru_cache(maxsize=1)
+def weightings_rows() -> pd.DataFrame:
+    """The bundled weightings study (`python -m mtl_core experiment weightings --seeds 10 --jobs 2 --csv
+    data/weightings.csv`): every arm's validation and test loss (and AUC) per (setting, arch, weighting, seed, task)."""
+    return pd.read_csv(DATA / "weightings.csv")
+
+
+def weightings_summary() -> pd.DataFrame:
+    """Its summary, one row per (setting, arch, weighting) (data/weightings.summary.csv; studies/weightings.py says
+    what each column is)."""
+    return pd.read_csv(DATA / "weightings.summary.csv")

@@ -9,6 +9,7 @@
   gate_tricks     the MMoE practice notes' gate tricks and the loss weightings against plain MMoE
   funnel          ESMM against a CVR model trained on clicks, over the strength of the selection bias
   home_lessons    the collapse and sparse lessons' HoME settings, each beside its control, on fresh seeds
+  weightings      every loss weighting against equal and a tuned fixed weight (weightings.py)
 
 Defaults are small grids that finish in a few minutes on a 2-core CPU; every argument enlarges
 them. Grids of one architecture train as one stacked model (runs.py), and the grids go through
@@ -33,6 +34,7 @@ from ..models import REGISTRY, ModelConfig
 from ..train.runs import sized_model_config, sweep, train_datasets, train_grid
 from ..train.training import TrainConfig
 from .evidence import Effect, seeds_needed
+from .weightings import weightings
 
 PAPER_DATA = DataConfig(samples=50_000, holdout=5_000)   # d=100, c=1, m=10, noise 0.1
 PAPER_TRAIN = TrainConfig(lr=1e-3, batch_size=256, epochs=15, log_every=10_000, eval_every=0)  # ~2,900 Adam steps
@@ -519,4 +521,4 @@ def home_lessons(seeds: int = 20, first_seed: int = 1000, n_jobs: int = 1) -> St
 EXPERIMENTS = {"correlation": correlation, "trainability": trainability, "home-ablation": home_ablation, "seesaw": seesaw,
                "census": census, "transfer": transfer, "negative-transfer": negative_transfer, "gate-tricks": gate_tricks,
                "funnel": funnel, "funnel-sparsity": funnel_sparsity,
-               "home-lessons": home_lessons}
+               "home-lessons": home_lessons, "weightings": weightings}

@@ -20,13 +20,16 @@ import pandas as pd
 from ..settings import builders, knobs, links
 
 from ..diagnostics.recorder import COLLAPSED, TAKEN_OVER
-from ..models.registry import label
+from ..models.registry import ENTRY, label
 from ..settings.knob import Settings
 from .bundled import gate_trick_summary, gate_tricks
-from .claims import claim
+from .claims import RIVALS, SPARSE_SETTING as WEIGHTED, claim, tuned_weight
+from .weightings import SETTINGS as WEIGHTING_SETTINGS
 from .evidence import Effect, Verdict
 
 SHIP_SHARE = 0.7   # a lesson's prediction must hold on at least this share of other seeds
+TUNED_WEIGHT = tuned_weight()   # the weightings lesson's fixed weight on task 0, as the bundled study tuned it
+# (the lesson races the study's sparse-task setting as the Playground can: with the app's 2,000 test samples, not 5,000)
 
 
 Check = Callable[[object], Verdict]   # on a race's runs (arch -> mtl_core.live.RunView) or a sweep's final losses
@@ -147,6 +150,26 @@ def lower_loss(a: str, b: str) -> Check:
     def check(runs):
         la, lb = final_loss(runs[a]), final_loss(runs[b])
         return Verdict(la < lb, f"final test loss {label(a)} {la:.4f}, {label(b)} {lb:.4f}", lb / la - 1, f"({label(b)}'s loss / {label(a)}'s - 1)")
+    return check
+
+
+def task_losses(run) -> pd.Series:
+    """Each task's latest test loss: log loss for a binary task, MSE for a regression one."""
+    m = run.metrics
+    loss = m[m.metric == "logloss"].set_index("task").value
+    return pd.concat([loss, m[(m.metric == "mse") & ~m.task.isin(loss.index)].set_index("task").value])
+
+
+def lowest_losses(entry: str, rivals: tuple[str, ...]) -> Check:
+    """`entry`'s test losses are the lowest: every rival's losses over `entry`'s, averaged over the tasks, exceed 1
+    (the weightings study's comparison, claims.rival_excess)."""
+    def check(runs):
+        own = task_losses(runs[entry])
+        excess = {rival: float((task_losses(runs[rival]) / own).mean() - 1) for rival in rivals}
+        nearest = min(excess, key=excess.get)
+        return Verdict(excess[nearest] > 0, f"{label(entry)}'s test losses against each rival's (their losses over its, "
+                       f"averaged over the tasks, minus 1): " + ", ".join(f"{label(r)} {v:+.1%}" for r, v in excess.items()),
+                       excess[nearest], "(the nearest rival's losses over this entry's, minus 1)")
     return check
 
 
@@ -431,6 +454,28 @@ LESSONS: tuple[Lesson, ...] = (
            answers=("They lean on one expert (over 40% of their weight)",
                     "They stay spread over the experts, as without the layer"), expected=0,
            check=polarisation_at_least("mmoe", "top_weight", 0.4)),
+    Lesson("weightings", "A regression task beside a sparse one: does UPGrad or PCGrad beat a fixed weight tuned by hand?",
+           dict(**{k: v for k, v in WEIGHTING_SETTINGS[WEIGHTED].items() if k in knobs.PAGE_KNOBS["playground"]},
+                arch=("MMoE",), weightings=("fixed",) + RIVALS, tw=TUNED_WEIGHT),
+           hide=("arch", "weightings"),
+           predicts=f"The fixed weight ({TUNED_WEIGHT:g} on task 0, tuned on the validation split in the bundled study) ends "
+                    "with the lowest test losses: each of equal weighting's, UPGrad's and PCGrad's, over its and averaged "
+                    "over the two tasks, is above 1.",
+           see="Under 'Test metrics', when the race ends: on most seeds (not on every one) the log loss of task 1, the "
+               "sparse task, is lowest in the row 'MMoE · fixed'. Choose an entry under 'look inside' to see the weights "
+               f"it used in 'Loss weights': fixed's flat at {TUNED_WEIGHT:g} and 1, equal's and PCGrad's at 1 (PCGrad "
+               "changes the gradients, not the weights), UPGrad's its weight on each task's gradient, step by step.",
+           explanation="A loss weighting decides how the tasks' gradients are mixed in the parameters they share. Practitioners "
+                       "report that the adaptive ones, which change the weights as training goes, lose to a fixed weight tuned "
+                       "by hand (LibMTL issue #39). Here task 0 is a regression task and task 1 a binary task with 5% positives, "
+                       "so their losses differ in kind and size. " + claim("tuned-weight").text() + " "
+                       + claim("uncertainty-wins").text() + " With Adam a constant factor on a task's loss leaves the steps "
+                       "of that task's own tower unchanged (Adam divides each step by the gradient's running size), so a weight "
+                       "acts on the shared experts only. Race the other weightings from the sidebar and compare.",
+           answers=("No: the tuned fixed weight ends with the lowest losses",
+                    "Yes: UPGrad or PCGrad ends lower",
+                    "All four end the same"), expected=0,
+           check=lowest_losses(f"mmoe{ENTRY}fixed", tuple(f"mmoe{ENTRY}{w}" for w in RIVALS))),
     Lesson("few-clicks", "Few clicks (1% of 20,000 impressions, no hidden intent): does training on every impression help CVR?",
            dict(source="funnel", arch=("CVR on clicks", "ESMM", "ESCM2-IPS"), samples=20_000, ctr=0.01, bias=0.0),
            hide=("arch", "source"),
