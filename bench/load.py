@@ -256,7 +256,7 @@ def start_class(processes: int):
     os.environ["MTL_RACE_IDLE_SECONDS"] = str(IDLE)
     room = Classroom(processes, port, "127.0.0.1")
     room.start()
-    for app_port in room.app_ports:
+    for app_port in [*room.app_ports, room.teacher_port]:
         answers(f"http://127.0.0.1:{app_port}")
     return room, f"http://127.0.0.1:{port}", [app.pid for app in room.apps.values()]
 

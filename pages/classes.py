@@ -4,6 +4,7 @@ join comes from, the teacher's key kept in a cookie, and a finished lesson's res
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
 import threading
@@ -70,9 +71,16 @@ def teacher_link(code: str, key: str) -> str:
 
 
 def remember_teacher(code: str, key: str, keep: bool = True) -> None:
-    """Ask the browser to keep (or forget) the teacher's key of a class, so a reload reopens the dashboard."""
+    """Ask the browser to keep (or forget) the teacher's key of a class, so a reload reopens the dashboard. Behind
+    `serve`'s proxy a browser with the key belongs to the teachers' own process (serve/classroom.py): a browser that
+    keeps it elsewhere reloads once to get there."""
     value, age = (f"{code}.{key}", 12 * 3600) if keep else ("", 0)
-    st.html(f"<script>document.cookie='{TEACHER_COOKIE}={value}; path=/; max-age={age}; samesite=strict';</script>",
+    if keep and not TEACHER_VALUE.fullmatch(value):   # a link's code and key go into a script: only their own alphabet
+        return
+    move = keep and os.environ.get("MTL_TEACHERS_APART") == "1" and os.environ.get("MTL_TEACHER_PROCESS") != "1"
+    reload = (f"if (sessionStorage.getItem('mtl_teacher_moved') !== '{code}') {{ sessionStorage.setItem('mtl_teacher_moved', "
+              f"'{code}'); window.top.location.reload(); }}") if move else ""
+    st.html(f"<script>document.cookie='{TEACHER_COOKIE}={value}; path=/; max-age={age}; samesite=strict';{reload}</script>",
             unsafe_allow_javascript=True)
 
 

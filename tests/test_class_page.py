@@ -60,3 +60,19 @@ def test_the_dashboard_needs_the_teachers_key_and_students_see_the_pooled_result
     student.run()
     shown = " ".join(m.value for m in student.markdown)
     assert "0 of 1 runs (0%) showed what the lesson predicts" in shown and "Ada" not in shown
+
+
+def scripts(at) -> str:
+    return " ".join(element.proto.body for element in at.get("html"))
+
+
+def test_the_teachers_key_is_kept_only_when_it_is_a_key_and_moves_the_browser_to_the_teachers_process(monkeypatch):
+    teacher, (code, key) = open_class()
+    assert f"mtl_teacher={code}.{key}" in scripts(teacher) and "reload" not in scripts(teacher)   # one process: no move
+    monkeypatch.setenv("MTL_TEACHERS_APART", "1")   # behind serve's proxy, in a students' process
+    linked = open_page("pages/class.py", code=code, key=key)
+    assert "window.top.location.reload()" in scripts(linked) and f"!== '{code}'" in scripts(linked)
+    monkeypatch.setenv("MTL_TEACHER_PROCESS", "1")   # already in the teachers' process
+    assert "reload" not in scripts(open_page("pages/class.py", code=code, key=key))
+    crafted = open_page("pages/class.py", code="A';alert(1);'", key=key)   # a link's code goes nowhere near a script
+    assert "alert" not in scripts(crafted) and "Only the teacher" in crafted.error[0].value

@@ -239,12 +239,14 @@ def _free(port: int) -> bool:
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx)")
 def test_a_class_over_two_processes_loses_nothing_when_the_students_process_dies(tmp_path):
     """`python -m mtl_core serve --processes 2`: a browser sticks to one process; kill it mid-class and the
-    browser's next page comes from the other process with the run it kept; the dead process is started again."""
+    browser's next page comes from the other process with the run it kept; the dead process is started again.
+    A browser that holds a teacher's key is served by the teachers' own process."""
     import threading
+    import urllib.request
 
     from mtl_core.serve.classroom import Classroom
 
-    port = free_ports(3)
+    port = free_ports(4)
     room = Classroom(2, port, "127.0.0.1", log_dir=tmp_path)
     stopped = threading.Event()
     room.start()
@@ -252,11 +254,13 @@ def test_a_class_over_two_processes_loses_nothing_when_the_students_process_dies
     supervisor.start()
     url = f"http://127.0.0.1:{port}"
     try:
-        for app_port in room.app_ports:
+        for app_port in [*room.app_ports, room.teacher_port]:
             for _ in range(120):
                 if not _free(app_port):
                     break
                 time.sleep(0.5)
+        teacher = urllib.request.Request(f"{url}/class", headers={"Cookie": "mtl_teacher=ABC234.x"})
+        assert urllib.request.urlopen(teacher, timeout=30).headers["X-MTL-Process"] == f"127.0.0.1:{room.teacher_port}"
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})

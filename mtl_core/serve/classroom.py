@@ -11,6 +11,12 @@ process dies, nginx sends the browser to another one and this command starts it 
 made is in the store (store.py), which every process shares, so nothing is lost (only a live race starts
 over). Every process gets the same `server.cookieSecret`.
 
+Teachers get a process of their own: a browser that holds a class's teacher key (the cookie `mtl_teacher`, set
+by the Class page) is sent to one more app process that no student's browser reaches, so the projected
+dashboard redraws on time while the students' processes are busy (its one training worker serves the
+teacher's own races). The Class page moves a teacher's browser there by reloading once after it keeps the
+key. If that process is down, nginx sends teachers to the students' processes meanwhile.
+
 Cores: one process's default is one training worker per core; N processes on one machine would start N
 times too many. Each process here gets `MTL_WORKERS = max(1, cores // N)` unless MTL_WORKERS is set,
 and MTL_APP_PROCESSES = N, so that its redraws plan for its share of the cores (live/cadence.py).
@@ -53,15 +59,20 @@ http {{
     scgi_temp_path {run}/scgi;
     client_max_body_size 25m;                 # run and settings files (Streamlit's own cap is 20 MB)
     map $cookie_mtl_route $mtl_route {{ "" $request_id; default $cookie_mtl_route; }}
+    map $cookie_mtl_teacher $mtl_upstream {{ "" app; default teachers; }}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
     upstream app {{
         hash $mtl_route consistent;
 {servers}
     }}
+    upstream teachers {{
+        server 127.0.0.1:{teacher_port} max_fails=1 fail_timeout=5s;
+{backups}
+    }}
     server {{
         listen {address}:{port};
         location / {{
-            proxy_pass http://app;
+            proxy_pass http://$mtl_upstream;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
@@ -77,9 +88,10 @@ http {{
 """
 
 
-def nginx_conf(run: Path, address: str, port: int, app_ports: list[int]) -> str:
+def nginx_conf(run: Path, address: str, port: int, app_ports: list[int], teacher_port: int) -> str:
     servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in app_ports)
-    return NGINX_CONF.format(run=run, address=address, port=port, servers=servers)
+    backups = "\n".join(f"        server 127.0.0.1:{p} backup;" for p in app_ports)
+    return NGINX_CONF.format(run=run, address=address, port=port, servers=servers, teacher_port=teacher_port, backups=backups)
 
 
 def free_port() -> int:
@@ -115,20 +127,22 @@ class Classroom:
         self.run = Path(tempfile.mkdtemp(prefix="mtl-class-"))
         self.log_dir = log_dir or self.run
         self.app_ports = [port + 1 + i for i in range(processes)] if processes > 1 else [port]
+        self.teacher_port = port + 1 + processes if processes > 1 else None   # teachers' own process (behind nginx only)
         self.env = {**os.environ, "STREAMLIT_SERVER_COOKIE_SECRET": os.environ.get("STREAMLIT_SERVER_COOKIE_SECRET") or secrets.token_hex(32)}
         if processes > 1:
             self.env.setdefault("MTL_WORKERS", str(max(1, (os.cpu_count() or 1) // processes)))
             self.env["MTL_APP_PROCESSES"] = str(processes)   # each page process's share of the cores (live/cadence.py)
+            self.env["MTL_TEACHERS_APART"] = "1"   # the Class page moves a teacher's browser to the teachers' process
         self.apps: dict[int, subprocess.Popen] = {}
         self.proxy: subprocess.Popen | None = None
 
     def start(self) -> None:
-        for p in self.app_ports:
+        for p in self.app_ports + ([self.teacher_port] if self.teacher_port else []):
             self._start_app(p)
         if self.processes > 1:
             self.run.chmod(0o755)   # nginx started by root runs its workers as nobody: they write uploads under it
             conf = self.run / "nginx.conf"
-            conf.write_text(nginx_conf(self.run, self.address, self.port, self.app_ports))
+            conf.write_text(nginx_conf(self.run, self.address, self.port, self.app_ports, self.teacher_port))
             self.proxy = subprocess.Popen(["nginx", "-p", str(self.run), "-c", str(conf)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -136,8 +150,9 @@ class Classroom:
         args = app_command(port)
         if self.processes == 1:
             args[-1] = self.address   # no proxy: the class reaches the one process itself
+        env = {**self.env, "MTL_WORKERS": "1", "MTL_TEACHER_PROCESS": "1"} if port == self.teacher_port else self.env
         log = open(self.log_dir / f"app-{port}.log", "ab")
-        self.apps[port] = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.apps[port] = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def supervise(self, until=lambda: False) -> None:
         """Start again any app process that died (its browsers reconnect to another meanwhile)."""
@@ -174,7 +189,8 @@ def serve(args: argparse.Namespace) -> int:
     room = Classroom(args.processes, args.port, args.address)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     room.start()
-    print(f"MTL Playground: {args.processes} app process(es); students open http://<this machine>:{args.port} "
+    teachers = " and one for teachers" if args.processes > 1 else ""
+    print(f"MTL Playground: {args.processes} app process(es){teachers}; students open http://<this machine>:{args.port} "
           f"(logs in {room.log_dir}); Ctrl+C stops the class.", flush=True)
     try:
         room.supervise()
