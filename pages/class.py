@@ -34,6 +34,8 @@ def dashboard(opened: tuple[str, str]) -> None:
         st.session_state.pop(TEACHER, None)
         remember_teacher("", "", keep=False)
         return
+    if st.session_state.pop("remember_teacher", False):   # kept (and the browser moved) only once the key opened the class
+        remember_teacher(class_code, key)
     lesson = lessons.lesson(view.lesson)
     link = join_link(class_code)
     left, right = st.columns([3, 1])
@@ -196,8 +198,6 @@ if "code" in st.query_params and "key" in st.query_params:   # a teacher link: k
     st.query_params.clear()
 if TEACHER not in st.session_state and teacher_cookie() is not None:
     st.session_state[TEACHER] = teacher_cookie()
-if st.session_state.pop("remember_teacher", False):
-    remember_teacher(*st.session_state[TEACHER])
 if TEACHER in st.session_state:
     dashboard(st.session_state[TEACHER])   # projected: the join code first, no page title
 else:

@@ -74,5 +74,7 @@ def test_the_teachers_key_is_kept_only_when_it_is_a_key_and_moves_the_browser_to
     assert "window.top.location.reload()" in scripts(linked) and f"!== '{code}'" in scripts(linked)
     monkeypatch.setenv("MTL_TEACHER_PROCESS", "1")   # already in the teachers' process
     assert "reload" not in scripts(open_page("pages/class.py", code=code, key=key))
+    wrong = open_page("pages/class.py", code=code, key=key[:-2] + "xx")   # a key of the right form that opens nothing
+    assert f"mtl_teacher={code}" not in scripts(wrong) and "reload" not in scripts(wrong)
     crafted = open_page("pages/class.py", code="A';alert(1);'", key=key)   # a link's code goes nowhere near a script
     assert "alert" not in scripts(crafted) and "Only the teacher" in crafted.error[0].value

@@ -259,8 +259,17 @@ def test_a_class_over_two_processes_loses_nothing_when_the_students_process_dies
                 if not _free(app_port):
                     break
                 time.sleep(0.5)
-        teacher = urllib.request.Request(f"{url}/class", headers={"Cookie": "mtl_teacher=ABC234.x"})
-        assert urllib.request.urlopen(teacher, timeout=30).headers["X-MTL-Process"] == f"127.0.0.1:{room.teacher_port}"
+        def served(cookie):   # which process answers a browser with this cookie
+            return urllib.request.urlopen(urllib.request.Request(f"{url}/class", headers={"Cookie": cookie}), timeout=30).headers["X-MTL-Process"]
+
+        key = "ABC234." + "k" * 32   # the form of a teacher's key (pages/classes.py TEACHER_VALUE)
+        assert served(f"mtl_teacher={key}") == f"127.0.0.1:{room.teacher_port}"
+        assert served("mtl_teacher=ABC234.x; mtl_route=r") != f"127.0.0.1:{room.teacher_port}"   # not a key: a student's process
+        teachers = room.apps[room.teacher_port]
+        os.killpg(teachers.pid, 9)
+        teachers.wait(10)
+        tried = served(f"mtl_teacher={key}; mtl_route=r").split(" : ")   # nginx names each process it tried
+        assert tried[0] == f"127.0.0.1:{room.teacher_port}" and tried[-1] in {f"127.0.0.1:{p}" for p in room.app_ports}
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})

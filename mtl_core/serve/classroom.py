@@ -12,15 +12,11 @@ made is in the store (store.py), which every process shares, so nothing is lost 
 over). Every process gets the same `server.cookieSecret`.
 
 Teachers get a process of their own: a browser that holds a class's teacher key (the cookie `mtl_teacher`, set
-by the Class page) is sent to one more app process that no student's browser reaches, so the projected
-dashboard redraws on time while the students' processes are busy (its one training worker serves the
-teacher's own races). The Class page moves a teacher's browser there by reloading once after it keeps the
-key. If that process is down, nginx sends teachers to the students' processes meanwhile.
-
-Cores: one process's default is one training worker per core; N processes on one machine would start N
-times too many. Each process here gets `MTL_WORKERS = max(1, cores // N)` unless MTL_WORKERS is set,
-and MTL_APP_PROCESSES = N, so that its redraws plan for its share of the cores (live/cadence.py).
-With one process no proxy is started (the plain `streamlit run` setup).
+by the Class page; nginx routes only a cookie of the key's form) is sent to one more app process that no
+student's browser reaches, so the projected dashboard redraws on time while the students' processes are busy
+(its one training worker serves the teacher's own races). The Class page moves a teacher's browser there by
+reloading once after the key opened its class. If that process is down, nginx sends the teacher to the
+students' processes meanwhile (sticky, as any browser).
 """
 
 from __future__ import annotations
@@ -59,29 +55,32 @@ http {{
     scgi_temp_path {run}/scgi;
     client_max_body_size 25m;                 # run and settings files (Streamlit's own cap is 20 MB)
     map $cookie_mtl_route $mtl_route {{ "" $request_id; default $cookie_mtl_route; }}
-    map $cookie_mtl_teacher $mtl_upstream {{ "" app; default teachers; }}
+    map $cookie_mtl_teacher $mtl_upstream {{ "~^[A-Z0-9]{{6}}\.[A-Za-z0-9_-]{{32}}$" teachers; default app; }}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
     upstream app {{
         hash $mtl_route consistent;
 {servers}
     }}
     upstream teachers {{
-        server 127.0.0.1:{teacher_port} max_fails=1 fail_timeout=5s;
-{backups}
+        server 127.0.0.1:{teacher_port};
     }}
     server {{
         listen {address}:{port};
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $connection_upgrade;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Real-IP $remote_addr;   # a student's address, for the class's join limit (pages/classes.py)
+        proxy_read_timeout 1d;
+        proxy_buffering off;
+        add_header Set-Cookie "mtl_route=$mtl_route; Path=/; Max-Age=2592000; SameSite=Strict";
+        add_header X-MTL-Process $upstream_addr;   # which process answered (tests, a teacher's curl)
         location / {{
             proxy_pass http://$mtl_upstream;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Real-IP $remote_addr;   # a student's address, for the class's join limit (pages/classes.py)
-            proxy_read_timeout 1d;
-            proxy_buffering off;
-            add_header Set-Cookie "mtl_route=$mtl_route; Path=/; Max-Age=2592000; SameSite=Strict";
-            add_header X-MTL-Process $upstream_addr;   # which process answered (tests, a teacher's curl)
+            error_page 502 504 = @students;   # the teachers' process is down: the students' processes, sticky as ever
+        }}
+        location @students {{
+            proxy_pass http://app;
         }}
     }}
 }}
@@ -90,8 +89,7 @@ http {{
 
 def nginx_conf(run: Path, address: str, port: int, app_ports: list[int], teacher_port: int) -> str:
     servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in app_ports)
-    backups = "\n".join(f"        server 127.0.0.1:{p} backup;" for p in app_ports)
-    return NGINX_CONF.format(run=run, address=address, port=port, servers=servers, teacher_port=teacher_port, backups=backups)
+    return NGINX_CONF.format(run=run, address=address, port=port, servers=servers, teacher_port=teacher_port)
 
 
 def free_port() -> int:

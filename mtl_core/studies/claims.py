@@ -404,7 +404,7 @@ def tuned_weight_evidence() -> dict:
     return dict(seeds=len(excess), weight=f"{tuned_weight():g}", held=int((excess > 0).sum()),
                 median=excess.median(), adaptive=len(ADAPTIVE), comparisons=len(beyond), beaten=sum(beyond.values()),
                 famo=int((famo["mmoe"] > 0).sum()), famo_sb=int((famo["shared_bottom"] > 0).sum()),
-                p_famo_sb=Effect.of(famo["shared_bottom"]).p, p=Effect.of(excess).p)
+                famo_ahead=float(famo["shared_bottom"].mean()), p_famo_sb=Effect.of(famo["shared_bottom"]).p, p=Effect.of(excess).p)
 
 
 def tuned_weight_effect() -> Effect:
@@ -621,28 +621,30 @@ CLAIMS: tuple[Claim, ...] = (
           holds=lambda n: n["lower"] >= 0.6 * n["seeds"] and n["p"] < ALPHA and n["sparse"] > n["sparse_off"] + 0.2
           and n["dense"] > n["dense_off"] + 0.2),
     Claim("tuned-weight",
-          "In the bundled weightings study ({seeds} seeds per weighting) the validation split chose a weight of {weight} on "
-          "task 0 for MMoE on this setting. On {held} of {seeds} seeds its test losses were lower than those of equal "
-          "weighting, UPGrad and PCGrad alike (the nearest of the three was {median:.0%} higher on the median seed, averaged "
-          "over the two tasks; a one-sided Wilcoxon test gives p = {p:.2g}). None of the study's {adaptive} adaptive "
+          "In the bundled weightings study ({seeds} seeds per weighting) the validation splits of the same seeds chose a "
+          "weight of {weight} on task 0 for MMoE on this setting, the largest value of the grid (0.1 to 10). On {held} of {seeds} seeds equal weighting, UPGrad and PCGrad each had higher test losses than "
+          "the tuned weight, as ratios averaged over the two tasks (the nearest of the three {median:.0%} higher on the "
+          "median seed; a one-sided Wilcoxon test gives p = {p:.2g}); task by task it was not always lower. None of the study's {adaptive} adaptive "
           "weightings beat the tuned weight beyond chance here or on census income, with MMoE or Shared-Bottom "
-          "({beaten} of {comparisons} comparisons). FAMO came closest here: it had the larger MTL gain on {famo} of {seeds} "
-          "seeds with MMoE and on {famo_sb} with Shared-Bottom (p = {p_famo_sb:.2f}).",
+          "({beaten} of {comparisons} comparisons). FAMO came nearest here: it had the larger MTL gain on {famo} of {seeds} "
+          "seeds with MMoE, and with Shared-Bottom on {famo_sb}, with a larger mean gain too, but within chance (p = "
+          "{p_famo_sb:.2f}).",
           control="equal weighting, UPGrad and PCGrad on the same data and seeds",
           evidence=tuned_weight_evidence, effect=tuned_weight_effect,
-          holds=lambda n: n["held"] >= 0.7 * n["seeds"] and n["beaten"] == 0),
+          holds=lambda n: n["held"] >= 0.7 * n["seeds"] and n["beaten"] == 0 and n["p"] < ALPHA and n["famo_ahead"] > 0
+          and n["p_famo_sb"] >= ALPHA),
     Claim("uncertainty-wins",
           "Adaptive weightings did beat the tuned weight on another setting: on two regression tasks at p = 0.2 (the "
           "lesson preset's models), where the validation split kept equal weighting, uncertainty weighting (Kendall et "
           "al., CVPR 2018) had the larger MTL gain on {won_mmoe} of {seeds} seeds with MMoE (p = {p_mmoe:.2g}) and on "
           "{won_sb} of {seeds} with Shared-Bottom (p = {p_sb:.2g}); Nash-MTL on {nash_mmoe} and {nash_sb} (p = "
           "{p_nash_mmoe:.3f} and {p_nash_sb:.3f}). So the "
-          "practitioners' report that adaptive weightings lose to a tuned weight (LibMTL issue #39) held on two of the "
-          "study's three settings, not on all: which weighting wins depends on the tasks.",
+          "practitioners' report that adaptive weightings lose to a tuned weight (LibMTL issue #39) was not contradicted on "
+          "two of the study's three settings, and was on the third: which weighting wins depends on the tasks.",
           control="the tuned fixed weight (here equal weighting) on the same data and seeds",
           evidence=uncertainty_evidence, effect=uncertainty_effect,
-          holds=lambda n: n["chosen_mmoe"] == "equal" and n["won_mmoe"] >= 0.7 * n["seeds"] and n["p_mmoe"] < ALPHA
-          and n["p_sb"] < ALPHA),
+          holds=lambda n: n["chosen_mmoe"] == n["chosen_sb"] == "equal" and min(n["won_mmoe"], n["won_sb"]) >= 0.7 * n["seeds"]
+          and n["p_mmoe"] < ALPHA and n["p_sb"] < ALPHA),
 )
 
 

@@ -154,8 +154,10 @@ def lower_loss(a: str, b: str) -> Check:
 
 
 def task_losses(run) -> pd.Series:
-    """Each task's latest test loss: log loss for a binary task, MSE for a regression one."""
+    """Each task's latest test loss: log loss for a binary task, MSE for a regression one (empty before a run has any)."""
     m = run.metrics
+    if m is None:
+        return pd.Series(dtype=float)
     loss = m[m.metric == "logloss"].set_index("task").value
     return pd.concat([loss, m[(m.metric == "mse") & ~m.task.isin(loss.index)].set_index("task").value])
 
@@ -166,6 +168,8 @@ def lowest_losses(entry: str, rivals: tuple[str, ...]) -> Check:
     def check(runs):
         own = task_losses(runs[entry])
         excess = {rival: float((task_losses(runs[rival]) / own).mean() - 1) for rival in rivals}
+        if own.empty or any(np.isnan(v) for v in excess.values()):
+            return Verdict(False, "a run has no finite test loss to compare (it has not been evaluated, or it diverged)")
         nearest = min(excess, key=excess.get)
         return Verdict(excess[nearest] > 0, f"{label(entry)}'s test losses against each rival's (their losses over its, "
                        f"averaged over the tasks, minus 1): " + ", ".join(f"{label(r)} {v:+.1%}" for r, v in excess.items()),
@@ -471,7 +475,8 @@ LESSONS: tuple[Lesson, ...] = (
                        "so their losses differ in kind and size. " + claim("tuned-weight").text() + " "
                        + claim("uncertainty-wins").text() + " With Adam a constant factor on a task's loss leaves the steps "
                        "of that task's own tower unchanged (Adam divides each step by the gradient's running size), so a weight "
-                       "acts on the shared experts only. Race the other weightings from the sidebar and compare.",
+                       "acts on the shared experts only. The Playground's expander 'Does any weighting beat a tuned fixed weight?' has "
+                       "the whole study; to race other weightings, open the Playground without the lesson.",
            answers=("No: the tuned fixed weight ends with the lowest losses",
                     "Yes: UPGrad or PCGrad ends lower",
                     "All four end the same"), expected=0,

@@ -127,7 +127,8 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
         gain = gain.droplevel(["setting", "arch", "weighting"])
         fixed = per_seed[(setting, arch, chosen)]
         equal = per_seed[(setting, arch, "equal")]
-        tasks = test[(test.setting == setting) & (test.arch == arch) & (test.weighting == weighting)].groupby("task", sort=False).gain.mean()
+        order = list(dict.fromkeys(test[test.setting == setting].task))   # the setting's task order, whatever the arm
+        tasks = test[(test.setting == setting) & (test.arch == arch) & (test.weighting == weighting)].groupby("task").gain.mean().reindex(order)
         rows.append(dict(setting=setting, arch=arch, weighting="tuned fixed" if weighting == chosen else weighting,
                          gain=gain.mean(), **{f"gain task {k}": value for k, value in enumerate(tasks)},
                          tasks=", ".join(tasks.index),
